@@ -1,0 +1,2 @@
+//! Shared inputs for the criterion benchmarks in `benches/`.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! The `zkr` command line and service.
+#![forbid(unsafe_code)]

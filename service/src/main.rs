@@ -1,0 +1,4 @@
+//! The `zkr` binary.
+#![forbid(unsafe_code)]
+
+fn main() {}
