@@ -1,0 +1,280 @@
+//! Service configuration: defaults, then a TOML file, then `ZKR_*` variables,
+//! then command-line flags, each layer overriding the one before.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::error::{Error, Result};
+
+/// Everything `zkr serve` needs to know; every field has a default that works
+/// on an empty machine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the embedded database and the first admin token.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; empty means SQLite in `data_dir`.
+    pub database_url: String,
+    /// HTTP limits.
+    pub http: HttpConfig,
+    /// Token buckets.
+    pub rate_limit: RateLimitConfig,
+    /// Access-control settings used by the built-in rules.
+    pub access: AccessConfig,
+    /// Audit-log writer settings.
+    pub audit: AuditConfig,
+}
+
+/// Request size and time limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// A request still running after this many seconds is answered with 408.
+    pub request_timeout_secs: u64,
+}
+
+/// Token-bucket sizes; a rate of 0 turns that limiter off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second per client IP, before authentication.
+    pub ip_per_second: u32,
+    /// Burst size per client IP.
+    pub ip_burst: u32,
+    /// Sustained requests per second per authenticated principal.
+    pub principal_per_second: u32,
+    /// Burst size per principal.
+    pub principal_burst: u32,
+}
+
+/// Settings of the built-in access rules (DESIGN §7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// First UTC hour (inclusive) in which auditors may read.
+    pub business_hours_start: u8,
+    /// Last UTC hour (exclusive) in which auditors may read.
+    pub business_hours_end: u8,
+    /// Whether Saturday and Sunday count as business days.
+    pub weekends: bool,
+    /// Retention in days per role: records and audit events older than this
+    /// are out of that role's reach. A role without an entry is unlimited.
+    pub retention_days: BTreeMap<String, u32>,
+}
+
+/// Audit writer settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Most events committed in one transaction.
+    pub batch_max: usize,
+    /// Capacity of the queue in front of the writer.
+    pub queue: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("zkr-data"),
+            database_url: String::new(),
+            http: HttpConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            access: AccessConfig::default(),
+            audit: AuditConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            ip_per_second: 50,
+            ip_burst: 100,
+            principal_per_second: 20,
+            principal_burst: 40,
+        }
+    }
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        let retention_days = [
+            ("auditor".to_string(), 365 * 7),
+            ("regulator".to_string(), 365 * 10),
+        ]
+        .into_iter()
+        .collect();
+        Self {
+            business_hours_start: 8,
+            business_hours_end: 18,
+            weekends: false,
+            retention_days,
+        }
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            batch_max: 256,
+            queue: 4096,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overridden by `path` (when given) and then by the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+                Self::from_toml(&text)?
+            }
+            None => Self::default(),
+        };
+        config.apply_env(std::env::vars())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document; missing keys keep their defaults, unknown keys
+    /// are an error (a typo must not silently fall back to a default).
+    pub fn from_toml(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Config(format!("configuration file: {e}")))
+    }
+
+    /// Applies `ZKR_*` variables from `vars`.
+    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<()> {
+        for (key, value) in vars {
+            let Some(name) = key.strip_prefix("ZKR_") else {
+                continue;
+            };
+            match name {
+                "LISTEN" => self.listen = parse(&key, &value)?,
+                "DATA_DIR" => self.data_dir = PathBuf::from(value),
+                "DATABASE_URL" => self.database_url = value,
+                "BODY_LIMIT_BYTES" => self.http.body_limit_bytes = parse(&key, &value)?,
+                "REQUEST_TIMEOUT_SECS" => self.http.request_timeout_secs = parse(&key, &value)?,
+                "RATE_IP_PER_SECOND" => self.rate_limit.ip_per_second = parse(&key, &value)?,
+                "RATE_IP_BURST" => self.rate_limit.ip_burst = parse(&key, &value)?,
+                "RATE_PRINCIPAL_PER_SECOND" => {
+                    self.rate_limit.principal_per_second = parse(&key, &value)?
+                }
+                "RATE_PRINCIPAL_BURST" => self.rate_limit.principal_burst = parse(&key, &value)?,
+                "BUSINESS_HOURS_START" => self.access.business_hours_start = parse(&key, &value)?,
+                "BUSINESS_HOURS_END" => self.access.business_hours_end = parse(&key, &value)?,
+                "BUSINESS_WEEKENDS" => self.access.weekends = parse(&key, &value)?,
+                "AUDIT_BATCH_MAX" => self.audit.batch_max = parse(&key, &value)?,
+                "AUDIT_QUEUE" => self.audit.queue = parse(&key, &value)?,
+                other => {
+                    if let Some(role) = other.strip_prefix("RETENTION_DAYS_") {
+                        self.access
+                            .retention_days
+                            .insert(role.to_ascii_lowercase(), parse(&key, &value)?);
+                    }
+                    // Other ZKR_* variables belong to other commands or tests.
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks values that would only fail later and less clearly.
+    pub fn validate(&self) -> Result<()> {
+        let a = &self.access;
+        if a.business_hours_start > 23 || a.business_hours_end > 24 {
+            return Err(Error::Config(
+                "business hours must be UTC hours 0..=24".into(),
+            ));
+        }
+        if self.http.body_limit_bytes == 0 || self.http.request_timeout_secs == 0 {
+            return Err(Error::Config(
+                "body limit and request timeout must be > 0".into(),
+            ));
+        }
+        if self.audit.batch_max == 0 || self.audit.queue == 0 {
+            return Err(Error::Config(
+                "audit batch and queue sizes must be > 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database to use: the configured URL, or SQLite in `data_dir`.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("zkr.db").display()
+            )
+        } else {
+            self.database_url.clone()
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| Error::Config(format!("{key}: cannot parse {value:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.database_url().starts_with("sqlite://zkr-data/"));
+        c.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn toml_then_env_override() {
+        let mut c = Config::from_toml(
+            "listen = \"127.0.0.1:9000\"\n[rate_limit]\nprincipal_burst = 3\n[access.retention_days]\nauditor = 30\n",
+        )
+        .expect("valid toml");
+        assert_eq!(c.rate_limit.principal_burst, 3);
+        assert_eq!(c.rate_limit.ip_burst, RateLimitConfig::default().ip_burst);
+        c.apply_env([
+            ("ZKR_LISTEN".to_string(), "127.0.0.1:9001".to_string()),
+            ("ZKR_RETENTION_DAYS_AUDITOR".to_string(), "10".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ])
+        .expect("valid env");
+        assert_eq!(c.listen.port(), 9001);
+        assert_eq!(c.access.retention_days["auditor"], 10);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(Config::from_toml("listn = \"x\"").is_err());
+        let mut c = Config::default();
+        assert!(
+            c.apply_env([("ZKR_RATE_IP_BURST".into(), "many".into())])
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! Prometheus metrics, one registry per service instance (so that tests
+//! running several routers in one process do not share counters).
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use super::AppState;
+use super::error::{Error, ErrorCode, Result};
+
+/// The service's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by route, method and status.
+    pub requests: IntCounterVec,
+    /// Request latency by route and method.
+    pub latency: HistogramVec,
+    /// Error responses by route and error code.
+    pub errors: IntCounterVec,
+    /// Proof jobs by state and backend.
+    pub proof_jobs: IntGaugeVec,
+    /// Proof jobs waiting for a prover.
+    pub queue_depth: IntGauge,
+    /// Audit appends by result (`ok`, `error`).
+    pub audit_appends: IntCounterVec,
+    /// Access decisions by outcome.
+    pub decisions: IntCounterVec,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Result<Self> {
+        let m = |e: prometheus::Error| Error::Internal(format!("metrics: {e}"));
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "zkr_http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .map_err(m)?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new("zkr_http_request_duration_seconds", "HTTP request latency")
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    30.0,
+                ]),
+            &["route", "method"],
+        )
+        .map_err(m)?;
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "zkr_http_errors_total",
+                "Error responses by route and error code",
+            ),
+            &["route", "code"],
+        )
+        .map_err(m)?;
+        let proof_jobs = IntGaugeVec::new(
+            Opts::new("zkr_proof_jobs", "Proof jobs by state and backend"),
+            &["state", "backend"],
+        )
+        .map_err(m)?;
+        let queue_depth =
+            IntGauge::new("zkr_proof_queue_depth", "Proof jobs waiting for a prover").map_err(m)?;
+        let audit_appends = IntCounterVec::new(
+            Opts::new(
+                "zkr_audit_appends_total",
+                "Audit events appended, by result",
+            ),
+            &["result"],
+        )
+        .map_err(m)?;
+        let decisions = IntCounterVec::new(
+            Opts::new("zkr_access_decisions_total", "Access decisions by outcome"),
+            &["outcome"],
+        )
+        .map_err(m)?;
+        registry.register(Box::new(requests.clone())).map_err(m)?;
+        registry.register(Box::new(latency.clone())).map_err(m)?;
+        registry.register(Box::new(errors.clone())).map_err(m)?;
+        registry.register(Box::new(proof_jobs.clone())).map_err(m)?;
+        registry
+            .register(Box::new(queue_depth.clone()))
+            .map_err(m)?;
+        registry
+            .register(Box::new(audit_appends.clone()))
+            .map_err(m)?;
+        registry.register(Box::new(decisions.clone())).map_err(m)?;
+        // Make the series visible from the first scrape, so dashboards show 0, not "no data".
+        for state in ["queued", "running", "done", "failed", "cancelled"] {
+            proof_jobs.with_label_values(&[state, "cpu"]).set(0);
+        }
+        for result in ["ok", "error"] {
+            audit_appends.with_label_values(&[result]);
+        }
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            errors,
+            proof_jobs,
+            queue_depth,
+            audit_appends,
+            decisions,
+        })
+    }
+
+    /// Text exposition format.
+    pub fn render(&self) -> Result<String> {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .map_err(|e| Error::Internal(format!("metrics: {e}")))?;
+        String::from_utf8(buf).map_err(|e| Error::Internal(format!("metrics: {e}")))
+    }
+}
+
+/// Middleware: counts and times every request by its route template (never
+/// the raw path, which would make one series per id).
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().as_str().to_string();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let m = &state.metrics;
+    m.latency
+        .with_label_values(&[&route, &method])
+        .observe(start.elapsed().as_secs_f64());
+    m.requests
+        .with_label_values(&[&route, &method, response.status().as_str()])
+        .inc();
+    if let Some(code) = response.extensions().get::<ErrorCode>() {
+        m.errors.with_label_values(&[&route, code.0]).inc();
+    }
+    response
+}
+
+/// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response> {
+    let body = state.metrics.render()?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        body,
+    )
+        .into_response())
+}

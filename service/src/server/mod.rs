@@ -1,0 +1,316 @@
+//! The HTTP service behind `zkr serve`: configuration, storage,
+//! authentication, access control, audit log, rate limits and metrics.
+
+pub mod access;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod openapi;
+pub mod policies;
+pub mod ratelimit;
+pub mod routes;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use time::OffsetDateTime;
+
+use self::access::{Action, Decision, Purpose, Request as AccessRequest, Resource};
+use self::audit::{AuditLog, AuditWriter, NewEvent};
+use self::auth::Principal;
+use self::config::Config;
+pub use self::error::{Error, Result};
+use self::metrics::Metrics;
+use self::ratelimit::Limits;
+use self::store::Db;
+
+/// `zkr serve` flags; each overrides the file and the environment.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "ZKR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL (`sqlite://...` or `postgres://...`); default SQLite in the data directory.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Data directory (default ./zkr-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The configuration these flags select.
+    pub fn load_config(&self) -> Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(url) = &self.database {
+            config.database_url = url.clone();
+        }
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Where the service reads the time: the system clock, or a fixed instant
+/// so that tests of business hours do not depend on when they run.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// Always this instant.
+    Fixed(OffsetDateTime),
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Configuration in force.
+    pub config: Arc<Config>,
+    /// Database.
+    pub db: Db,
+    /// Audit log writer handle.
+    pub audit: AuditLog,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// Token buckets.
+    pub limits: Arc<Limits>,
+    /// Time source for access decisions.
+    pub clock: Clock,
+}
+
+/// One access question, built by a handler and answered by
+/// [`AppState::authorize`].
+pub struct Ask<'a> {
+    principal: &'a Principal,
+    action: Action,
+    resource: &'a Resource,
+    purpose: Option<Purpose>,
+    authorization_ref: Option<&'a str>,
+    detail: &'a str,
+}
+
+impl<'a> Ask<'a> {
+    /// `principal` wants `action` on `resource`.
+    pub fn new(principal: &'a Principal, action: Action, resource: &'a Resource) -> Self {
+        Self {
+            principal,
+            action,
+            resource,
+            purpose: None,
+            authorization_ref: None,
+            detail: "",
+        }
+    }
+    /// With a stated purpose.
+    pub fn purpose(mut self, purpose: Option<Purpose>) -> Self {
+        self.purpose = purpose;
+        self
+    }
+    /// With an authorization reference.
+    pub fn authorization_ref(mut self, r: Option<&'a str>) -> Self {
+        self.authorization_ref = r;
+        self
+    }
+    /// With a detail for the audit event (never a secret).
+    pub fn detail(mut self, detail: &'a str) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+impl AppState {
+    /// Opens the database, runs migrations and starts the audit writer.
+    pub async fn start(config: Config) -> Result<(Self, AuditWriter)> {
+        let db = Db::connect_and_migrate(&config.database_url()).await?;
+        Self::with_db(config, db)
+    }
+
+    /// Builds the state on an open, migrated database.
+    pub fn with_db(config: Config, db: Db) -> Result<(Self, AuditWriter)> {
+        let metrics = Metrics::new()?;
+        let (audit, writer) = AuditLog::start(
+            db.clone(),
+            metrics.clone(),
+            config.audit.queue,
+            config.audit.batch_max,
+        );
+        let limits = Arc::new(Limits::new(&config.rate_limit));
+        let state = Self {
+            config: Arc::new(config),
+            db,
+            audit,
+            metrics,
+            limits,
+            clock: Clock::System,
+        };
+        Ok((state, writer))
+    }
+
+    /// The current time by [`Clock`].
+    pub fn now(&self) -> OffsetDateTime {
+        match self.clock {
+            Clock::System => OffsetDateTime::now_utc(),
+            Clock::Fixed(t) => t,
+        }
+    }
+
+    /// Decides `ask`, appends the decision to the audit log and waits for it
+    /// to be durable. A denial is `Forbidden` naming the rule; an audit
+    /// failure is `AuditUnavailable` whatever the decision (fail closed).
+    pub async fn authorize(&self, ask: Ask<'_>) -> Result<Decision> {
+        let policies = policies::active(&self.db).await?;
+        let req = AccessRequest {
+            principal: ask.principal,
+            action: ask.action,
+            resource: ask.resource,
+            purpose: ask.purpose,
+            at: self.now(),
+            authorization_ref: ask.authorization_ref,
+        };
+        let decision = access::decide(&req, &self.config.access, &policies);
+        let outcome = if decision.allow { "allow" } else { "deny" };
+        self.metrics.decisions.with_label_values(&[outcome]).inc();
+        let mut detail = format!("rule={}", decision.rule);
+        if let Some(r) = ask.authorization_ref {
+            detail.push_str(&format!(" authorization_ref={r}"));
+        }
+        if !ask.detail.is_empty() {
+            detail.push_str(&format!(" {}", ask.detail));
+        }
+        self.audit
+            .append(NewEvent {
+                actor: ask.principal.id.clone(),
+                roles: ask.principal.roles_csv(),
+                action: ask.action.as_str().to_string(),
+                resource: ask.resource.id.clone(),
+                purpose: ask.purpose.map_or("-", Purpose::as_str).to_string(),
+                outcome: outcome.to_string(),
+                detail,
+            })
+            .await?;
+        if decision.allow {
+            Ok(decision)
+        } else {
+            Err(Error::Forbidden {
+                rule: decision.rule,
+            })
+        }
+    }
+}
+
+/// The whole HTTP API on `state`.
+pub fn router(state: AppState) -> Router {
+    use routes::{audit as audit_routes, ops, policies as policy_routes, tokens};
+    let v1 = Router::new()
+        .route("/tokens", post(tokens::create))
+        .route(
+            "/policies",
+            get(policy_routes::list).post(policy_routes::create),
+        )
+        .route(
+            "/policies/{id}",
+            get(policy_routes::get)
+                .put(policy_routes::update)
+                .delete(policy_routes::retire),
+        )
+        .route("/audit/events", get(audit_routes::events))
+        .route("/audit/verify", get(audit_routes::verify))
+        // Layers run bottom-up: the IP bucket before authentication.
+        .layer(from_fn_with_state(state.clone(), http::authenticate))
+        .layer(from_fn_with_state(state.clone(), http::limit_ip));
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/metrics", get(metrics::metrics))
+        .nest("/v1", v1)
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.http.body_limit_bytes))
+        .layer(from_fn_with_state(state.clone(), http::timeout))
+        .layer(from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+}
+
+/// Runs `zkr serve` until SIGTERM or ctrl-c, then finishes in-flight
+/// requests and flushes the audit log.
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let config = args.load_config()?;
+    let listen = config.listen;
+    let data_dir = config.data_dir.clone();
+    let (state, writer) = AppState::start(config).await?;
+    if let Some(path) = auth::bootstrap_admin(&state.db, &data_dir).await? {
+        println!(
+            "admin token written to {} (readable only by its owner)",
+            path.display()
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(%listen, "zkr serve listening");
+    println!("listening on http://{}", listener.local_addr()?);
+    let limits = state.limits.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limits.shrink();
+        }
+    });
+    let audit = state.audit.clone();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    sweeper.abort();
+    audit.close().await;
+    writer.join().await;
+    tracing::info!("zkr serve stopped; audit log flushed");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,41 @@
+//! The OpenAPI document served at `/openapi.json`.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::routes;
+
+/// Every endpoint of the service.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "zk-receipts", description = "Confidential receipts and their zero-knowledge proofs"),
+    paths(
+        routes::ops::healthz,
+        routes::ops::readyz,
+        routes::ops::openapi,
+        super::metrics::metrics,
+        routes::tokens::create,
+        routes::policies::list,
+        routes::policies::get,
+        routes::policies::create,
+        routes::policies::update,
+        routes::policies::retire,
+        routes::audit::events,
+        routes::audit::verify,
+    ),
+    components(schemas(super::error::ErrorBody, super::error::ErrorDetail)),
+    modifiers(&Bearer)
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}

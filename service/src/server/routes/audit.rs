@@ -1,0 +1,144 @@
+//! `/v1/audit`: export and verify the audit log.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::server::access::{Action, Purpose, Resource, retention_floor};
+use crate::server::audit::{self, CSV_HEADER, Filter, VerifyReport};
+use crate::server::auth::Principal;
+use crate::server::error::{Error, Result};
+use crate::server::http::ApiQuery;
+use crate::server::{AppState, Ask};
+
+/// Export format.
+#[derive(Debug, Default, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One JSON object per line.
+    #[default]
+    Jsonl,
+    /// RFC 4180 CSV with a header line.
+    Csv,
+}
+
+/// Export filters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// Earliest time: unix seconds or RFC 3339.
+    pub since: Option<String>,
+    /// Latest time (exclusive): unix seconds or RFC 3339.
+    pub until: Option<String>,
+    /// Exact actor.
+    pub actor: Option<String>,
+    /// Exact action.
+    pub action: Option<String>,
+    /// `jsonl` (default) or `csv`.
+    pub format: Option<Format>,
+    /// Most events (default and maximum 100000).
+    pub limit: Option<i64>,
+    /// Stated purpose (auditors: `audit`).
+    pub purpose: Option<Purpose>,
+    /// Authorization reference (regulators).
+    pub authorization_ref: Option<String>,
+}
+
+/// Purpose and authorization reference for verification.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyQuery {
+    /// Stated purpose (auditors: `audit`).
+    pub purpose: Option<Purpose>,
+}
+
+fn parse_time(name: &str, value: &str) -> Result<i64> {
+    if let Ok(secs) = value.parse::<i64>() {
+        return Ok(secs);
+    }
+    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|_| Error::BadRequest(format!("{name}: expected unix seconds or RFC 3339")))
+}
+
+/// Export events (JSON lines or CSV), restricted to the caller's retention.
+#[utoipa::path(get, path = "/v1/audit/events", tag = "audit", security(("bearer" = [])),
+    params(ExportQuery),
+    responses((status = 200, description = "application/x-ndjson or text/csv"),
+              (status = 403, body = crate::server::error::ErrorBody)))]
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Response> {
+    let since = q
+        .since
+        .as_deref()
+        .map(|v| parse_time("since", v))
+        .transpose()?;
+    let until = q
+        .until
+        .as_deref()
+        .map(|v| parse_time("until", v))
+        .transpose()?;
+    let limit = q.limit.unwrap_or(100_000);
+    if !(1..=100_000).contains(&limit) {
+        return Err(Error::BadRequest("limit must be 1..=100000".into()));
+    }
+    let resource = Resource::named("audit");
+    let ask = Ask::new(&caller, Action::AuditRead, &resource)
+        .purpose(q.purpose)
+        .authorization_ref(q.authorization_ref.as_deref());
+    state.authorize(ask).await?;
+    let floor = retention_floor(&caller, state.now(), &state.config.access);
+    let filter = Filter {
+        since: match (since, floor) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        },
+        until,
+        actor: q.actor,
+        action: q.action,
+        limit,
+    };
+    let events = audit::query(&state.db, &filter).await?;
+    let (content_type, body) = match q.format.unwrap_or_default() {
+        Format::Jsonl => {
+            let mut body = String::new();
+            for e in &events {
+                body.push_str(
+                    &serde_json::to_string(e).map_err(|e| Error::Internal(e.to_string()))?,
+                );
+                body.push('\n');
+            }
+            ("application/x-ndjson", body)
+        }
+        Format::Csv => {
+            let mut body = CSV_HEADER.to_string();
+            for e in &events {
+                body.push_str(&audit::csv_line(e));
+            }
+            ("text/csv; charset=utf-8", body)
+        }
+    };
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// Recompute the chain; names the first broken entry.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
+    params(VerifyQuery),
+    responses((status = 200, body = VerifyReport), (status = 403, body = crate::server::error::ErrorBody)))]
+pub async fn verify(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiQuery(q): ApiQuery<VerifyQuery>,
+) -> Result<Json<VerifyReport>> {
+    let resource = Resource::named("audit");
+    state
+        .authorize(Ask::new(&caller, Action::AuditVerify, &resource).purpose(q.purpose))
+        .await?;
+    Ok(Json(audit::verify(&state.db).await?))
+}

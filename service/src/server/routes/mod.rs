@@ -1,0 +1,6 @@
+//! HTTP handlers, one file per group of endpoints.
+
+pub mod audit;
+pub mod ops;
+pub mod policies;
+pub mod tokens;

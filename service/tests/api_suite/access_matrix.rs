@@ -1,0 +1,176 @@
+//! Every role against every endpoint and purpose, through the router: the
+//! status says whether access control let the request through (anything but
+//! 403) or denied it (403), and each decision is in the audit log.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use zkr::server::access::Purpose;
+use zkr::server::auth::Role;
+
+use crate::helpers::api_test;
+
+struct Endpoint {
+    method: Method,
+    path: &'static str,
+    body: Option<Value>,
+    /// Whether `role` with `purpose` and an authorization reference (when
+    /// `with_ref`) may pass.
+    allowed: fn(Role, Option<Purpose>, bool) -> bool,
+}
+
+fn admin_only(role: Role, _: Option<Purpose>, _: bool) -> bool {
+    role == Role::Admin
+}
+
+fn audit_read(role: Role, purpose: Option<Purpose>, with_ref: bool) -> bool {
+    match role {
+        Role::Admin => true,
+        Role::Auditor => purpose == Some(Purpose::Audit),
+        Role::Regulator => with_ref,
+        _ => false,
+    }
+}
+
+fn audit_verify(role: Role, purpose: Option<Purpose>, _: bool) -> bool {
+    match role {
+        Role::Admin => true,
+        Role::Auditor => purpose == Some(Purpose::Audit),
+        _ => false,
+    }
+}
+
+fn endpoints() -> Vec<Endpoint> {
+    let policy = json!({"effect": "allow", "actions": ["verify"]});
+    vec![
+        Endpoint {
+            method: Method::POST,
+            path: "/v1/tokens",
+            body: Some(json!({"principal": "new", "roles": ["client"]})),
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/policies",
+            body: None,
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/v1/policies",
+            body: Some(json!({"id": "p-new", "policy": policy.clone()})),
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/policies/p1",
+            body: None,
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::PUT,
+            path: "/v1/policies/p1",
+            body: Some(policy),
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::DELETE,
+            path: "/v1/policies/p2",
+            body: None,
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/audit/events",
+            body: None,
+            allowed: audit_read,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/audit/verify",
+            body: None,
+            allowed: audit_verify,
+        },
+    ]
+}
+
+fn with_query(path: &str, purpose: Option<Purpose>, with_ref: bool) -> String {
+    let mut q = Vec::new();
+    if let Some(p) = purpose {
+        q.push(format!("purpose={}", p.as_str()));
+    }
+    if with_ref && path == "/v1/audit/events" {
+        q.push("authorization_ref=court-order-9".to_string());
+    }
+    if q.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", q.join("&"))
+    }
+}
+
+api_test!(every_role_every_endpoint_every_purpose, |app| {
+    for id in ["p1", "p2"] {
+        let r = app
+            .post(
+                "/v1/policies",
+                &app.admin,
+                json!({"id": id, "policy": {"effect": "allow", "actions": ["verify"]}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let mut purposes: Vec<Option<Purpose>> = vec![None];
+    purposes.extend(Purpose::ALL.into_iter().map(Some));
+    let mut decisions = 0;
+    for role in Role::ALL {
+        let token = app.token(&format!("{role}-1"), &[role]).await;
+        for e in endpoints() {
+            // Only the audit endpoints take a purpose or a reference; the
+            // others are asked once.
+            let audit = e.path.starts_with("/v1/audit");
+            let cases: Vec<(Option<Purpose>, bool)> = if audit {
+                purposes
+                    .iter()
+                    .flat_map(|p| [(*p, false), (*p, true)])
+                    .collect()
+            } else {
+                vec![(None, false)]
+            };
+            for (purpose, with_ref) in cases {
+                let path = if audit {
+                    with_query(e.path, purpose, with_ref)
+                } else {
+                    e.path.to_string()
+                };
+                let r = app
+                    .call(e.method.clone(), &path, Some(&token), e.body.clone())
+                    .await;
+                decisions += 1;
+                let expected = (e.allowed)(role, purpose, with_ref);
+                if expected {
+                    assert!(
+                        r.status != StatusCode::FORBIDDEN && r.status != StatusCode::UNAUTHORIZED,
+                        "{role} {} {path} should pass: {} {}",
+                        e.method,
+                        r.status,
+                        r.text
+                    );
+                } else {
+                    assert_eq!(
+                        r.status,
+                        StatusCode::FORBIDDEN,
+                        "{role} {} {path}: {}",
+                        e.method,
+                        r.text
+                    );
+                    assert_eq!(r.code(), "forbidden");
+                }
+            }
+        }
+    }
+    // Each decision, allowed or denied, is one audit event (+2 setup, +1 for this export).
+    let r = app.get("/v1/audit/events", &app.admin).await;
+    assert_eq!(r.text.lines().count(), decisions + 3);
+    let r = app.get("/v1/audit/verify", &app.admin).await;
+    assert_eq!(r.json["valid"], true, "{}", r.text);
+});

@@ -1,0 +1,245 @@
+//! The audit log: chain, export, verification, tamper detection, fail-closed
+//! appends, retention and business hours.
+
+use axum::http::StatusCode;
+use serde_json::json;
+use time::macros::datetime;
+use zkr::server::Clock;
+use zkr::server::auth::Role;
+
+use crate::helpers::{api_test, test_config};
+
+api_test!(every_decision_is_chained_and_exported, |app| {
+    let miner = app.token("miner-1", &[Role::Miner]).await;
+    assert_eq!(
+        app.get("/v1/policies", &app.admin).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/v1/policies", &miner).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let r = app.get("/v1/audit/events?format=jsonl", &app.admin).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "application/x-ndjson");
+    let events: Vec<serde_json::Value> = r
+        .text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(events.len(), 3, "{}", r.text);
+    assert_eq!(events[0]["prev_hash"], "0".repeat(64));
+    assert_eq!(events[1]["prev_hash"], events[0]["entry_hash"]);
+    assert_eq!(events[0]["outcome"], "allow");
+    assert_eq!(events[1]["actor"], "miner-1");
+    assert_eq!(events[1]["outcome"], "deny");
+    assert_eq!(events[1]["detail"], "rule=default-deny");
+    assert_eq!(events[2]["action"], "audit_read");
+
+    // Filters and CSV.
+    let r = app
+        .get("/v1/audit/events?actor=miner-1&format=csv", &app.admin)
+        .await;
+    assert_eq!(r.headers["content-type"], "text/csv; charset=utf-8");
+    let lines: Vec<_> = r.text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "seq,ts,actor,roles,action,resource,purpose,outcome,detail,prev_hash,entry_hash"
+    );
+    assert_eq!(lines.len(), 2);
+    assert!(lines[1].starts_with("2,") && lines[1].contains(",miner-1,miner,policy_read,"));
+    let r = app
+        .get(
+            "/v1/audit/events?since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z",
+            &app.admin,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text, "");
+    let r = app
+        .get("/v1/audit/events?since=yesterday", &app.admin)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    let r = app.get("/v1/audit/verify", &app.admin).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["valid"], true);
+    assert_eq!(r.json["entries"], 6);
+    assert!(r.json["first_broken"].is_null());
+});
+
+api_test!(tampering_is_named_by_verify, |app| {
+    let miner = app.token("miner-1", &[Role::Miner]).await;
+    for _ in 0..3 {
+        let _ = app.get("/v1/policies", &miner).await;
+    }
+    // Turn a denial into an allow behind the service's back.
+    sqlx::query("UPDATE audit_events SET outcome = 'allow' WHERE seq = 2")
+        .execute(&app.state.db.pool)
+        .await
+        .expect("tamper");
+    let r = app.get("/v1/audit/verify", &app.admin).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["valid"], false);
+    assert_eq!(r.json["entries"], 1);
+    assert_eq!(r.json["first_broken"]["seq"], 2);
+    assert_eq!(
+        r.json["first_broken"]["reason"],
+        "entry_hash does not match the content"
+    );
+
+    // The same, offline, on the database alone.
+    let report = zkr::server::audit::verify_database(&app.database_url)
+        .await
+        .expect("verify");
+    assert!(!report.valid);
+    assert_eq!(report.first_broken.map(|b| b.seq), Some(2));
+
+    // Recomputing the hash of the edited row only moves the break to the next one.
+    sqlx::query("UPDATE audit_events SET entry_hash = $1 WHERE seq = 2")
+        .bind("00".repeat(32))
+        .execute(&app.state.db.pool)
+        .await
+        .expect("tamper");
+    let report = zkr::server::audit::verify_database(&app.database_url)
+        .await
+        .expect("verify");
+    assert_eq!(report.first_broken.map(|b| b.seq), Some(2));
+
+    // A deleted entry is named too.
+    sqlx::query("DELETE FROM audit_events WHERE seq = 2")
+        .execute(&app.state.db.pool)
+        .await
+        .expect("delete");
+    let report = zkr::server::audit::verify_database(&app.database_url)
+        .await
+        .expect("verify");
+    let broken = report.first_broken.expect("broken");
+    assert_eq!(broken.seq, 2);
+    assert!(broken.reason.contains("missing"), "{}", broken.reason);
+});
+
+api_test!(fail_closed_when_the_log_cannot_be_written, |app| {
+    let r = app
+        .post(
+            "/v1/tokens",
+            &app.admin,
+            json!({"principal": "m1", "roles": ["miner"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+
+    // The audit table becomes unwritable: nothing that must be audited succeeds.
+    sqlx::raw_sql("DROP TABLE audit_events")
+        .execute(&app.state.db.pool)
+        .await
+        .expect("drop");
+    let r = app
+        .post(
+            "/v1/tokens",
+            &app.admin,
+            json!({"principal": "m2", "roles": ["miner"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.code(), "audit_unavailable");
+    assert!(r.json.get("token").is_none());
+    let minted: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_tokens WHERE principal = 'm2'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(
+        minted.0, 0,
+        "no token may be minted without its audit event"
+    );
+    let r = app.get("/v1/policies", &app.admin).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    let metrics = app
+        .call(axum::http::Method::GET, "/metrics", None, None)
+        .await
+        .text;
+    assert!(
+        metrics.contains(r#"zkr_audit_appends_total{result="error"} 2"#),
+        "{metrics}"
+    );
+});
+
+api_test!(fail_closed_when_the_writer_is_stopped, |app| {
+    app.state.audit.close().await;
+    let r = app.get("/v1/policies", &app.admin).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.code(), "audit_unavailable");
+    assert_eq!(r.json["error"]["message"], "audit log unavailable");
+    let r = app
+        .call(axum::http::Method::GET, "/readyz", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+});
+
+api_test!(
+    retention_hides_old_events_from_auditors,
+    config = {
+        let mut c = test_config();
+        c.access.retention_days.insert("auditor".into(), 1);
+        c
+    },
+    |app| {
+        let auditor = app.token("aud-1", &[Role::Auditor]).await;
+        let _ = app.get("/v1/policies", &app.admin).await;
+        let r = app.get("/v1/audit/events?purpose=audit", &auditor).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.text.lines().count(), 2);
+        // Three days later the same events are outside the auditor's retention,
+        // but not the admin's.
+        app.state.clock = Clock::Fixed(time::OffsetDateTime::now_utc() + time::Duration::days(3));
+        app.rebuild();
+        let r = app.get("/v1/audit/events?purpose=audit", &auditor).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.text, "");
+        let r = app.get("/v1/audit/events", &app.admin).await;
+        assert_eq!(r.text.lines().count(), 4);
+    }
+);
+
+api_test!(
+    auditors_only_for_audit_in_business_hours,
+    config = {
+        let mut c = test_config();
+        c.access.business_hours_start = 8;
+        c.access.business_hours_end = 18;
+        c.access.weekends = false;
+        c
+    },
+    |app| {
+        let auditor = app.token("aud-1", &[Role::Auditor]).await;
+        app.state.clock = Clock::Fixed(datetime!(2026-11-23 10:00 UTC));
+        app.rebuild();
+        assert_eq!(
+            app.get("/v1/audit/verify?purpose=audit", &auditor)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let r = app.get("/v1/audit/verify?purpose=support", &auditor).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(r.text.contains("auditor-purpose-must-be-audit"));
+        app.state.clock = Clock::Fixed(datetime!(2026-11-23 20:00 UTC));
+        app.rebuild();
+        let r = app.get("/v1/audit/verify?purpose=audit", &auditor).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(
+            r.text.contains("auditor-outside-business-hours"),
+            "{}",
+            r.text
+        );
+        app.state.clock = Clock::Fixed(datetime!(2026-11-22 10:00 UTC));
+        app.rebuild();
+        assert_eq!(
+            app.get("/v1/audit/verify?purpose=audit", &auditor)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+    }
+);

@@ -1,0 +1,11 @@
+//! End-to-end tests of the HTTP service through the real router, each test
+//! with its own database, on SQLite and (when configured) PostgreSQL.
+
+mod helpers;
+
+mod access_matrix;
+mod audit_log;
+mod basics;
+mod policies;
+mod rate_limits;
+mod tokens;
