@@ -28,6 +28,8 @@ pub struct Config {
     pub access: AccessConfig,
     /// Audit-log writer settings.
     pub audit: AuditConfig,
+    /// Depth of registry Merkle trees (the circuits' D).
+    pub registry_depth: usize,
 }
 
 /// Request size and time limits.
@@ -89,6 +91,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             access: AccessConfig::default(),
             audit: AuditConfig::default(),
+            registry_depth: super::registries::DEFAULT_DEPTH,
         }
     }
 }
@@ -184,6 +187,7 @@ impl Config {
                 "BUSINESS_WEEKENDS" => self.access.weekends = parse(&key, &value)?,
                 "AUDIT_BATCH_MAX" => self.audit.batch_max = parse(&key, &value)?,
                 "AUDIT_QUEUE" => self.audit.queue = parse(&key, &value)?,
+                "REGISTRY_DEPTH" => self.registry_depth = parse(&key, &value)?,
                 other => {
                     if let Some(role) = other.strip_prefix("RETENTION_DAYS_") {
                         self.access
@@ -209,6 +213,12 @@ impl Config {
             return Err(Error::Config(
                 "body limit and request timeout must be > 0".into(),
             ));
+        }
+        if !(1..=zkr_circuits::merkle::MAX_DEPTH).contains(&self.registry_depth) {
+            return Err(Error::Config(format!(
+                "registry_depth must be 1..={}",
+                zkr_circuits::merkle::MAX_DEPTH
+            )));
         }
         if self.audit.batch_max == 0 || self.audit.queue == 0 {
             return Err(Error::Config(

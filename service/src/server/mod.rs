@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod policies;
 pub mod ratelimit;
+pub mod registries;
 pub mod routes;
 pub mod store;
 
@@ -93,6 +94,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Token buckets.
     pub limits: Arc<Limits>,
+    /// Registry trees.
+    pub registries: Arc<registries::Registries>,
     /// Time source for access decisions.
     pub clock: Clock,
 }
@@ -154,12 +157,14 @@ impl AppState {
             config.audit.batch_max,
         );
         let limits = Arc::new(Limits::new(&config.rate_limit));
+        let registries = Arc::new(registries::Registries::new(config.registry_depth));
         let state = Self {
             config: Arc::new(config),
             db,
             audit,
             metrics,
             limits,
+            registries,
             clock: Clock::System,
         };
         Ok((state, writer))
@@ -219,7 +224,9 @@ impl AppState {
 
 /// The whole HTTP API on `state`.
 pub fn router(state: AppState) -> Router {
-    use routes::{audit as audit_routes, ops, policies as policy_routes, tokens};
+    use routes::{
+        audit as audit_routes, ops, policies as policy_routes, registries as reg, tokens,
+    };
     let v1 = Router::new()
         .route("/tokens", post(tokens::create))
         .route(
@@ -234,6 +241,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/audit/events", get(audit_routes::events))
         .route("/audit/verify", get(audit_routes::verify))
+        .route("/registries/{name}", get(reg::info))
+        .route("/registries/{name}/members", post(reg::add_member))
+        .route("/registries/{name}/path/{member}", get(reg::path))
         // Layers run bottom-up: the IP bucket before authentication.
         .layer(from_fn_with_state(state.clone(), http::authenticate))
         .layer(from_fn_with_state(state.clone(), http::limit_ip));

@@ -22,6 +22,9 @@ use super::routes;
         routes::policies::retire,
         routes::audit::events,
         routes::audit::verify,
+        routes::registries::add_member,
+        routes::registries::info,
+        routes::registries::path,
     ),
     components(schemas(super::error::ErrorBody, super::error::ErrorDetail)),
     modifiers(&Bearer)

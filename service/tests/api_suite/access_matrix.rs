@@ -39,6 +39,10 @@ fn audit_verify(role: Role, purpose: Option<Purpose>, _: bool) -> bool {
     }
 }
 
+fn anyone(_: Role, _: Option<Purpose>, _: bool) -> bool {
+    true
+}
+
 fn endpoints() -> Vec<Endpoint> {
     let policy = json!({"effect": "allow", "actions": ["verify"]});
     vec![
@@ -77,6 +81,24 @@ fn endpoints() -> Vec<Endpoint> {
             path: "/v1/policies/p2",
             body: None,
             allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/v1/registries/miners/members",
+            body: Some(json!({"member": "7"})),
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/registries/miners",
+            body: None,
+            allowed: anyone,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/registries/miners/path/7",
+            body: None,
+            allowed: anyone,
         },
         Endpoint {
             method: Method::GET,

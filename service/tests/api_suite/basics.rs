@@ -40,6 +40,9 @@ api_test!(openapi_lists_every_endpoint, |app| {
         "/v1/policies/{id}",
         "/v1/audit/events",
         "/v1/audit/verify",
+        "/v1/registries/{name}",
+        "/v1/registries/{name}/members",
+        "/v1/registries/{name}/path/{member}",
     ] {
         assert!(
             paths.contains_key(p),

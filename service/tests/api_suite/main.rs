@@ -8,4 +8,5 @@ mod audit_log;
 mod basics;
 mod policies;
 mod rate_limits;
+mod registries;
 mod tokens;

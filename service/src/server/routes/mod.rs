@@ -3,4 +3,5 @@
 pub mod audit;
 pub mod ops;
 pub mod policies;
+pub mod registries;
 pub mod tokens;
