@@ -1,4 +1,5 @@
 //! The `zkr` command line and service.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod server;
