@@ -37,6 +37,12 @@ pub enum Command {
     Registry(registry::RegistryArgs),
     /// Run setup, prove and verify of the receipt circuit in a temporary directory.
     Demo(demo::DemoArgs),
+    /// Run the HTTP service.
+    Serve(crate::server::ServeArgs),
+    /// API tokens.
+    Token(crate::server::commands::TokenArgs),
+    /// The audit log.
+    Audit(crate::server::commands::AuditArgs),
 }
 
 /// A command's failure, with the exit code it maps to.
@@ -98,6 +104,40 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Hash(a) => hash::run(&a),
         Command::Registry(a) => registry::run(&a),
         Command::Demo(a) => demo::run(&a),
+        Command::Serve(a) => service(crate::server::commands::serve(a)),
+        Command::Token(a) => token(&a),
+        Command::Audit(a) => audit(&a),
+    }
+}
+
+fn service<T>(r: crate::server::Result<T>) -> CliResult<T> {
+    r.map_err(|e| {
+        if crate::server::commands::is_input_error(&e) {
+            CliError::Input(e.to_string())
+        } else {
+            CliError::Failed(e.to_string())
+        }
+    })
+}
+
+fn token(a: &crate::server::commands::TokenArgs) -> CliResult {
+    let crate::server::commands::TokenCommand::Create(c) = &a.command;
+    println!("{}", service(crate::server::commands::token_create(c))?);
+    Ok(())
+}
+
+fn audit(a: &crate::server::commands::AuditArgs) -> CliResult {
+    let crate::server::commands::AuditCommand::Verify(v) = &a.command;
+    let report = service(crate::server::commands::audit_verify(v))?;
+    match report.first_broken {
+        None => {
+            eprintln!("OK: {} audit entries, head {}", report.entries, report.head);
+            Ok(())
+        }
+        Some(b) => Err(CliError::Rejected(format!(
+            "BROKEN: audit entry {} ({}); {} entries before it are intact",
+            b.seq, b.reason, report.entries
+        ))),
     }
 }
 

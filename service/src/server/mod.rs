@@ -4,6 +4,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -286,6 +287,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         }
     });
     let audit = state.audit.clone();
+    let db = state.db.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -293,6 +295,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     sweeper.abort();
     audit.close().await;
     writer.join().await;
+    db.pool.close().await;
     tracing::info!("zkr serve stopped; audit log flushed");
     Ok(())
 }
