@@ -30,6 +30,9 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Depth of registry Merkle trees (the circuits' D).
     pub registry_depth: usize,
+    /// Where circuit keys live (`<dir>/<circuit>/verification_key.json`);
+    /// empty means `data_dir/circuits`.
+    pub circuits_dir: PathBuf,
 }
 
 /// Request size and time limits.
@@ -92,6 +95,7 @@ impl Default for Config {
             access: AccessConfig::default(),
             audit: AuditConfig::default(),
             registry_depth: super::registries::DEFAULT_DEPTH,
+            circuits_dir: PathBuf::new(),
         }
     }
 }
@@ -187,6 +191,7 @@ impl Config {
                 "BUSINESS_WEEKENDS" => self.access.weekends = parse(&key, &value)?,
                 "AUDIT_BATCH_MAX" => self.audit.batch_max = parse(&key, &value)?,
                 "AUDIT_QUEUE" => self.audit.queue = parse(&key, &value)?,
+                "CIRCUITS_DIR" => self.circuits_dir = PathBuf::from(value),
                 "REGISTRY_DEPTH" => self.registry_depth = parse(&key, &value)?,
                 other => {
                     if let Some(role) = other.strip_prefix("RETENTION_DAYS_") {
@@ -226,6 +231,15 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The directory of circuit keys.
+    pub fn circuits_dir(&self) -> PathBuf {
+        if self.circuits_dir.as_os_str().is_empty() {
+            self.data_dir.join("circuits")
+        } else {
+            self.circuits_dir.clone()
+        }
     }
 
     /// The database to use: the configured URL, or SQLite in `data_dir`.

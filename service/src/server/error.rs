@@ -60,6 +60,9 @@ pub enum Error {
     /// A dependency (database) is not reachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A feature this build does not provide yet.
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
     /// Invalid configuration (start-up only).
     #[error("configuration: {0}")]
     Config(String),
@@ -116,6 +119,7 @@ impl Error {
             Error::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             Error::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Error::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             Error::Config(_)
             | Error::Database(_)
             | Error::Migrate(_)
@@ -130,7 +134,9 @@ impl IntoResponse for Error {
         let (status, code) = self.status_and_code();
         let message = match &self {
             Error::Unavailable(_) => "service unavailable".to_string(),
-            _ if status.is_server_error() && !matches!(self, Error::AuditUnavailable) => {
+            _ if status.is_server_error()
+                && !matches!(self, Error::AuditUnavailable | Error::NotImplemented(_)) =>
+            {
                 tracing::error!(error = %self, "internal error");
                 "internal error".to_string()
             }

@@ -15,6 +15,7 @@ pub mod ratelimit;
 pub mod registries;
 pub mod routes;
 pub mod store;
+pub mod verifying_keys;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -97,6 +98,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Registry trees.
     pub registries: Arc<registries::Registries>,
+    /// Circuits' verifying keys.
+    pub verifying_keys: Arc<verifying_keys::VerifyingKeys>,
     /// Time source for access decisions.
     pub clock: Clock,
 }
@@ -158,6 +161,7 @@ impl AppState {
             config.audit.batch_max,
         );
         let limits = Arc::new(Limits::new(&config.rate_limit));
+        let verifying_keys = Arc::new(verifying_keys::VerifyingKeys::new(config.circuits_dir()));
         let registries = Arc::new(registries::Registries::new(config.registry_depth));
         let state = Self {
             config: Arc::new(config),
@@ -166,6 +170,7 @@ impl AppState {
             metrics,
             limits,
             registries,
+            verifying_keys,
             clock: Clock::System,
         };
         Ok((state, writer))
@@ -226,7 +231,7 @@ impl AppState {
 /// The whole HTTP API on `state`.
 pub fn router(state: AppState) -> Router {
     use routes::{
-        audit as audit_routes, ops, policies as policy_routes, registries as reg, tokens,
+        audit as audit_routes, ops, policies as policy_routes, registries as reg, tokens, verify,
     };
     let v1 = Router::new()
         .route("/tokens", post(tokens::create))
@@ -242,6 +247,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/audit/events", get(audit_routes::events))
         .route("/audit/verify", get(audit_routes::verify))
+        .route("/verify", post(verify::verify))
+        .route("/verify/batch", post(verify::verify_batch))
         .route("/registries/{name}", get(reg::info))
         .route("/registries/{name}/members", post(reg::add_member))
         .route("/registries/{name}/path/{member}", get(reg::path))

@@ -22,6 +22,8 @@ use super::routes;
         routes::policies::retire,
         routes::audit::events,
         routes::audit::verify,
+        routes::verify::verify,
+        routes::verify::verify_batch,
         routes::registries::add_member,
         routes::registries::info,
         routes::registries::path,

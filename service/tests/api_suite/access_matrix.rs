@@ -89,6 +89,18 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: admin_only,
         },
         Endpoint {
+            method: Method::POST,
+            path: "/v1/verify",
+            body: Some(json!({"circuit": "range", "proof": {}, "public_signals": []})),
+            allowed: anyone,
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/v1/verify/batch",
+            body: Some(json!({"items": [{"circuit": "range", "proof": {}, "public_signals": []}]})),
+            allowed: anyone,
+        },
+        Endpoint {
             method: Method::GET,
             path: "/v1/registries/miners",
             body: None,
@@ -190,9 +202,10 @@ api_test!(every_role_every_endpoint_every_purpose, |app| {
             }
         }
     }
-    // Each decision, allowed or denied, is one audit event (+2 setup, +1 for this export).
+    // Each decision, allowed or denied, is one audit event (+2 setup, +1 for
+    // this export, + the verdict of each role's one-item batch).
     let r = app.get("/v1/audit/events", &app.admin).await;
-    assert_eq!(r.text.lines().count(), decisions + 3);
+    assert_eq!(r.text.lines().count(), decisions + 3 + Role::ALL.len());
     let r = app.get("/v1/audit/verify", &app.admin).await;
     assert_eq!(r.json["valid"], true, "{}", r.text);
 });

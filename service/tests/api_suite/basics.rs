@@ -41,6 +41,8 @@ api_test!(openapi_lists_every_endpoint, |app| {
         "/v1/audit/events",
         "/v1/audit/verify",
         "/v1/registries/{name}",
+        "/v1/verify",
+        "/v1/verify/batch",
         "/v1/registries/{name}/members",
         "/v1/registries/{name}/path/{member}",
     ] {

@@ -10,3 +10,4 @@ mod policies;
 mod rate_limits;
 mod registries;
 mod tokens;
+mod verify;

@@ -5,3 +5,4 @@ pub mod ops;
 pub mod policies;
 pub mod registries;
 pub mod tokens;
+pub mod verify;
