@@ -77,7 +77,6 @@ impl X25519PrivateKey {
     }
 
     /// The serialized private key, for wrapping under a KEK.
-    #[allow(dead_code)] // the key store, next, wraps it
     pub(crate) fn to_secret(&self) -> Secret32 {
         let mut out = [0u8; 32];
         out.copy_from_slice(&self.sk.to_bytes());
