@@ -623,25 +623,55 @@ impl KeyStore {
     /// retired versions, the error is [`Error::KeyRetired`].
     pub async fn open(&self, envelope: &Envelope, key_id: &str) -> Result<SecretBytes> {
         let tx_id = envelope.record.tx_id;
-        let mut candidates: Vec<WrappedDek> = envelope
-            .wraps
-            .iter()
+        // Stored wraps first: the envelope is untrusted input, and a tampered
+        // copy of a version must not hide the stored one.
+        let mut candidates: Vec<WrappedDek> = self
+            .wraps(&tx_id)
+            .await?
+            .into_iter()
             .filter(|w| w.key_id == key_id)
-            .cloned()
             .collect();
-        for w in self.wraps(&tx_id).await? {
-            if w.key_id == key_id && !candidates.iter().any(|c| c.key_version == w.key_version) {
-                candidates.push(w);
+        for w in envelope.wraps.iter().filter(|w| w.key_id == key_id) {
+            if !candidates.contains(w) {
+                candidates.push(w.clone());
             }
         }
+        // Stable sort: newest version first, stored before supplied.
         candidates.sort_by_key(|w| std::cmp::Reverse(w.key_version));
+        // Status from the database on every call, not from the cache, so a
+        // version retired by another node stops opening at once.
+        let statuses: HashMap<u32, KeyStatus> = match self.versions(key_id).await {
+            Ok(v) => v.into_iter().map(|k| (k.version, k.status)).collect(),
+            Err(Error::UnknownKey { .. }) => HashMap::new(),
+            Err(e) => return Err(e),
+        };
         let mut last = Error::NoUsableRecipient(tx_id.to_string());
         for w in &candidates {
-            match self.x25519_private(key_id, w.key_version).await {
-                Ok(sk) => {
-                    let dek = unwrap_dek(w, &tx_id, &sk)?;
-                    return decrypt_record(&dek, &envelope.record);
+            match statuses.get(&w.key_version) {
+                None => {
+                    last = Error::UnknownKey {
+                        key_id: key_id.to_owned(),
+                        version: Some(w.key_version),
+                    };
+                    continue;
                 }
+                Some(KeyStatus::Retired) => {
+                    last = Error::KeyRetired {
+                        key_id: key_id.to_owned(),
+                        version: w.key_version,
+                    };
+                    continue;
+                }
+                Some(_) => {}
+            }
+            match self.x25519_private(key_id, w.key_version).await {
+                Ok(sk) => match unwrap_dek(w, &tx_id, &sk) {
+                    // The DEK is authentic: a failure now means the record
+                    // itself does not match its tx id and receipt hash.
+                    Ok(dek) => return decrypt_record(&dek, &envelope.record),
+                    Err(e @ Error::Decrypt) => last = e,
+                    Err(e) => return Err(e),
+                },
                 Err(
                     e @ (Error::KeyRetired { .. }
                     | Error::NoPrivateKey { .. }

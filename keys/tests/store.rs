@@ -240,6 +240,19 @@ async fn rotation_rewraps_and_retirement_refuses_old_versions() {
             ks.open(&v1_only, "client").await.unwrap().expose(),
             b"v1 only"
         );
+        // A tampered v2 copy in a supplied envelope does not hide the stored one.
+        let mut forged = ks.envelope(envs[0].record.clone()).await.unwrap();
+        for w in forged.wraps.iter_mut().filter(|w| w.key_id == "client") {
+            w.wrapped[0] ^= 1;
+        }
+        assert_eq!(
+            ks.open(&forged, "client").await.unwrap().expose(),
+            &[0u8; 64][..]
+        );
+        // A tampered record with authentic wraps is an error.
+        let mut bad = envs[0].clone();
+        bad.record.ciphertext[3] ^= 1;
+        assert!(matches!(ks.open(&bad, "client").await, Err(Error::Decrypt)));
 
         // A registered key rotates to its owner's new public key; the DEKs
         // are recovered through the escrow copy, inside this process.
@@ -282,6 +295,21 @@ async fn rotation_rewraps_and_retirement_refuses_old_versions() {
             }
             other => panic!("expected KeyRetired, got {:?}", other.map(|_| ())),
         }
+        // Retirement is seen at once by another node whose cache holds the key.
+        let other_node = store(db.pool().await, file_kek(dir.path()));
+        ks.create_custodial_key("client-x").await.unwrap();
+        let env_x = ks
+            .seal(Uuid::new_v4(), rh(5), b"x", &["client-x"])
+            .await
+            .unwrap();
+        assert!(other_node.open(&env_x, "client-x").await.is_ok());
+        other_node.rotate("client-x", None, opts).await.unwrap();
+        ks.forget_record(&env_x.record.tx_id).await.unwrap();
+        ks.retire("client-x", 1).await.unwrap();
+        assert!(matches!(
+            other_node.open(&env_x, "client-x").await,
+            Err(Error::KeyRetired { .. })
+        ));
         // New seals use v2 only.
         let env = ks
             .seal(Uuid::new_v4(), rh(1), b"new", &["client"])
