@@ -44,15 +44,16 @@ impl Pkcs11Config {
     /// and optionally `ZKR_PKCS11_KEY_LABEL` (default `zkr-kek`). `None`
     /// when the module, label or PIN is not set.
     pub fn from_env() -> Option<Pkcs11Config> {
-        let module_path = std::env::var_os("ZKR_PKCS11_MODULE")?;
-        let token_label = std::env::var("ZKR_PKCS11_TOKEN_LABEL").ok()?;
-        let pin = std::env::var("ZKR_PKCS11_PIN").ok()?;
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// As [`Pkcs11Config::from_env`], reading variables through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Pkcs11Config> {
         Some(Pkcs11Config {
-            module_path: module_path.into(),
-            token_label,
-            pin: AuthPin::from(pin),
-            key_label: std::env::var("ZKR_PKCS11_KEY_LABEL")
-                .unwrap_or_else(|_| DEFAULT_KEY_LABEL.to_owned()),
+            module_path: var("ZKR_PKCS11_MODULE")?.into(),
+            token_label: var("ZKR_PKCS11_TOKEN_LABEL")?,
+            pin: AuthPin::from(var("ZKR_PKCS11_PIN")?),
+            key_label: var("ZKR_PKCS11_KEY_LABEL").unwrap_or_else(|| DEFAULT_KEY_LABEL.to_owned()),
             create_if_missing: true,
         })
     }
