@@ -65,9 +65,14 @@ impl FileKek {
         if meta.len() != FILE_LEN as u64 {
             return Err(file_err(&shown, "wrong length"));
         }
-        let mut buf = Vec::with_capacity(FILE_LEN);
-        std::fs::File::open(path)?.read_to_end(&mut buf)?;
-        let parsed = if buf.len() == FILE_LEN && &buf[..8] == FILE_MAGIC {
+        // A fixed buffer: a growing Vec could leave unzeroized copies behind.
+        let mut buf = [0u8; FILE_LEN];
+        let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut buf));
+        if let Err(e) = read {
+            buf.zeroize();
+            return Err(e.into());
+        }
+        let parsed = if &buf[..8] == FILE_MAGIC {
             Secret32::from_slice(&buf[8..])
         } else {
             Err(Error::malformed("KEK file", "bad header"))

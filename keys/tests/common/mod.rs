@@ -17,6 +17,37 @@ pub struct TestDb {
     pub name: &'static str,
     pub url: String,
     pub sqlite_file: Option<PathBuf>,
+    /// For PostgreSQL: the server URL to drop this test's database through.
+    drop_via: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.drop_via.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let admin = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&admin_url)
+                    .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&admin)
+                .await?;
+                admin.close().await;
+                Ok::<_, sqlx::Error>(())
+            })
+        })
+        .join();
+    }
 }
 
 impl TestDb {
@@ -38,6 +69,7 @@ pub fn sqlite_db(dir: &Path) -> TestDb {
         name: "sqlite",
         url: format!("sqlite://{}?mode=rwc", file.display()),
         sqlite_file: Some(file),
+        drop_via: None,
     }
 }
 
@@ -69,6 +101,7 @@ pub async fn postgres_db(test: &str) -> Option<TestDb> {
         name: "postgres",
         url: format!("{prefix}/{name}{query}"),
         sqlite_file: None,
+        drop_via: Some((base, name)),
     })
 }
 
