@@ -145,6 +145,13 @@ pub struct KeyStore {
     signing_cache: KeyCache<SigningSecret>,
 }
 
+/// The single result of a one-element batch.
+fn first<T>(v: Vec<T>) -> Result<T> {
+    v.into_iter()
+        .next()
+        .ok_or(Error::InvalidArgument("empty batch result"))
+}
+
 pub(crate) fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -346,7 +353,7 @@ impl KeyStore {
     ) -> Result<KeyInfo> {
         self.register_public_keys(&[(key_id, public_key)])
             .await
-            .map(|mut v| v.remove(0))
+            .and_then(first)
     }
 
     /// Registers many public keys in one transaction: all or none.
@@ -365,9 +372,7 @@ impl KeyStore {
     /// Generates a custodial participant key pair; the private key is stored
     /// only wrapped under the KEK.
     pub async fn create_custodial_key(&self, key_id: &str) -> Result<KeyInfo> {
-        self.create_custodial_keys(&[key_id])
-            .await
-            .map(|mut v| v.remove(0))
+        self.create_custodial_keys(&[key_id]).await.and_then(first)
     }
 
     /// Generates many custodial key pairs in one transaction.
@@ -384,7 +389,7 @@ impl KeyStore {
         let new = NewKey::x25519(KeyKind::Escrow)?;
         self.create_many(vec![(key_id.to_owned(), new)])
             .await
-            .map(|mut v| v.remove(0))
+            .and_then(first)
     }
 
     /// Generates the coordinator's Ed25519 attestation key.
@@ -392,7 +397,7 @@ impl KeyStore {
         let new = NewKey::ed25519()?;
         self.create_many(vec![(key_id.to_owned(), new)])
             .await
-            .map(|mut v| v.remove(0))
+            .and_then(first)
     }
 
     /// All versions of a key, oldest first.
@@ -543,7 +548,7 @@ impl KeyStore {
             recipients,
         }])
         .await
-        .map(|mut v| v.remove(0))
+        .and_then(first)
     }
 
     /// Seals many records; their wraps are stored in one transaction.
