@@ -444,3 +444,19 @@ async fn a_store_with_another_kek_refuses_to_unwrap() {
         Err(Error::Kek { .. })
     ));
 }
+
+/// The service runs these on a multi-threaded runtime behind `Arc<KeyStore>`:
+/// the store must be `Send + Sync` and its futures `Send`.
+#[allow(dead_code)]
+fn futures_are_send(ks: Arc<KeyStore>, env: Envelope) {
+    fn send<T: Send>(_: T) {}
+    fn shared<T: Send + Sync>(_: &T) {}
+    shared(&ks);
+    send(async move {
+        let _ = ks.seal(Uuid::nil(), [0; 32], b"", &["a"]).await;
+        let _ = ks.open(&env, "a").await;
+        let _ = ks.sign_receipt("c", &[0; 32]).await;
+        let _ = ks.rotate("a", None, RotationOptions::default()).await;
+        let _ = ks.create_custodial_key("b").await;
+    });
+}
