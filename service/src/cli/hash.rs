@@ -18,7 +18,7 @@ pub enum HashCommand {
     /// circomlib's Poseidon(n) of 1 to 12 decimal field elements; prints the decimal hash.
     Poseidon {
         /// The inputs, decimal, each < r.
-        #[arg(required = true)]
+        #[arg(required = true, allow_hyphen_values = true)]
         inputs: Vec<String>,
     },
 }
