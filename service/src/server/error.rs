@@ -174,6 +174,26 @@ impl From<JsonRejection> for Error {
     }
 }
 
+impl From<zkr_keys::Error> for Error {
+    fn from(e: zkr_keys::Error) -> Self {
+        use zkr_keys::Error as K;
+        match e {
+            K::UnknownKey { .. } => Error::NotFound(e.to_string()),
+            K::KeyExists(_)
+            | K::KeyRetired { .. }
+            | K::KeyNotActive { .. }
+            | K::NoPrivateKey { .. }
+            | K::Rotation { .. } => Error::Conflict(e.to_string()),
+            K::Malformed { .. }
+            | K::LowOrderPublicKey
+            | K::WrongKeyKind { .. }
+            | K::NoUsableRecipient(_)
+            | K::InvalidArgument(_) => Error::Unprocessable(e.to_string()),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<QueryRejection> for Error {
     fn from(rejection: QueryRejection) -> Self {
         Error::BadRequest(rejection.body_text())

@@ -100,6 +100,8 @@ pub struct AppState {
     pub registries: Arc<registries::Registries>,
     /// Circuits' verifying keys.
     pub verifying_keys: Arc<verifying_keys::VerifyingKeys>,
+    /// The key store (envelopes, custodial keys under the KEK).
+    pub keys: Option<Arc<zkr_keys::KeyStore>>,
     /// Time source for access decisions.
     pub clock: Clock,
 }
@@ -171,9 +173,28 @@ impl AppState {
             limits,
             registries,
             verifying_keys,
+            keys: None,
             clock: Clock::System,
         };
         Ok((state, writer))
+    }
+
+    /// Attaches the key store on this state's database, under `kek`.
+    pub async fn attach_keys(&mut self, kek: Arc<dyn zkr_keys::Kek>) -> Result<()> {
+        zkr_keys::KeyStore::migrate(&self.db.pool).await?;
+        self.keys = Some(Arc::new(zkr_keys::KeyStore::new(
+            self.db.pool.clone(),
+            kek,
+            zkr_keys::CacheConfig::default(),
+        )));
+        Ok(())
+    }
+
+    /// The key store, or 503 when none is attached.
+    pub fn key_store(&self) -> Result<&zkr_keys::KeyStore> {
+        self.keys
+            .as_deref()
+            .ok_or_else(|| Error::Unavailable("key store not configured".into()))
     }
 
     /// The current time by [`Clock`].
@@ -231,7 +252,8 @@ impl AppState {
 /// The whole HTTP API on `state`.
 pub fn router(state: AppState) -> Router {
     use routes::{
-        audit as audit_routes, ops, policies as policy_routes, registries as reg, tokens, verify,
+        audit as audit_routes, keys, ops, policies as policy_routes, registries as reg, tokens,
+        verify,
     };
     let v1 = Router::new()
         .route("/tokens", post(tokens::create))
@@ -247,6 +269,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/audit/events", get(audit_routes::events))
         .route("/audit/verify", get(audit_routes::verify))
+        .route("/confidential/keys", post(keys::create))
+        .route("/confidential/keys/{id}", get(keys::get))
+        .route("/confidential/keys/{id}/rotate", post(keys::rotate))
         .route("/verify", post(verify::verify))
         .route("/verify/batch", post(verify::verify_batch))
         .route("/registries/{name}", get(reg::info))
@@ -275,7 +300,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let config = args.load_config()?;
     let listen = config.listen;
     let data_dir = config.data_dir.clone();
-    let (state, writer) = AppState::start(config).await?;
+    let (mut state, writer) = AppState::start(config).await?;
+    state.attach_keys(kek(&data_dir)?).await?;
     if let Some(path) = auth::bootstrap_admin(&state.db, &data_dir).await? {
         println!(
             "admin token written to {} (readable only by its owner)",
@@ -305,6 +331,20 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     db.pool.close().await;
     tracing::info!("zkr serve stopped; audit log flushed");
     Ok(())
+}
+
+/// The KEK from the environment (HSM or named file); without either, the
+/// development key file in the data directory (which logs a warning).
+fn kek(data_dir: &std::path::Path) -> Result<Arc<dyn zkr_keys::Kek>> {
+    let configured = std::env::var_os("ZKR_PKCS11_MODULE").is_some()
+        || std::env::var_os("ZKR_DEV_KEK_FILE").is_some();
+    if configured {
+        return Ok(zkr_keys::kek::provider_from_env()?);
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let path = zkr_keys::kek_file::default_path(data_dir);
+    // FileKek warns on every load, so the warning is not repeated here.
+    Ok(Arc::new(zkr_keys::FileKek::open_or_create(&path)?))
 }
 
 async fn shutdown_signal() {

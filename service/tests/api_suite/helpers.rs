@@ -112,7 +112,12 @@ impl TestApp {
         let db = Db::connect_and_migrate(&database_url)
             .await
             .expect("migrate");
-        let (state, writer) = AppState::with_db(config, db).expect("state");
+        let (mut state, writer) = AppState::with_db(config, db).expect("state");
+        let kek = zkr_keys::FileKek::create(&dir.path().join("dev-kek.bin")).expect("kek");
+        state
+            .attach_keys(std::sync::Arc::new(kek))
+            .await
+            .expect("key store");
         let admin = auth::mint(&state.db, "admin", &[Role::Admin], None)
             .await
             .expect("admin token")

@@ -6,6 +6,7 @@ mod helpers;
 mod access_matrix;
 mod audit_log;
 mod basics;
+mod keys;
 mod policies;
 mod rate_limits;
 mod registries;

@@ -1,6 +1,7 @@
 //! HTTP handlers, one file per group of endpoints.
 
 pub mod audit;
+pub mod keys;
 pub mod ops;
 pub mod policies;
 pub mod registries;

@@ -31,6 +31,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>> {
         .ping()
         .await
         .map_err(|e| Error::Unavailable(format!("database: {e}")))?;
+    state.key_store()?;
     if !state.audit.is_running() {
         return Err(Error::Unavailable("audit writer stopped".into()));
     }

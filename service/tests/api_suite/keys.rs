@@ -1,0 +1,154 @@
+//! Key registration, custodial keys, rotation and status.
+
+use axum::http::StatusCode;
+use serde_json::json;
+use zkr::server::auth::Role;
+use zkr_keys::X25519PrivateKey;
+
+use crate::helpers::api_test;
+
+api_test!(create_register_rotate_and_read_keys, |app| {
+    let coordinator = app.token("coord", &[Role::Coordinator]).await;
+    let miner = app.token("miner-7", &[Role::Miner]).await;
+
+    // A participant that keeps its private key registers only the public one.
+    let own = X25519PrivateKey::generate().expect("key");
+    let public_hex = hex::encode(own.public_key().as_bytes());
+    let r = app
+        .post(
+            "/v1/confidential/keys",
+            &app.admin,
+            json!({"key_id": "miner-7", "kind": "participant", "public_key": public_hex}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.json["custody"], "registered");
+    assert_eq!(r.json["public_key"], public_hex.as_str());
+    assert_eq!(r.json["version"], 1);
+
+    for (id, kind, custody) in [
+        ("client-1", "participant", "custodial"),
+        ("escrow", "escrow", "custodial"),
+        ("coord-sign", "signing", "custodial"),
+    ] {
+        let r = app
+            .post(
+                "/v1/confidential/keys",
+                &app.admin,
+                json!({"key_id": id, "kind": kind}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.json["kind"], kind);
+        assert_eq!(r.json["custody"], custody);
+        assert!(r.json.get("private_key").is_none());
+    }
+    let r = app
+        .post(
+            "/v1/confidential/keys",
+            &app.admin,
+            json!({"key_id": "escrow", "kind": "escrow"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+
+    // Rotation: a custodial key gets a fresh pair; the old version decrypts only.
+    let r = app
+        .post(
+            "/v1/confidential/keys/client-1/rotate",
+            &app.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["to_version"], 2);
+    assert_eq!(r.json["done"], true);
+    let r = app
+        .get("/v1/confidential/keys/client-1", &coordinator)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let statuses: Vec<_> = r
+        .json
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["status"].clone())
+        .collect();
+    assert_eq!(statuses, vec![json!("decrypt_only"), json!("active")]);
+
+    // A registered key needs the participant's new public key.
+    let r = app
+        .post(
+            "/v1/confidential/keys/miner-7/rotate",
+            &app.admin,
+            json!({}),
+        )
+        .await;
+    assert!(r.status.is_client_error(), "{}", r.text);
+    let next = X25519PrivateKey::generate().expect("key");
+    let r = app
+        .post(
+            "/v1/confidential/keys/miner-7/rotate",
+            &app.admin,
+            json!({"public_key": hex::encode(next.public_key().as_bytes())}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // Access and bad input.
+    let r = app
+        .post(
+            "/v1/confidential/keys",
+            &miner,
+            json!({"key_id": "x", "kind": "escrow"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/v1/confidential/keys/client-1", &miner)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/v1/confidential/keys/nobody", &app.admin)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let r = app
+        .post(
+            "/v1/confidential/keys",
+            &app.admin,
+            json!({"key_id": "y", "kind": "participant", "public_key": "zz"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post(
+            "/v1/confidential/keys",
+            &app.admin,
+            json!({"key_id": "y", "kind": "escrow", "public_key": public_hex}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post(
+            "/v1/confidential/keys",
+            &app.admin,
+            json!({"key_id": "y", "kind": "participant", "public_key": "00".repeat(32)}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "low-order key: {}",
+        r.text
+    );
+
+    // Key operations are audited.
+    let r = app
+        .get("/v1/audit/events?action=key_write", &app.admin)
+        .await;
+    assert!(r.text.lines().count() >= 7, "{}", r.text);
+});
