@@ -33,6 +33,10 @@ pub struct Config {
     /// Where circuit keys live (`<dir>/<circuit>/verification_key.json`);
     /// empty means `data_dir/circuits`.
     pub circuits_dir: PathBuf,
+    /// Key id of the audit-escrow key every record is also sealed for.
+    pub escrow_key_id: String,
+    /// Key id of the coordinator's attestation (signing) key.
+    pub signing_key_id: String,
 }
 
 /// Request size and time limits.
@@ -96,6 +100,8 @@ impl Default for Config {
             audit: AuditConfig::default(),
             registry_depth: super::registries::DEFAULT_DEPTH,
             circuits_dir: PathBuf::new(),
+            escrow_key_id: "escrow".into(),
+            signing_key_id: "coordinator".into(),
         }
     }
 }
@@ -191,6 +197,8 @@ impl Config {
                 "BUSINESS_WEEKENDS" => self.access.weekends = parse(&key, &value)?,
                 "AUDIT_BATCH_MAX" => self.audit.batch_max = parse(&key, &value)?,
                 "AUDIT_QUEUE" => self.audit.queue = parse(&key, &value)?,
+                "ESCROW_KEY_ID" => self.escrow_key_id = value,
+                "SIGNING_KEY_ID" => self.signing_key_id = value,
                 "CIRCUITS_DIR" => self.circuits_dir = PathBuf::from(value),
                 "REGISTRY_DEPTH" => self.registry_depth = parse(&key, &value)?,
                 other => {

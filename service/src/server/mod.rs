@@ -253,7 +253,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     use routes::{
         audit as audit_routes, keys, ops, policies as policy_routes, registries as reg, tokens,
-        verify,
+        transactions, verify,
     };
     let v1 = Router::new()
         .route("/tokens", post(tokens::create))
@@ -269,6 +269,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/audit/events", get(audit_routes::events))
         .route("/audit/verify", get(audit_routes::verify))
+        .route("/confidential/transactions", post(transactions::create))
+        .route("/confidential/transactions/{id}", get(transactions::get))
         .route("/confidential/keys", post(keys::create))
         .route("/confidential/keys/{id}", get(keys::get))
         .route("/confidential/keys/{id}/rotate", post(keys::rotate))

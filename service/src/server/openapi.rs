@@ -22,6 +22,8 @@ use super::routes;
         routes::policies::retire,
         routes::audit::events,
         routes::audit::verify,
+        routes::transactions::create,
+        routes::transactions::get,
         routes::keys::create,
         routes::keys::get,
         routes::keys::rotate,

@@ -59,6 +59,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "registries",
         include_str!("../../migrations/sqlite/0002_registries.sql"),
     ),
+    (
+        3,
+        "confidential",
+        include_str!("../../migrations/sqlite/0003_confidential.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -70,6 +75,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "registries",
         include_str!("../../migrations/postgres/0002_registries.sql"),
+    ),
+    (
+        3,
+        "confidential",
+        include_str!("../../migrations/postgres/0003_confidential.sql"),
     ),
 ];
 

@@ -43,6 +43,14 @@ fn anyone(_: Role, _: Option<Purpose>, _: bool) -> bool {
     true
 }
 
+fn coordinator_only(role: Role, _: Option<Purpose>, _: bool) -> bool {
+    role == Role::Coordinator
+}
+
+fn admin_or_coordinator(role: Role, _: Option<Purpose>, _: bool) -> bool {
+    matches!(role, Role::Admin | Role::Coordinator)
+}
+
 fn endpoints() -> Vec<Endpoint> {
     let policy = json!({"effect": "allow", "actions": ["verify"]});
     vec![
@@ -86,6 +94,40 @@ fn endpoints() -> Vec<Endpoint> {
             method: Method::POST,
             path: "/v1/registries/miners/members",
             body: Some(json!({"member": "7"})),
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/v1/confidential/transactions",
+            body: Some(
+                json!({"receipt": {"job_id": "1", "client_id": "2", "miner_id": "3",
+                "units": "1", "unit_price": "1", "amount": "1", "fee": "0", "timestamp": "1",
+                "salt": "5"}, "client_key": "c", "miner_key": "m"}),
+            ),
+            allowed: coordinator_only,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/confidential/transactions/5f1d1a4e-0000-4000-8000-000000000000",
+            body: None,
+            allowed: anyone,
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/v1/confidential/keys",
+            body: Some(json!({"key_id": "k", "kind": "escrow"})),
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/confidential/keys/k",
+            body: None,
+            allowed: admin_or_coordinator,
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/v1/confidential/keys/k/rotate",
+            body: Some(json!({})),
             allowed: admin_only,
         },
         Endpoint {

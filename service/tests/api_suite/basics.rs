@@ -43,6 +43,8 @@ api_test!(openapi_lists_every_endpoint, |app| {
         "/v1/registries/{name}",
         "/v1/verify",
         "/v1/confidential/keys",
+        "/v1/confidential/transactions",
+        "/v1/confidential/transactions/{id}",
         "/v1/confidential/keys/{id}",
         "/v1/confidential/keys/{id}/rotate",
         "/v1/verify/batch",

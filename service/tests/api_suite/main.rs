@@ -11,4 +11,5 @@ mod policies;
 mod rate_limits;
 mod registries;
 mod tokens;
+mod transactions;
 mod verify;

@@ -6,4 +6,5 @@ pub mod ops;
 pub mod policies;
 pub mod registries;
 pub mod tokens;
+pub mod transactions;
 pub mod verify;

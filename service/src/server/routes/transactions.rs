@@ -1,0 +1,262 @@
+//! `/v1/confidential/transactions`: store a receipt encrypted for its
+//! participants and the audit escrow, signed by the coordinator; read its
+//! public metadata, and for a participant its own envelope copy.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use zkr_circuits::Receipt;
+use zkr_circuits::field::{fr_to_be_bytes, fr_to_decimal};
+use zkr_circuits::receipt::ReceiptJson;
+use zkr_keys::{Envelope, SealedRecord};
+
+use crate::server::access::{Action, Resource};
+use crate::server::auth::Principal;
+use crate::server::error::{Error, Result};
+use crate::server::http::{ApiJson, ApiPath};
+use crate::server::store::now_unix;
+use crate::server::{AppState, Ask};
+
+/// A receipt to store.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTransaction {
+    /// The nine receipt fields (DESIGN §4), decimal strings.
+    #[schema(value_type = Object)]
+    pub receipt: ReceiptJson,
+    /// The client's key id (also its principal id).
+    pub client_key: String,
+    /// The miner's key id (also its principal id).
+    pub miner_key: String,
+    /// Free-form job metadata, encrypted with the receipt.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+}
+
+/// The coordinator's signature over `b"zkr/receipt/v1" || receipt_hash`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Attestation {
+    /// Signing key id.
+    pub key_id: String,
+    /// Signing key version.
+    pub key_version: u32,
+    /// Ed25519 signature, hex.
+    pub signature: String,
+}
+
+/// A participant's own copy of the envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnvelopeCopy {
+    /// The envelope (format version 1) holding only this participant's wrap, hex.
+    pub envelope: String,
+    /// AES-256-GCM ciphertext with tag, hex.
+    pub ciphertext: String,
+    /// Nonce, hex.
+    pub nonce: String,
+    /// `"zkr/tx/v1" || tx_id || receipt_hash`, hex.
+    pub aad: String,
+    /// Key id of the wrap.
+    pub key_id: String,
+    /// Key version of the wrap.
+    pub key_version: u32,
+    /// HPKE `enc`, hex.
+    pub enc: String,
+    /// HPKE-wrapped DEK, hex.
+    pub wrapped_dek: String,
+}
+
+/// A stored transaction as its reader may see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Transaction {
+    /// Transaction id.
+    pub tx_id: String,
+    /// `H9` of the receipt, decimal.
+    pub receipt_hash: String,
+    /// Coordinator attestation.
+    pub attestation: Attestation,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Only for the transaction's participants.
+    pub envelope: Option<EnvelopeCopy>,
+}
+
+/// Store a confidential receipt (coordinator).
+#[utoipa::path(post, path = "/v1/confidential/transactions", tag = "confidential",
+    security(("bearer" = [])), request_body = NewTransaction,
+    responses((status = 201, body = Transaction), (status = 422, body = crate::server::error::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiJson(req): ApiJson<NewTransaction>,
+) -> Result<(StatusCode, Json<Transaction>)> {
+    let receipt =
+        Receipt::try_from(&req.receipt).map_err(|e| Error::Unprocessable(e.to_string()))?;
+    receipt
+        .check()
+        .map_err(|e| Error::Unprocessable(e.to_string()))?;
+    let tx_id = Uuid::new_v4();
+    let resource = Resource {
+        id: format!("tx/{tx_id}"),
+        participants: vec![req.client_key.clone(), req.miner_key.clone()],
+        created_at: Some(now_unix()),
+    };
+    state
+        .authorize(Ask::new(&caller, Action::TxCreate, &resource))
+        .await?;
+    let keys = state.key_store()?;
+    let hash = receipt.hash();
+    let hash_bytes = fr_to_be_bytes(&hash);
+    let plaintext = serde_json::to_vec(&serde_json::json!({
+        "receipt": ReceiptJson::from(&receipt),
+        "metadata": req.metadata,
+    }))
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    let escrow = state.config.escrow_key_id.as_str();
+    let envelope = keys
+        .seal(
+            tx_id,
+            hash_bytes,
+            &plaintext,
+            &[&req.client_key, &req.miner_key, escrow],
+        )
+        .await?;
+    let signature = keys
+        .sign_receipt(&state.config.signing_key_id, &hash_bytes)
+        .await?;
+    let created_at = now_unix();
+    sqlx::query(
+        "INSERT INTO confidential_txs (id, receipt_hash, nonce, ciphertext, client_key, miner_key, \
+         escrow_key, signing_key, signing_version, signature, created_at, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(tx_id.to_string())
+    .bind(fr_to_decimal(&hash))
+    .bind(hex::encode(envelope.record.nonce))
+    .bind(hex::encode(&envelope.record.ciphertext))
+    .bind(&req.client_key)
+    .bind(&req.miner_key)
+    .bind(escrow)
+    .bind(&signature.key_id)
+    .bind(i64::from(signature.key_version))
+    .bind(hex::encode(signature.signature))
+    .bind(created_at)
+    .bind(&caller.id)
+    .execute(&state.db.pool)
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Transaction {
+            tx_id: tx_id.to_string(),
+            receipt_hash: fr_to_decimal(&hash),
+            attestation: Attestation {
+                key_id: signature.key_id,
+                key_version: signature.key_version,
+                signature: hex::encode(signature.signature),
+            },
+            created_at,
+            envelope: None,
+        }),
+    ))
+}
+
+/// Public metadata; a participant also gets its own envelope copy.
+#[utoipa::path(get, path = "/v1/confidential/transactions/{id}", tag = "confidential",
+    security(("bearer" = [])), params(("id" = String, Path, description = "Transaction id")),
+    responses((status = 200, body = Transaction), (status = 404, body = crate::server::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Transaction>> {
+    let tx_id =
+        Uuid::parse_str(&id).map_err(|_| Error::BadRequest("tx id must be a UUID".into()))?;
+    let row = sqlx::query("SELECT * FROM confidential_txs WHERE id = $1")
+        .bind(tx_id.to_string())
+        .fetch_optional(&state.db.pool)
+        .await?;
+    // Authorize before answering, so a probe for ids is audited even when absent.
+    let participants = match &row {
+        Some(r) => vec![
+            r.try_get::<String, _>("client_key")?,
+            r.try_get("miner_key")?,
+        ],
+        None => vec![],
+    };
+    let created_at = row
+        .as_ref()
+        .map(|r| r.try_get::<i64, _>("created_at"))
+        .transpose()?;
+    let resource = Resource {
+        id: format!("tx/{tx_id}"),
+        participants: participants.clone(),
+        created_at,
+    };
+    state
+        .authorize(Ask::new(&caller, Action::TxRead, &resource))
+        .await?;
+    let row = row.ok_or_else(|| Error::NotFound(format!("transaction {tx_id}")))?;
+    let receipt_hash: String = row.try_get("receipt_hash")?;
+    let hash =
+        zkr_circuits::field::parse_fr(&receipt_hash).map_err(|e| Error::Internal(e.to_string()))?;
+    let envelope = if participants.contains(&caller.id) {
+        let record = SealedRecord {
+            tx_id,
+            receipt_hash: fr_to_be_bytes(&hash),
+            nonce: decode_array(&row.try_get::<String, _>("nonce")?)?,
+            ciphertext: hex::decode(row.try_get::<String, _>("ciphertext")?)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        };
+        let full = state.key_store()?.envelope(record).await?;
+        // The newest wrap for the caller's key.
+        let wrap = full
+            .wraps
+            .iter()
+            .filter(|w| w.key_id == caller.id)
+            .max_by_key(|w| w.key_version)
+            .cloned()
+            .ok_or_else(|| Error::NotFound("a wrap for this participant".into()))?;
+        let own = Envelope {
+            record: full.record,
+            wraps: vec![wrap.clone()],
+        };
+        Some(EnvelopeCopy {
+            envelope: hex::encode(own.to_bytes()?),
+            ciphertext: hex::encode(&own.record.ciphertext),
+            nonce: hex::encode(own.record.nonce),
+            aad: hex::encode(zkr_keys::envelope::record_aad(
+                &tx_id,
+                &own.record.receipt_hash,
+            )),
+            key_id: wrap.key_id,
+            key_version: wrap.key_version,
+            enc: hex::encode(wrap.enc),
+            wrapped_dek: hex::encode(wrap.wrapped),
+        })
+    } else {
+        None
+    };
+    Ok(Json(Transaction {
+        tx_id: tx_id.to_string(),
+        receipt_hash,
+        attestation: Attestation {
+            key_id: row.try_get("signing_key")?,
+            key_version: u32::try_from(row.try_get::<i64, _>("signing_version")?)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+            signature: row.try_get("signature")?,
+        },
+        created_at: row.try_get("created_at")?,
+        envelope,
+    }))
+}
+
+fn decode_array<const N: usize>(text: &str) -> Result<[u8; N]> {
+    hex::decode(text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Error::Internal("stored value has the wrong length".into()))
+}

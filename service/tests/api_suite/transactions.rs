@@ -1,0 +1,152 @@
+//! Confidential transactions: sealing, attestation, and a participant
+//! opening its own copy outside the service.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use zkr::server::auth::Role;
+use zkr_circuits::Receipt;
+use zkr_circuits::field::fr_to_decimal;
+use zkr_circuits::receipt::ReceiptJson;
+use zkr_keys::{Envelope, X25519PrivateKey};
+
+use crate::helpers::{TestApp, api_test};
+
+fn receipt_json(fee: &str) -> Value {
+    json!({
+        "job_id": "11", "client_id": "22", "miner_id": "33",
+        "units": "10", "unit_price": "5", "amount": "50", "fee": fee,
+        "timestamp": "1700000000", "salt": "123456789"
+    })
+}
+
+/// Escrow and signing keys, a custodial client key, and a miner that keeps
+/// its own private key.
+async fn keys(app: &TestApp) -> X25519PrivateKey {
+    for (id, kind) in [
+        ("escrow", "escrow"),
+        ("coordinator", "signing"),
+        ("client-1", "participant"),
+    ] {
+        let r = app
+            .post(
+                "/v1/confidential/keys",
+                &app.admin,
+                json!({"key_id": id, "kind": kind}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let miner_sk = X25519PrivateKey::generate().expect("key");
+    let r = app
+        .post(
+            "/v1/confidential/keys",
+            &app.admin,
+            json!({"key_id": "miner-7", "kind": "participant",
+            "public_key": hex::encode(miner_sk.public_key().as_bytes())}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    miner_sk
+}
+
+api_test!(store_read_and_open_own_copy, |app| {
+    let miner_sk = keys(&app).await;
+    let coordinator = app.token("coord", &[Role::Coordinator]).await;
+    let miner = app.token("miner-7", &[Role::Miner]).await;
+    let client = app.token("client-1", &[Role::Client]).await;
+    let stranger = app.token("client-2", &[Role::Client]).await;
+
+    let body = json!({"receipt": receipt_json("2"), "client_key": "client-1", "miner_key": "miner-7",
+                      "metadata": {"gpu": "a100"}});
+    let r = app
+        .post("/v1/confidential/transactions", &coordinator, body.clone())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let tx_id = r.json["tx_id"].as_str().expect("tx id").to_string();
+    let parsed: ReceiptJson = serde_json::from_value(receipt_json("2")).expect("receipt");
+    let receipt = Receipt::try_from(&parsed).expect("receipt");
+    assert_eq!(
+        r.json["receipt_hash"],
+        fr_to_decimal(&receipt.hash()).as_str()
+    );
+    assert_eq!(r.json["attestation"]["key_id"], "coordinator");
+    assert_eq!(
+        r.json["attestation"]["signature"].as_str().map(str::len),
+        Some(128)
+    );
+
+    // Anyone authenticated sees the commitment; only participants get a copy.
+    let path = format!("/v1/confidential/transactions/{tx_id}");
+    let r = app.get(&path, &stranger).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.json["envelope"].is_null());
+    assert_eq!(
+        r.json["receipt_hash"],
+        fr_to_decimal(&receipt.hash()).as_str()
+    );
+    let r = app.get(&path, &client).await;
+    assert_eq!(r.json["envelope"]["key_id"], "client-1");
+
+    // The miner opens its copy with its own key, without the service.
+    let r = app.get(&path, &miner).await;
+    let copy = &r.json["envelope"];
+    assert_eq!(copy["key_id"], "miner-7");
+    let bytes = hex::decode(copy["envelope"].as_str().expect("hex")).expect("hex");
+    let envelope = Envelope::from_bytes(&bytes).expect("envelope");
+    assert_eq!(
+        envelope.wraps.len(),
+        1,
+        "a participant's copy holds only its own wrap"
+    );
+    let plaintext = envelope.open("miner-7", 1, &miner_sk).expect("open");
+    let record: Value = serde_json::from_slice(plaintext.expose()).expect("json");
+    assert_eq!(record["receipt"]["amount"], "50");
+    assert_eq!(record["metadata"]["gpu"], "a100");
+    let reopened: ReceiptJson = serde_json::from_value(record["receipt"].clone()).expect("receipt");
+    assert_eq!(
+        Receipt::try_from(&reopened).expect("receipt").hash(),
+        receipt.hash()
+    );
+    // No plaintext in the database.
+    let stored: (String,) = sqlx::query_as("SELECT ciphertext FROM confidential_txs")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .expect("row");
+    assert!(!stored.0.contains(&hex::encode("a100")));
+
+    // Refusals.
+    let r = app
+        .post("/v1/confidential/transactions", &miner, body)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let bad =
+        json!({"receipt": receipt_json("51"), "client_key": "client-1", "miner_key": "miner-7"});
+    let r = app
+        .post("/v1/confidential/transactions", &coordinator, bad)
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "fee > amount: {}",
+        r.text
+    );
+    let unknown =
+        json!({"receipt": receipt_json("2"), "client_key": "nobody", "miner_key": "miner-7"});
+    let r = app
+        .post("/v1/confidential/transactions", &coordinator, unknown)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let r = app
+        .get(
+            &format!("/v1/confidential/transactions/{}", uuid::Uuid::new_v4()),
+            &miner,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/v1/confidential/transactions/42", &miner)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+});
