@@ -271,6 +271,8 @@ pub fn router(state: AppState) -> Router {
         .route("/audit/verify", get(audit_routes::verify))
         .route("/confidential/transactions", post(transactions::create))
         .route("/confidential/transactions/{id}", get(transactions::get))
+        .route("/confidential/access", post(transactions::access))
+        .route("/confidential/audit", post(transactions::escrow))
         .route("/confidential/keys", post(keys::create))
         .route("/confidential/keys/{id}", get(keys::get))
         .route("/confidential/keys/{id}/rotate", post(keys::rotate))

@@ -24,6 +24,8 @@ use super::routes;
         routes::audit::verify,
         routes::transactions::create,
         routes::transactions::get,
+        routes::transactions::access,
+        routes::transactions::escrow,
         routes::keys::create,
         routes::keys::get,
         routes::keys::rotate,

@@ -51,6 +51,23 @@ fn admin_or_coordinator(role: Role, _: Option<Purpose>, _: bool) -> bool {
     matches!(role, Role::Admin | Role::Coordinator)
 }
 
+fn record_access(role: Role, purpose: Option<Purpose>, _: bool) -> bool {
+    // The record belongs to client-1 and miner-1, the principals of those roles here.
+    match role {
+        Role::Client | Role::Miner => true,
+        Role::Auditor => purpose == Some(Purpose::Audit),
+        _ => false,
+    }
+}
+
+fn escrow_open(role: Role, purpose: Option<Purpose>, with_ref: bool) -> bool {
+    match role {
+        Role::Regulator => with_ref,
+        Role::Auditor => purpose == Some(Purpose::Audit) && with_ref,
+        _ => false,
+    }
+}
+
 fn endpoints() -> Vec<Endpoint> {
     let policy = json!({"effect": "allow", "actions": ["verify"]});
     vec![
@@ -111,6 +128,18 @@ fn endpoints() -> Vec<Endpoint> {
             path: "/v1/confidential/transactions/5f1d1a4e-0000-4000-8000-000000000000",
             body: None,
             allowed: anyone,
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/v1/confidential/access",
+            body: None,
+            allowed: record_access,
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/v1/confidential/audit",
+            body: None,
+            allowed: escrow_open,
         },
         Endpoint {
             method: Method::POST,
@@ -195,6 +224,39 @@ api_test!(every_role_every_endpoint_every_purpose, |app| {
             .await;
         assert_eq!(r.status, StatusCode::CREATED);
     }
+    // A record of client-1 and miner-1 (custodial keys), with escrow and signing keys.
+    for (id, kind) in [
+        ("escrow", "escrow"),
+        ("coordinator", "signing"),
+        ("client-1", "participant"),
+        ("miner-1", "participant"),
+    ] {
+        let r = app
+            .post(
+                "/v1/confidential/keys",
+                &app.admin,
+                json!({"key_id": id, "kind": kind}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let coordinator = app.token("coord-setup", &[Role::Coordinator]).await;
+    let r = app
+        .post(
+            "/v1/confidential/transactions",
+            &coordinator,
+            json!({"receipt": {"job_id": "1", "client_id": "2", "miner_id": "3", "units": "4",
+                "unit_price": "5", "amount": "20", "fee": "1", "timestamp": "6", "salt": "7"},
+                "client_key": "client-1", "miner_key": "miner-1"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let tx_id = r.json["tx_id"].as_str().expect("tx id").to_string();
+    let before: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .expect("count");
+
     let mut purposes: Vec<Option<Purpose>> = vec![None];
     purposes.extend(Purpose::ALL.into_iter().map(Some));
     let mut decisions = 0;
@@ -204,7 +266,14 @@ api_test!(every_role_every_endpoint_every_purpose, |app| {
             // Only the audit endpoints take a purpose or a reference; the
             // others are asked once.
             let audit = e.path.starts_with("/v1/audit");
-            let cases: Vec<(Option<Purpose>, bool)> = if audit {
+            let record = e.body.is_none() && e.path.starts_with("/v1/confidential/");
+            let cases: Vec<(Option<Purpose>, bool)> = if record {
+                // Purpose is required in these bodies.
+                Purpose::ALL
+                    .iter()
+                    .flat_map(|p| [(Some(*p), false), (Some(*p), true)])
+                    .collect()
+            } else if audit {
                 purposes
                     .iter()
                     .flat_map(|p| [(*p, false), (*p, true)])
@@ -218,9 +287,17 @@ api_test!(every_role_every_endpoint_every_purpose, |app| {
                 } else {
                     e.path.to_string()
                 };
-                let r = app
-                    .call(e.method.clone(), &path, Some(&token), e.body.clone())
-                    .await;
+                let body = if record {
+                    let mut b = json!({"tx_id": tx_id, "justification": "matrix",
+                        "purpose": purpose.map(Purpose::as_str)});
+                    if with_ref {
+                        b["authorization_ref"] = json!("order-7");
+                    }
+                    Some(b)
+                } else {
+                    e.body.clone()
+                };
+                let r = app.call(e.method.clone(), &path, Some(&token), body).await;
                 decisions += 1;
                 let expected = (e.allowed)(role, purpose, with_ref);
                 if expected {
@@ -244,10 +321,11 @@ api_test!(every_role_every_endpoint_every_purpose, |app| {
             }
         }
     }
-    // Each decision, allowed or denied, is one audit event (+2 setup, +1 for
-    // this export, + the verdict of each role's one-item batch).
+    // Each decision, allowed or denied, is one audit event (+1 for this
+    // export, + the verdict of each role's one-item batch).
     let r = app.get("/v1/audit/events", &app.admin).await;
-    assert_eq!(r.text.lines().count(), decisions + 3 + Role::ALL.len());
+    let expected = before.0 as usize + decisions + 1 + Role::ALL.len();
+    assert_eq!(r.text.lines().count(), expected);
     let r = app.get("/v1/audit/verify", &app.admin).await;
     assert_eq!(r.json["valid"], true, "{}", r.text);
 });

@@ -44,6 +44,8 @@ api_test!(openapi_lists_every_endpoint, |app| {
         "/v1/verify",
         "/v1/confidential/keys",
         "/v1/confidential/transactions",
+        "/v1/confidential/access",
+        "/v1/confidential/audit",
         "/v1/confidential/transactions/{id}",
         "/v1/confidential/keys/{id}",
         "/v1/confidential/keys/{id}/rotate",

@@ -150,3 +150,120 @@ api_test!(store_read_and_open_own_copy, |app| {
         StatusCode::BAD_REQUEST
     );
 });
+
+api_test!(access_and_escrow_paths, |app| {
+    let _miner_sk = keys(&app).await;
+    let coordinator = app.token("coord", &[Role::Coordinator]).await;
+    let body =
+        json!({"receipt": receipt_json("2"), "client_key": "client-1", "miner_key": "miner-7"});
+    let r = app
+        .post("/v1/confidential/transactions", &coordinator, body)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let tx_id = r.json["tx_id"].as_str().expect("tx id").to_string();
+    let ask = |purpose: &str, reference: Option<&str>| {
+        let mut v = json!({"tx_id": tx_id, "purpose": purpose, "justification": "monthly close"});
+        if let Some(r) = reference {
+            v["authorization_ref"] = json!(r);
+        }
+        v
+    };
+
+    // A participant with a custodial key reads its record.
+    let client = app.token("client-1", &[Role::Client]).await;
+    let r = app
+        .post("/v1/confidential/access", &client, ask("settlement", None))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["hash_matches"], true);
+    assert_eq!(r.json["record"]["receipt"]["fee"], "2");
+    // A participant that keeps its own key decrypts client-side instead.
+    let miner = app.token("miner-7", &[Role::Miner]).await;
+    let r = app
+        .post("/v1/confidential/access", &miner, ask("dispute", None))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    // Others are denied with the rule.
+    let stranger = app.token("client-2", &[Role::Client]).await;
+    let r = app
+        .post("/v1/confidential/access", &stranger, ask("dispute", None))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text.contains("default-deny"));
+    assert!(r.json.get("record").is_none());
+
+    // Auditors: purpose audit only, then through the escrow key.
+    let auditor = app.token("aud-1", &[Role::Auditor]).await;
+    let r = app
+        .post("/v1/confidential/access", &auditor, ask("support", None))
+        .await;
+    assert!(
+        r.text.contains("auditor-purpose-must-be-audit"),
+        "{}",
+        r.text
+    );
+    let r = app
+        .post("/v1/confidential/access", &auditor, ask("audit", None))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // Regulators: only the escrow path, only with an authorization reference.
+    let regulator = app.token("reg-1", &[Role::Regulator]).await;
+    let r = app
+        .post(
+            "/v1/confidential/access",
+            &regulator,
+            ask("compliance", Some("court-1")),
+        )
+        .await;
+    assert!(r.text.contains("regulator-escrow-only"), "{}", r.text);
+    let r = app
+        .post(
+            "/v1/confidential/audit",
+            &regulator,
+            ask("compliance", None),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.text.contains("regulator-needs-authorization-ref"),
+        "{}",
+        r.text
+    );
+    let r = app
+        .post(
+            "/v1/confidential/audit",
+            &regulator,
+            ask("compliance", Some("court-1")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["hash_matches"], true);
+    assert_eq!(r.json["record"]["receipt"]["amount"], "50");
+
+    // Each decision is in the audit log with purpose and justification.
+    let r = app
+        .get("/v1/audit/events?action=escrow_open", &app.admin)
+        .await;
+    let lines: Vec<Value> = r
+        .text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["outcome"], "deny");
+    assert_eq!(lines[1]["outcome"], "allow");
+    assert_eq!(lines[1]["purpose"], "compliance");
+    assert!(
+        lines[1]["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("authorization_ref=court-1")
+    );
+    assert!(
+        lines[1]["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("monthly close")
+    );
+});

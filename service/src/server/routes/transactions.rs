@@ -14,7 +14,7 @@ use zkr_circuits::field::{fr_to_be_bytes, fr_to_decimal};
 use zkr_circuits::receipt::ReceiptJson;
 use zkr_keys::{Envelope, SealedRecord};
 
-use crate::server::access::{Action, Resource};
+use crate::server::access::{Action, Purpose, Resource};
 use crate::server::auth::Principal;
 use crate::server::error::{Error, Result};
 use crate::server::http::{ApiJson, ApiPath};
@@ -259,4 +259,144 @@ fn decode_array<const N: usize>(text: &str) -> Result<[u8; N]> {
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| Error::Internal("stored value has the wrong length".into()))
+}
+
+/// A request to read a record's plaintext.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRequest {
+    /// Transaction id.
+    pub tx_id: String,
+    /// Why.
+    pub purpose: Purpose,
+    /// Free text, kept in the audit log.
+    pub justification: String,
+    /// Authorization reference (court order, audit mandate); required on the escrow path.
+    #[serde(default)]
+    pub authorization_ref: Option<String>,
+}
+
+/// A decrypted record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenedRecord {
+    /// Transaction id.
+    pub tx_id: String,
+    /// The stored commitment, decimal.
+    pub receipt_hash: String,
+    /// Whether the decrypted receipt hashes to the stored commitment.
+    pub hash_matches: bool,
+    /// The record: `{"receipt": {...}, "metadata": ...}`.
+    #[schema(value_type = Object)]
+    pub record: serde_json::Value,
+}
+
+struct Stored {
+    tx_id: Uuid,
+    receipt_hash: String,
+    record: SealedRecord,
+    participants: Vec<String>,
+    created_at: i64,
+}
+
+async fn load(state: &AppState, id: &str) -> Result<Stored> {
+    let tx_id =
+        Uuid::parse_str(id).map_err(|_| Error::BadRequest("tx id must be a UUID".into()))?;
+    let row = sqlx::query("SELECT * FROM confidential_txs WHERE id = $1")
+        .bind(tx_id.to_string())
+        .fetch_optional(&state.db.pool)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("transaction {tx_id}")))?;
+    let receipt_hash: String = row.try_get("receipt_hash")?;
+    let hash =
+        zkr_circuits::field::parse_fr(&receipt_hash).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(Stored {
+        tx_id,
+        record: SealedRecord {
+            tx_id,
+            receipt_hash: fr_to_be_bytes(&hash),
+            nonce: decode_array(&row.try_get::<String, _>("nonce")?)?,
+            ciphertext: hex::decode(row.try_get::<String, _>("ciphertext")?)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        },
+        receipt_hash,
+        participants: vec![row.try_get("client_key")?, row.try_get("miner_key")?],
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Decrypts with `key_id` and checks the receipt against the commitment.
+async fn open_as(state: &AppState, stored: Stored, key_id: &str) -> Result<OpenedRecord> {
+    let keys = state.key_store()?;
+    let envelope = keys.envelope(stored.record).await?;
+    let plaintext = keys.open(&envelope, key_id).await?;
+    let record: serde_json::Value = serde_json::from_slice(plaintext.expose())
+        .map_err(|e| Error::Internal(format!("stored record is not JSON: {e}")))?;
+    let receipt: ReceiptJson = serde_json::from_value(record["receipt"].clone())
+        .map_err(|e| Error::Internal(format!("stored record has no receipt: {e}")))?;
+    let hash = Receipt::try_from(&receipt)
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .hash();
+    Ok(OpenedRecord {
+        tx_id: stored.tx_id.to_string(),
+        hash_matches: fr_to_decimal(&hash) == stored.receipt_hash,
+        receipt_hash: stored.receipt_hash,
+        record,
+    })
+}
+
+fn resource(stored: &Stored) -> Resource {
+    Resource {
+        id: format!("tx/{}", stored.tx_id),
+        participants: stored.participants.clone(),
+        created_at: Some(stored.created_at),
+    }
+}
+
+/// Decrypt a record if policy allows: a participant through its custodial
+/// key, anyone else a policy admits (auditors for purpose audit) through
+/// the escrow key. Denials are 403 naming the rule.
+#[utoipa::path(post, path = "/v1/confidential/access", tag = "confidential",
+    security(("bearer" = [])), request_body = AccessRequest,
+    responses((status = 200, body = OpenedRecord), (status = 403, body = crate::server::error::ErrorBody)))]
+pub async fn access(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiJson(req): ApiJson<AccessRequest>,
+) -> Result<Json<OpenedRecord>> {
+    let stored = load(&state, &req.tx_id).await?;
+    let detail = format!("justification={:?}", req.justification);
+    let res = resource(&stored);
+    let ask = Ask::new(&caller, Action::RecordAccess, &res)
+        .purpose(Some(req.purpose))
+        .authorization_ref(req.authorization_ref.as_deref())
+        .detail(&detail);
+    state.authorize(ask).await?;
+    let key_id = if stored.participants.contains(&caller.id) {
+        caller.id.clone()
+    } else {
+        state.config.escrow_key_id.clone()
+    };
+    Ok(Json(open_as(&state, stored, &key_id).await?))
+}
+
+/// Open the audit-escrow copy (regulators; auditors for purpose audit), with
+/// an authorization reference; confirms the record hashes to the commitment.
+#[utoipa::path(post, path = "/v1/confidential/audit", tag = "confidential",
+    security(("bearer" = [])), request_body = AccessRequest,
+    responses((status = 200, body = OpenedRecord), (status = 403, body = crate::server::error::ErrorBody)))]
+pub async fn escrow(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiJson(req): ApiJson<AccessRequest>,
+) -> Result<Json<OpenedRecord>> {
+    let stored = load(&state, &req.tx_id).await?;
+    let detail = format!("justification={:?}", req.justification);
+    let res = resource(&stored);
+    let ask = Ask::new(&caller, Action::EscrowOpen, &res)
+        .purpose(Some(req.purpose))
+        .authorization_ref(req.authorization_ref.as_deref())
+        .detail(&detail);
+    state.authorize(ask).await?;
+    let escrow = state.config.escrow_key_id.clone();
+    Ok(Json(open_as(&state, stored, &escrow).await?))
 }
