@@ -243,3 +243,53 @@ api_test!(
         );
     }
 );
+
+api_test!(
+    concurrent_appends_are_batched_chained_and_flushed_on_close,
+    |app| {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..50 {
+            let audit = app.state.audit.clone();
+            set.spawn(async move {
+                audit
+                    .append(zkr::server::audit::NewEvent {
+                        actor: format!("p{i}"),
+                        roles: "client".into(),
+                        action: "test".into(),
+                        resource: "r".into(),
+                        purpose: "-".into(),
+                        outcome: "allow".into(),
+                        detail: String::new(),
+                    })
+                    .await
+            });
+        }
+        let mut seqs = Vec::new();
+        while let Some(done) = set.join_next().await {
+            seqs.push(done.expect("task").expect("appended"));
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=50).collect::<Vec<i64>>());
+        // Closing waits for the writer; later appends are refused.
+        app.state.audit.close().await;
+        let report = zkr::server::audit::verify(&app.state.db)
+            .await
+            .expect("verify");
+        assert!(report.valid);
+        assert_eq!(report.entries, 50);
+        let refused = app
+            .state
+            .audit
+            .append(zkr::server::audit::NewEvent {
+                actor: "late".into(),
+                roles: "client".into(),
+                action: "test".into(),
+                resource: "r".into(),
+                purpose: "-".into(),
+                outcome: "allow".into(),
+                detail: String::new(),
+            })
+            .await;
+        assert!(refused.is_err());
+    }
+);

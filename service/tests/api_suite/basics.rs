@@ -178,3 +178,32 @@ api_test!(metrics_count_requests_by_route_and_status, |app| {
     assert!(text.contains(r#"zkr_proof_jobs{backend="cpu",state="queued"} 0"#));
     assert!(text.contains("zkr_proof_queue_depth 0"));
 });
+
+api_test!(
+    slow_requests_time_out_with_a_json_408,
+    config = {
+        let mut c = test_config();
+        c.http.request_timeout_secs = 1;
+        c
+    },
+    |app| {
+        // The service's own timeout layer around a handler slower than the limit.
+        let slow = axum::Router::new()
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                app.state.clone(),
+                zkr::server::http::timeout,
+            ));
+        let original = std::mem::replace(&mut app.router, slow);
+        let r = app.call(Method::GET, "/slow", None, None).await;
+        assert_eq!(r.status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(r.code(), "timeout");
+        app.router = original;
+    }
+);
