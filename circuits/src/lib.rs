@@ -14,6 +14,7 @@ pub mod merkle_var;
 pub mod poseidon;
 pub mod poseidon_var;
 pub mod receipt;
+pub mod sample;
 
 pub use circuits::{AnyCircuit, CircuitKind};
 pub use error::{Error, Result};
