@@ -63,7 +63,7 @@ fn add_cost(buckets: usize) -> f64 {
 /// Number of signed-digit windows of width `c` for scalars below
 /// `2^num_bits`. Two spare bits so that the offset used by [`digit`] never
 /// overflows the top window.
-fn num_windows(num_bits: usize, c: usize) -> usize {
+pub(crate) fn num_windows(num_bits: usize, c: usize) -> usize {
     (num_bits + 2).div_ceil(c)
 }
 
@@ -86,7 +86,7 @@ pub fn window_size(n: usize, num_bits: usize) -> usize {
 /// Every window's digit is then found without walking the carries of the
 /// lower windows, so the windows are independent and no digit table is
 /// stored.
-fn signed_offset(c: usize, windows: usize) -> [u64; 6] {
+pub(crate) fn signed_offset(c: usize, windows: usize) -> [u64; 6] {
     let mut k = [0u64; 6];
     for w in 0..windows {
         let bit = w * c + c - 1;
@@ -97,7 +97,7 @@ fn signed_offset(c: usize, windows: usize) -> [u64; 6] {
 
 /// Digit `w` (width `c`) of the scalar with limbs `s`, given the offset `k`.
 #[inline(always)]
-fn digit(s: &[u64], k: &[u64; 6], w: usize, c: usize) -> i32 {
+pub(crate) fn digit(s: &[u64], k: &[u64; 6], w: usize, c: usize) -> i32 {
     let lo = w * c;
     let limb = lo / 64;
     let shift = lo % 64;

@@ -238,6 +238,31 @@ mod tests {
         assert!(pk.b_g2_query.iter().any(|p| p.is_zero()));
     }
 
+    #[cfg(feature = "opencl")]
+    #[test]
+    fn opencl_proof_equals_ark_groth16() {
+        let mut rng = StdRng::seed_from_u64(14);
+        let pk = setup(200, &mut rng);
+        let circuit = MulChain {
+            start: Some(Fr::from(5u64)),
+            steps: 200,
+        };
+        let (r, s) = (Fr::rand(&mut rng), Fr::rand(&mut rng));
+        let ours = match prove_with_rs(&pk, circuit.clone(), r, s, Backend::OpenCl) {
+            Ok(p) => p,
+            Err(e) if std::env::var("ZKR_REQUIRE_OPENCL").as_deref() != Ok("1") => {
+                eprintln!(
+                    "SKIPPED: no OpenCL device ({e}); set ZKR_REQUIRE_OPENCL=1 to fail instead"
+                );
+                return;
+            }
+            Err(e) => panic!("ZKR_REQUIRE_OPENCL=1 but: {e}"),
+        };
+        assert_eq!(ours.ran, Ran::OpenCl);
+        let theirs = Groth16::<Bn254>::create_proof_with_reduction(circuit, &pk, r, s).unwrap();
+        assert_eq!(ours.proof, theirs);
+    }
+
     #[cfg(not(feature = "opencl"))]
     #[test]
     fn missing_opencl_is_an_error() {
