@@ -14,8 +14,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .split(',')
         .map(str::parse)
         .collect::<Result<_, _>>()?;
-    let backend: Backend = args.get(2).map_or("cpu", String::as_str).parse()?;
+    let backend: Backend = match args.get(2).map(String::as_str) {
+        Some("ours" | "arkworks") | None => Backend::Cpu,
+        Some(b) => b.parse()?,
+    };
     let runs = 5;
+    if what == "prove-peak" {
+        // One side only, in a process of its own, so that VmHWM is that
+        // side's peak: `measure prove-peak 16 ours|arkworks`.
+        let (pk, c) = prove::mul_chain(sizes[0])?;
+        let before = zkr_benches::mem::rss_kib().unwrap_or(0);
+        let mut rng = ark_std::rand::rngs::OsRng;
+        if args.get(2).map(String::as_str) == Some("arkworks") {
+            use ark_snark::SNARK;
+            ark_groth16::Groth16::<ark_bn254::Bn254>::prove(&pk, c, &mut rng)?;
+        } else {
+            zkr_prover::prove(&pk, c, &mut rng, Backend::Cpu)?;
+        }
+        let peak = zkr_benches::mem::peak_rss_kib().unwrap_or(0);
+        println!(
+            "rss before proving {before} KiB, peak {peak} KiB, proving added {} KiB",
+            peak.saturating_sub(before)
+        );
+        return Ok(());
+    }
+    if what == "profile" {
+        // Only ours, for a profiler.
+        let n = 1usize << sizes[0];
+        let bases = zkr_benches::inputs::g1_points(n, 1);
+        let scalars: Vec<_> = zkr_benches::inputs::scalars(n, 2)
+            .iter()
+            .map(|s| ark_ff::PrimeField::into_bigint(*s))
+            .collect();
+        for _ in 0..10 {
+            let _ = std::hint::black_box(zkr_gpu::cpu::msm(&bases, &scalars));
+        }
+        return Ok(());
+    }
     let results: Vec<CaseResult> = match what {
         "prove" => sizes
             .iter()

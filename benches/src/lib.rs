@@ -53,8 +53,9 @@ pub struct CaseResult {
     pub arkworks_ms: f64,
     /// `arkworks_ms / ours_ms`.
     pub speedup: f64,
-    /// Peak resident memory of the process while ours ran (KiB; `None`
-    /// where `/proc` cannot tell).
+    /// Peak resident memory of the process while ours ran, in KiB
+    /// (sampled `VmRSS`, see [`mem::with_peak`]; `None` where `/proc`
+    /// cannot tell). Includes the inputs, which both sides share.
     pub ours_peak_rss_kib: Option<u64>,
     /// Same, while arkworks ran.
     pub arkworks_peak_rss_kib: Option<u64>,
