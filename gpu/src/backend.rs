@@ -166,14 +166,22 @@ impl MsmBackend for FallbackMsm {
     }
 }
 
-/// The OpenCL backend of this process, if one can be opened.
+/// The OpenCL backend of this process, if one can be opened. With
+/// `accelerators_only`, a CPU device (POCL) counts as none.
 #[cfg(feature = "opencl")]
-fn open_device() -> Result<Arc<dyn MsmBackend>> {
-    crate::opencl::OpenClMsm::shared().map(|d| d as Arc<dyn MsmBackend>)
+fn open_device(accelerators_only: bool) -> Result<Arc<dyn MsmBackend>> {
+    let d = crate::opencl::OpenClMsm::shared()?;
+    if accelerators_only && d.is_cpu() {
+        return Err(Error::NoDevice(format!(
+            "{} is a CPU device; the CPU backend is faster there",
+            d.device_name()
+        )));
+    }
+    Ok(d)
 }
 
 #[cfg(not(feature = "opencl"))]
-fn open_device() -> Result<Arc<dyn MsmBackend>> {
+fn open_device(_accelerators_only: bool) -> Result<Arc<dyn MsmBackend>> {
     Err(Error::NotBuilt("opencl"))
 }
 
@@ -181,15 +189,17 @@ fn open_device() -> Result<Arc<dyn MsmBackend>> {
 /// - `Cpu`: the CPU;
 /// - `OpenCl`: the device, or `Err` when there is none (the caller decides
 ///   whether to fall back);
-/// - `Auto`: the device if there is one, else the CPU.
+/// - `Auto`: the device if there is one and it is not itself a CPU (POCL
+///   runs on the same cores as the CPU backend, several times slower), else
+///   the CPU.
 ///
 /// MSMs on a device that fail later fall back to the CPU (see
 /// [`FallbackMsm`]).
 pub fn select(choice: Backend) -> Result<FallbackMsm> {
     match choice {
         Backend::Cpu => Ok(FallbackMsm::new(None)),
-        Backend::OpenCl => Ok(FallbackMsm::new(Some(open_device()?))),
-        Backend::Auto => Ok(FallbackMsm::new(match open_device() {
+        Backend::OpenCl => Ok(FallbackMsm::new(Some(open_device(false)?))),
+        Backend::Auto => Ok(FallbackMsm::new(match open_device(true) {
             Ok(d) => Some(d),
             Err(e) => {
                 tracing::debug!(error = %e, "no OpenCL device; using the CPU backend");

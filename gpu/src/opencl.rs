@@ -31,6 +31,8 @@ const JACOBIAN_LIMBS: usize = 12;
 /// An OpenCL device with the MSM program built for it.
 pub struct OpenClMsm {
     device_name: String,
+    /// A CPU device (POCL): correct, but slower than the CPU backend.
+    is_cpu: bool,
     /// Points per chunk, from the device's memory.
     chunk_points: usize,
     context: Context,
@@ -43,6 +45,7 @@ impl std::fmt::Debug for OpenClMsm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenClMsm")
             .field("device", &self.device_name)
+            .field("is_cpu", &self.is_cpu)
             .field("chunk_points", &self.chunk_points)
             .finish()
     }
@@ -103,6 +106,9 @@ impl OpenClMsm {
             .ok_or_else(|| Error::NoDevice("no OpenCL device on any platform".into()))?;
         let device = Device::new(id);
         let device_name = device.name().unwrap_or_else(|_| "unknown".into());
+        let is_cpu = device
+            .dev_type()
+            .is_ok_and(|t| t & opencl3::device::CL_DEVICE_TYPE_CPU != 0);
         let max_alloc = device
             .max_mem_alloc_size()
             .map_err(cl_err("device memory"))?;
@@ -121,6 +127,7 @@ impl OpenClMsm {
         tracing::info!(device = %device_name, chunk_points, "OpenCL MSM device ready");
         Ok(Self {
             device_name,
+            is_cpu,
             chunk_points,
             context,
             queue,
@@ -131,6 +138,12 @@ impl OpenClMsm {
     /// The device's name.
     pub fn device_name(&self) -> &str {
         &self.device_name
+    }
+
+    /// Whether the device is a CPU (such as POCL's), which `Backend::Auto`
+    /// does not use: the CPU backend is faster on the same cores.
+    pub fn is_cpu(&self) -> bool {
+        self.is_cpu
     }
 
     /// G1 MSM with at most `max_chunk` points per device run.
@@ -399,8 +412,15 @@ mod tests {
     }
 
     #[test]
-    fn auto_selects_the_device() {
-        let Some(_) = device() else { return };
+    fn selection_uses_the_device() {
+        let Some(d) = device() else { return };
+        let auto = crate::select(crate::Backend::Auto).unwrap();
+        let want = if d.is_cpu() {
+            crate::Ran::Cpu
+        } else {
+            crate::Ran::OpenCl
+        };
+        assert_eq!(auto.preferred(), want);
         let m = crate::select(crate::Backend::OpenCl).unwrap();
         assert_eq!(m.preferred(), crate::Ran::OpenCl);
         let g = G1Affine::generator();
