@@ -52,6 +52,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let results: Vec<CaseResult> = match what {
+        "prove-receipt" => sizes
+            .iter()
+            .map(|&depth| {
+                // receipt(depth): the circuit the proving target names.
+                use zkr_circuits::circuits::CircuitKind;
+                let mut rng = <ark_std::rand::rngs::StdRng as ark_std::rand::SeedableRng>::seed_from_u64(5);
+                let blank = CircuitKind::Receipt.blank(depth as usize)?;
+                let pk = ark_groth16::Groth16::<ark_bn254::Bn254>::generate_random_parameters_with_reduction(blank, &mut rng)?;
+                let circuit = zkr_circuits::sample::instance(CircuitKind::Receipt, depth as usize, &mut rng)?;
+                prove::run(&format!("receipt({depth})"), &pk, circuit, backend, runs).map_err(Into::into)
+            })
+            .collect::<Result<_, Box<dyn std::error::Error>>>()?,
         "prove" => sizes
             .iter()
             .map(|&k| {

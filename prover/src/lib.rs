@@ -263,18 +263,38 @@ mod tests {
         assert_eq!(ours.proof, theirs);
     }
 
-    #[cfg(not(feature = "opencl"))]
     #[test]
-    fn missing_opencl_is_an_error() {
+    fn receipt_circuit_proof_equals_ark_groth16() {
+        use zkr_circuits::circuits::CircuitKind;
+        let mut rng = StdRng::seed_from_u64(15);
+        let depth = 8;
+        let blank = CircuitKind::Receipt.blank(depth).unwrap();
+        let pk =
+            Groth16::<Bn254>::generate_random_parameters_with_reduction(blank, &mut rng).unwrap();
+        let circuit =
+            zkr_circuits::sample::instance(CircuitKind::Receipt, depth, &mut rng).unwrap();
+        let (r, s) = (Fr::rand(&mut rng), Fr::rand(&mut rng));
+        let ours = prove_with_rs(&pk, circuit.clone(), r, s, Backend::Cpu).unwrap();
+        let theirs = Groth16::<Bn254>::create_proof_with_reduction(circuit, &pk, r, s).unwrap();
+        assert_eq!(ours.proof, theirs);
+    }
+
+    /// Asking for OpenCL without a device (or without the feature, which
+    /// features of other crates may turn on for zkr-gpu) is an error, never
+    /// a silent CPU proof.
+    #[test]
+    fn opencl_request_without_device_is_an_error() {
         let mut rng = StdRng::seed_from_u64(13);
         let pk = setup(4, &mut rng);
         let circuit = MulChain {
             start: Some(Fr::from(2u64)),
             steps: 4,
         };
-        assert!(matches!(
-            prove(&pk, circuit, &mut rng, Backend::OpenCl),
-            Err(Error::Backend(_))
-        ));
+        let got = prove_reporting(&pk, circuit, &mut rng, Backend::OpenCl);
+        if zkr_gpu::select(Backend::OpenCl).is_err() {
+            assert!(matches!(got, Err(Error::Backend(_))));
+        } else {
+            assert_eq!(got.unwrap().ran, Ran::OpenCl);
+        }
     }
 }

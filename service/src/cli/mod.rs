@@ -1,0 +1,112 @@
+//! The `zkr` command line: one module per command; `run` dispatches and maps
+//! errors to exit codes (2 for bad input, 1 for a failed check or an
+//! operation that could not complete).
+
+pub mod demo;
+pub mod hash;
+pub mod keys;
+pub mod prove;
+pub mod registry;
+pub mod setup;
+pub mod verify;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// zk-receipts: confidential receipts with zero-knowledge proofs (Groth16 over BN254).
+#[derive(Debug, Parser)]
+#[command(name = "zkr", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate proving and verifying keys for a circuit (single-party: development only).
+    Setup(setup::SetupArgs),
+    /// Prove an input with keys from `zkr setup`; writes snarkjs proof.json and public.json.
+    Prove(prove::ProveArgs),
+    /// Verify a snarkjs proof: exit 0 valid, 1 invalid, 2 malformed input.
+    Verify(verify::VerifyArgs),
+    /// Hash field elements.
+    Hash(hash::HashArgs),
+    /// Registry (Poseidon Merkle tree) tools.
+    Registry(registry::RegistryArgs),
+    /// Run setup, prove and verify of the receipt circuit in a temporary directory.
+    Demo(demo::DemoArgs),
+}
+
+/// A command's failure, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The input (arguments, files) is malformed or does not satisfy the statement: exit 2.
+    #[error("{0}")]
+    Input(String),
+    /// An operation could not complete: exit 1.
+    #[error("{0}")]
+    Failed(String),
+    /// A well-formed proof that does not verify: exit 1, reported as a
+    /// verdict rather than an error.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+impl CliError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Input(_) => ExitCode::from(2),
+            Self::Failed(_) | Self::Rejected(_) => ExitCode::from(1),
+        }
+    }
+}
+
+impl From<zkr_circuits::Error> for CliError {
+    fn from(e: zkr_circuits::Error) -> Self {
+        Self::Input(e.to_string())
+    }
+}
+
+impl From<zkr_verifier::Error> for CliError {
+    fn from(e: zkr_verifier::Error) -> Self {
+        Self::Input(e.to_string())
+    }
+}
+
+impl CliError {
+    /// The line printed on stderr.
+    pub fn report(&self) -> String {
+        match self {
+            Self::Rejected(m) => m.clone(),
+            Self::Input(m) | Self::Failed(m) => format!("error: {m}"),
+        }
+    }
+}
+
+/// Result of a command.
+pub type CliResult<T = ()> = Result<T, CliError>;
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Setup(a) => setup::run(&a),
+        Command::Prove(a) => prove::run(&a),
+        Command::Verify(a) => verify::run(&a),
+        Command::Hash(a) => hash::run(&a),
+        Command::Registry(a) => registry::run(&a),
+        Command::Demo(a) => demo::run(&a),
+    }
+}
+
+/// A spinner on stderr for a step that may take more than a second; hidden
+/// when stderr is not a terminal.
+pub(crate) fn spinner(msg: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    pb.set_message(msg.to_string());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
