@@ -1,23 +1,28 @@
 //! Groth16 proving over BN254 with the multi-scalar multiplications routed
 //! through the `zkr-gpu` backends.
+//!
+//! The witness map (R1CS to QAP) is ark-groth16's `LibsnarkReduction`; the
+//! five MSMs (A, B in G1, B in G2, the `l` and `h` terms of C) go through a
+//! [`zkr_gpu::MsmBackend`]. With the same `r, s` the proof is bit for bit
+//! the one `ark_groth16::Groth16::create_proof_with_reduction` makes.
 #![forbid(unsafe_code)]
 
-use ark_bn254::{Bn254, Fr};
-use ark_groth16::{Groth16, Proof, ProvingKey};
-use ark_relations::gr1cs::ConstraintSynthesizer;
-use ark_std::rand::{CryptoRng, RngCore};
+pub mod circuit;
 
-/// Which MSM backend the prover uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Backend {
-    /// OpenCL when a device is present, else the CPU.
-    #[default]
-    Auto,
-    /// The rayon CPU backend.
-    Cpu,
-    /// An OpenCL device; an error when there is none.
-    OpenCl,
-}
+use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+use ark_ec::{AffineRepr, CurveGroup};
+use ark_ff::{PrimeField, UniformRand, Zero};
+use ark_groth16::r1cs_to_qap::{LibsnarkReduction, R1CSToQAP};
+use ark_groth16::{Proof, ProvingKey};
+use ark_poly::GeneralEvaluationDomain;
+use ark_relations::gr1cs::{
+    ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisError, SynthesisMode,
+};
+use ark_std::rand::{CryptoRng, RngCore};
+use rayon::prelude::*;
+use zkr_gpu::{FallbackMsm, Scalar};
+
+pub use zkr_gpu::{Backend, Ran};
 
 /// Errors of the prover.
 #[derive(Debug, thiserror::Error)]
@@ -25,17 +30,271 @@ pub enum Error {
     /// The circuit could not be synthesized or was not satisfied.
     #[error("synthesis failed: {0}")]
     Synthesis(String),
+    /// The requested MSM backend is not available.
+    #[error("MSM backend: {0}")]
+    Backend(#[from] zkr_gpu::Error),
+}
+
+impl From<SynthesisError> for Error {
+    fn from(e: SynthesisError) -> Self {
+        Self::Synthesis(e.to_string())
+    }
 }
 
 /// Result with this crate's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A proof and the backend that did its G1 MSMs (G2 is always on the CPU).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proved {
+    /// The proof.
+    pub proof: Proof<Bn254>,
+    /// Where the G1 MSMs ran: `OpenCl` only if all of them ran there.
+    pub ran: Ran,
+}
+
 /// Proves `circuit` under `pk`.
-pub fn prove<C, R>(pk: &ProvingKey<Bn254>, circuit: C, rng: &mut R, _backend: Backend) -> Result<Proof<Bn254>>
+pub fn prove<C, R>(
+    pk: &ProvingKey<Bn254>,
+    circuit: C,
+    rng: &mut R,
+    backend: Backend,
+) -> Result<Proof<Bn254>>
 where
     C: ConstraintSynthesizer<Fr>,
     R: RngCore + CryptoRng,
 {
+    prove_reporting(pk, circuit, rng, backend).map(|p| p.proof)
+}
+
+/// Like [`prove`], and says which backend ran.
+pub fn prove_reporting<C, R>(
+    pk: &ProvingKey<Bn254>,
+    circuit: C,
+    rng: &mut R,
+    backend: Backend,
+) -> Result<Proved>
+where
+    C: ConstraintSynthesizer<Fr>,
+    R: RngCore + CryptoRng,
+{
+    let r = Fr::rand(rng);
+    let s = Fr::rand(rng);
+    prove_with_rs(pk, circuit, r, s, backend)
+}
+
+/// Proves with the given blinding factors `r, s` (which must be uniformly
+/// random and secret for the proof to be zero-knowledge); the result equals
+/// `Groth16::<Bn254>::create_proof_with_reduction(circuit, pk, r, s)`.
+pub fn prove_with_rs<C>(
+    pk: &ProvingKey<Bn254>,
+    circuit: C,
+    r: Fr,
+    s: Fr,
+    backend: Backend,
+) -> Result<Proved>
+where
+    C: ConstraintSynthesizer<Fr>,
+{
+    let msm = zkr_gpu::select(backend)?;
+
+    let cs = ConstraintSystem::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Prove {
+        construct_matrices: true,
+        generate_lc_assignments: false,
+    });
+    circuit.generate_constraints(cs.clone())?;
+    cs.finalize();
+    let h = LibsnarkReduction::witness_map::<Fr, GeneralEvaluationDomain<Fr>>(cs.clone())?;
+
+    let inner = cs.borrow().ok_or(SynthesisError::MissingCS)?;
+    let input = inner.instance_assignment()?;
+    let aux = inner.witness_assignment()?;
+    let to_bigints = |v: &[Fr]| {
+        v.par_iter()
+            .map(|x| x.into_bigint())
+            .collect::<Vec<Scalar>>()
+    };
+
+    let mut ran = msm.preferred();
+    let mut note = |r: Ran| {
+        if r == Ran::Cpu {
+            ran = Ran::Cpu;
+        }
+    };
+
+    let h = to_bigints(&h);
+    let (h_acc, r1) = g1(&msm, &pk.h_query, &h)?;
+    note(r1);
+    drop(h);
+
+    let input = to_bigints(input.get(1..).unwrap_or_default());
+    let aux = to_bigints(aux);
+    let (l_acc, r2) = g1(&msm, &pk.l_query, &aux)?;
+    note(r2);
+    let assignment = [&input[..], &aux[..]].concat();
+    drop((input, aux));
+    drop(inner);
+    drop(cs);
+
+    let (a_acc, r3) = g1(&msm, pk.a_query.get(1..).unwrap_or_default(), &assignment)?;
+    note(r3);
+    let g_a = pk.delta_g1 * r + first(&pk.a_query) + a_acc + pk.vk.alpha_g1;
+
+    let g1_b = if r.is_zero() {
+        G1Projective::zero()
+    } else {
+        let (b_acc, r4) = g1(
+            &msm,
+            pk.b_g1_query.get(1..).unwrap_or_default(),
+            &assignment,
+        )?;
+        note(r4);
+        pk.delta_g1 * s + first(&pk.b_g1_query) + b_acc + pk.beta_g1
+    };
+    let g2_b = pk.vk.delta_g2 * s
+        + first(&pk.b_g2_query)
+        + g2(&msm, &pk.b_g2_query[..], &assignment)?
+        + pk.vk.beta_g2;
+    drop(assignment);
+
+    let g_c = g_a * s + g1_b * r - pk.delta_g1 * (r * s) + l_acc + h_acc;
+    Ok(Proved {
+        proof: Proof {
+            a: g_a.into_affine(),
+            b: g2_b.into_affine(),
+            c: g_c.into_affine(),
+        },
+        ran,
+    })
+}
+
+fn first<A: AffineRepr>(query: &[A]) -> A {
+    query.first().copied().unwrap_or_else(A::zero)
+}
+
+/// A G1 MSM over the common length (as arkworks does: `h` has one more
+/// entry than `h_query`).
+fn g1(msm: &FallbackMsm, bases: &[G1Affine], scalars: &[Scalar]) -> Result<(G1Projective, Ran)> {
+    let n = bases.len().min(scalars.len());
+    Ok(msm.msm_g1_ran(&bases[..n], &scalars[..n])?)
+}
+
+/// The B term in G2 over `b_g2_query[1..]`.
+fn g2(msm: &FallbackMsm, query: &[G2Affine], scalars: &[Scalar]) -> Result<G2Projective> {
+    let bases = query.get(1..).unwrap_or_default();
+    let n = bases.len().min(scalars.len());
+    Ok(msm.msm_g2_ran(&bases[..n], &scalars[..n])?.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::circuit::MulChain;
+    use ark_groth16::Groth16;
     use ark_snark::SNARK;
-    Groth16::<Bn254>::prove(pk, circuit, rng).map_err(|e| Error::Synthesis(e.to_string()))
+    use ark_std::rand::{SeedableRng, rngs::StdRng};
+
+    fn setup(steps: usize, rng: &mut StdRng) -> ProvingKey<Bn254> {
+        let blank = MulChain { start: None, steps };
+        Groth16::<Bn254>::generate_random_parameters_with_reduction(blank, rng).unwrap()
+    }
+
+    #[test]
+    fn equals_ark_groth16_with_same_r_s() {
+        let mut rng = StdRng::seed_from_u64(11);
+        for steps in [1usize, 7, 64, 1000] {
+            let pk = setup(steps, &mut rng);
+            let start = Fr::from(3u64);
+            let circuit = MulChain {
+                start: Some(start),
+                steps,
+            };
+            for (r, s) in [
+                (Fr::rand(&mut rng), Fr::rand(&mut rng)),
+                (Fr::zero(), Fr::zero()),
+                (Fr::zero(), Fr::rand(&mut rng)),
+            ] {
+                let ours = prove_with_rs(&pk, circuit.clone(), r, s, Backend::Cpu).unwrap();
+                let theirs =
+                    Groth16::<Bn254>::create_proof_with_reduction(circuit.clone(), &pk, r, s)
+                        .unwrap();
+                assert_eq!(ours.proof, theirs, "steps = {steps}");
+                assert_eq!(ours.ran, Ran::Cpu);
+            }
+            let proof = prove(&pk, circuit, &mut rng, Backend::Auto).unwrap();
+            let pvk = Groth16::<Bn254>::process_vk(&pk.vk).unwrap();
+            let public = [MulChain::output(start, steps)];
+            assert!(Groth16::<Bn254>::verify_with_processed_vk(&pvk, &public, &proof).unwrap());
+        }
+    }
+
+    #[test]
+    fn key_has_identity_points() {
+        let mut rng = StdRng::seed_from_u64(12);
+        let pk = setup(16, &mut rng);
+        assert!(pk.a_query.iter().any(|p| p.is_zero()));
+        assert!(pk.b_g2_query.iter().any(|p| p.is_zero()));
+    }
+
+    #[cfg(feature = "opencl")]
+    #[test]
+    fn opencl_proof_equals_ark_groth16() {
+        let mut rng = StdRng::seed_from_u64(14);
+        let pk = setup(200, &mut rng);
+        let circuit = MulChain {
+            start: Some(Fr::from(5u64)),
+            steps: 200,
+        };
+        let (r, s) = (Fr::rand(&mut rng), Fr::rand(&mut rng));
+        let ours = match prove_with_rs(&pk, circuit.clone(), r, s, Backend::OpenCl) {
+            Ok(p) => p,
+            Err(e) if std::env::var("ZKR_REQUIRE_OPENCL").as_deref() != Ok("1") => {
+                eprintln!(
+                    "SKIPPED: no OpenCL device ({e}); set ZKR_REQUIRE_OPENCL=1 to fail instead"
+                );
+                return;
+            }
+            Err(e) => panic!("ZKR_REQUIRE_OPENCL=1 but: {e}"),
+        };
+        assert_eq!(ours.ran, Ran::OpenCl);
+        let theirs = Groth16::<Bn254>::create_proof_with_reduction(circuit, &pk, r, s).unwrap();
+        assert_eq!(ours.proof, theirs);
+    }
+
+    #[test]
+    fn receipt_circuit_proof_equals_ark_groth16() {
+        use zkr_circuits::circuits::CircuitKind;
+        let mut rng = StdRng::seed_from_u64(15);
+        let depth = 8;
+        let blank = CircuitKind::Receipt.blank(depth).unwrap();
+        let pk =
+            Groth16::<Bn254>::generate_random_parameters_with_reduction(blank, &mut rng).unwrap();
+        let circuit =
+            zkr_circuits::sample::instance(CircuitKind::Receipt, depth, &mut rng).unwrap();
+        let (r, s) = (Fr::rand(&mut rng), Fr::rand(&mut rng));
+        let ours = prove_with_rs(&pk, circuit.clone(), r, s, Backend::Cpu).unwrap();
+        let theirs = Groth16::<Bn254>::create_proof_with_reduction(circuit, &pk, r, s).unwrap();
+        assert_eq!(ours.proof, theirs);
+    }
+
+    /// Asking for OpenCL without a device (or without the feature, which
+    /// features of other crates may turn on for zkr-gpu) is an error, never
+    /// a silent CPU proof.
+    #[test]
+    fn opencl_request_without_device_is_an_error() {
+        let mut rng = StdRng::seed_from_u64(13);
+        let pk = setup(4, &mut rng);
+        let circuit = MulChain {
+            start: Some(Fr::from(2u64)),
+            steps: 4,
+        };
+        let got = prove_reporting(&pk, circuit, &mut rng, Backend::OpenCl);
+        if zkr_gpu::select(Backend::OpenCl).is_err() {
+            assert!(matches!(got, Err(Error::Backend(_))));
+        } else {
+            assert_eq!(got.unwrap().ran, Ran::OpenCl);
+        }
+    }
 }
