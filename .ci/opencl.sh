@@ -31,9 +31,13 @@ mkdir -p "$POCL_CACHE_DIR"
 
 features=(--features zkr-gpu/opencl,zkr-prover/opencl,zkr-benches/opencl)
 packages=(-p zkr-gpu -p zkr-prover -p zkr-benches)
+# The binary's `opencl` feature is linted too, so that `zkr --backend
+# opencl` builds.
+lint_features=(--features zkr-gpu/opencl,zkr-prover/opencl,zkr-benches/opencl,zkr/opencl)
+lint_packages=("${packages[@]}" -p zkr)
 
 echo "== clippy (opencl)"
-cargo clippy "${packages[@]}" --all-targets "${features[@]}" -- -D warnings
+cargo clippy "${lint_packages[@]}" --all-targets "${lint_features[@]}" -- -D warnings
 
 echo "== tests (opencl, device required)"
 ZKR_REQUIRE_OPENCL=1 cargo test "${packages[@]}" "${features[@]}"

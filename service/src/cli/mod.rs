@@ -2,6 +2,7 @@
 //! errors to exit codes (2 for bad input, 1 for a failed check or an
 //! operation that could not complete).
 
+pub mod bench;
 pub mod demo;
 pub mod hash;
 pub mod keys;
@@ -37,6 +38,8 @@ pub enum Command {
     Registry(registry::RegistryArgs),
     /// Run setup, prove and verify of the receipt circuit in a temporary directory.
     Demo(demo::DemoArgs),
+    /// Measure our MSM and prover beside arkworks on the same inputs.
+    Bench(bench::BenchArgs),
     /// Run the HTTP service.
     Serve(crate::server::ServeArgs),
     /// API tokens.
@@ -104,6 +107,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Hash(a) => hash::run(&a),
         Command::Registry(a) => registry::run(&a),
         Command::Demo(a) => demo::run(&a),
+        Command::Bench(a) => bench::run(&a),
         Command::Serve(a) => service(crate::server::commands::serve(a)),
         Command::Token(a) => token(&a),
         Command::Audit(a) => audit(&a),

@@ -1,0 +1,138 @@
+//! `zkr bench`: our MSM and prover beside arkworks 0.6, same inputs, same
+//! process; warm-up, then the median of at least five runs each.
+
+use super::prove::parse_backend;
+use super::{CliError, CliResult};
+use ark_bn254::Bn254;
+use ark_groth16::Groth16;
+use ark_std::rand::{SeedableRng, rngs::StdRng};
+use clap::{Args, Subcommand};
+use zkr_benches::CaseResult;
+use zkr_circuits::{CircuitKind, circuits::DEFAULT_DEPTH, sample};
+
+/// Arguments of `zkr bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[command(subcommand)]
+    pub what: BenchCommand,
+}
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// BN254 G1 multi-scalar multiplication of random points and scalars.
+    Msm {
+        /// Comma-separated log2 sizes.
+        #[arg(long, value_delimiter = ',', default_value = "12,16,20")]
+        log_sizes: Vec<u32>,
+        /// Backend for ours: cpu or opencl (auto picks OpenCL when a device is present).
+        #[arg(long, default_value = "cpu")]
+        backend: String,
+        /// Timed runs per side (at least 5).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Groth16 proving of a circuit: ours against `ark_groth16::Groth16::prove`, same keys and witness.
+    Prove {
+        /// Which circuit: range, membership, receipt or disclosure.
+        #[arg(long, default_value = "receipt")]
+        circuit: String,
+        /// Registry depth for membership and receipt.
+        #[arg(long, default_value_t = DEFAULT_DEPTH)]
+        depth: usize,
+        /// Backend for ours: auto, cpu or opencl.
+        #[arg(long, default_value = "cpu")]
+        backend: String,
+        /// Timed runs per side (at least 5).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs `zkr bench`.
+pub fn run(a: &BenchArgs) -> CliResult {
+    let fail = |e: zkr_benches::Error| CliError::Failed(format!("bench: {e}"));
+    let (results, json) = match &a.what {
+        BenchCommand::Msm {
+            log_sizes,
+            backend,
+            runs,
+            json,
+        } => {
+            if log_sizes.is_empty() || log_sizes.iter().any(|k| !(1..=26).contains(k)) {
+                return Err(CliError::Input(
+                    "--log-sizes: each size must be in 1..=26".into(),
+                ));
+            }
+            let backend = parse_backend(backend)?;
+            (
+                zkr_benches::msm::run(log_sizes, backend, *runs).map_err(fail)?,
+                *json,
+            )
+        }
+        BenchCommand::Prove {
+            circuit,
+            depth,
+            backend,
+            runs,
+            json,
+        } => {
+            let kind = CircuitKind::from_name(circuit)?;
+            let backend = parse_backend(backend)?;
+            let mut rng = StdRng::seed_from_u64(2026);
+            let pk = Groth16::<Bn254>::generate_random_parameters_with_reduction(
+                kind.blank(*depth)?,
+                &mut rng,
+            )
+            .map_err(|e| CliError::Failed(format!("setup: {e}")))?;
+            let instance = sample::instance(kind, *depth, &mut rng)?;
+            let case = match kind.has_depth() {
+                true => format!("{}({depth})", kind.name()),
+                false => kind.name().to_string(),
+            };
+            (
+                vec![zkr_benches::prove::run(&case, &pk, instance, backend, *runs).map_err(fail)?],
+                *json,
+            )
+        }
+    };
+    if json {
+        let out = serde_json::json!({
+            "results": results,
+            "peak_rss_kib": zkr_benches::mem::peak_rss_kib(),
+        });
+        println!("{out}");
+    } else {
+        print_table(&results);
+    }
+    Ok(())
+}
+
+fn print_table(results: &[CaseResult]) {
+    println!(
+        "{:<22} {:>9} {:>8} {:>12} {:>12} {:>9} {:>12} {:>12}",
+        "case", "n", "backend", "ours ms", "arkworks ms", "speedup", "ours MiB", "arkworks MiB"
+    );
+    let mib =
+        |k: Option<u64>| k.map_or_else(|| "-".to_string(), |k| format!("{:.0}", k as f64 / 1024.0));
+    for r in results {
+        println!(
+            "{:<22} {:>9} {:>8} {:>12.2} {:>12.2} {:>8.2}x {:>12} {:>12}",
+            r.case,
+            r.n,
+            r.backend,
+            r.ours_ms,
+            r.arkworks_ms,
+            r.speedup,
+            mib(r.ours_peak_rss_kib),
+            mib(r.arkworks_peak_rss_kib)
+        );
+    }
+}
