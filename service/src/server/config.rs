@@ -37,6 +37,36 @@ pub struct Config {
     pub escrow_key_id: String,
     /// Key id of the coordinator's attestation (signing) key.
     pub signing_key_id: String,
+    /// Further Ed25519 coordinator keys (ids in the key store) whose
+    /// attestations `POST /v1/verify` accepts, besides `signing_key_id`.
+    pub trusted_signing_keys: Vec<String>,
+    /// The proof-job queue.
+    pub proofs: ProofsConfig,
+}
+
+/// The in-process proof-job queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProofsConfig {
+    /// Jobs proved at the same time (each one already uses every core).
+    pub workers: usize,
+    /// Jobs that may wait; one more is answered with 503.
+    pub queue: usize,
+    /// MSM backend: `auto` (OpenCL when a device is there, else CPU), `cpu` or `opencl`.
+    pub backend: String,
+    /// Set up missing circuit keys on start (single-party, development only).
+    pub setup_missing_keys: bool,
+}
+
+impl Default for ProofsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            queue: 64,
+            backend: "auto".into(),
+            setup_missing_keys: true,
+        }
+    }
 }
 
 /// Request size and time limits.
@@ -102,6 +132,8 @@ impl Default for Config {
             circuits_dir: PathBuf::new(),
             escrow_key_id: "escrow".into(),
             signing_key_id: "coordinator".into(),
+            trusted_signing_keys: Vec::new(),
+            proofs: ProofsConfig::default(),
         }
     }
 }
@@ -201,6 +233,10 @@ impl Config {
                 "SIGNING_KEY_ID" => self.signing_key_id = value,
                 "CIRCUITS_DIR" => self.circuits_dir = PathBuf::from(value),
                 "REGISTRY_DEPTH" => self.registry_depth = parse(&key, &value)?,
+                "PROOF_WORKERS" => self.proofs.workers = parse(&key, &value)?,
+                "PROOF_QUEUE" => self.proofs.queue = parse(&key, &value)?,
+                "PROOF_BACKEND" => self.proofs.backend = value,
+                "SETUP_MISSING_KEYS" => self.proofs.setup_missing_keys = parse(&key, &value)?,
                 other => {
                     if let Some(role) = other.strip_prefix("RETENTION_DAYS_") {
                         self.access
@@ -238,7 +274,27 @@ impl Config {
                 "audit batch and queue sizes must be > 0".into(),
             ));
         }
+        if self.proofs.workers == 0 || self.proofs.queue == 0 {
+            return Err(Error::Config(
+                "proofs.workers and proofs.queue must be > 0".into(),
+            ));
+        }
+        if !["auto", "cpu", "opencl"].contains(&self.proofs.backend.as_str()) {
+            return Err(Error::Config(format!(
+                "proofs.backend: {:?}; expected auto, cpu or opencl",
+                self.proofs.backend
+            )));
+        }
         Ok(())
+    }
+
+    /// The MSM backend proof jobs ask for.
+    pub fn proof_backend(&self) -> zkr_prover::Backend {
+        match self.proofs.backend.as_str() {
+            "cpu" => zkr_prover::Backend::Cpu,
+            "opencl" => zkr_prover::Backend::OpenCl,
+            _ => zkr_prover::Backend::Auto,
+        }
     }
 
     /// The directory of circuit keys.

@@ -60,6 +60,9 @@ pub enum Error {
     /// A dependency (database) is not reachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The proof queue is full; try again later.
+    #[error("the proof queue is full; retry later")]
+    QueueFull,
     /// A feature this build does not provide yet.
     #[error("not implemented: {0}")]
     NotImplemented(String),
@@ -120,6 +123,7 @@ impl Error {
             Error::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
+            Error::QueueFull => (StatusCode::SERVICE_UNAVAILABLE, "queue_full"),
             Error::Config(_)
             | Error::Database(_)
             | Error::Migrate(_)
@@ -135,7 +139,10 @@ impl IntoResponse for Error {
         let message = match &self {
             Error::Unavailable(_) => "service unavailable".to_string(),
             _ if status.is_server_error()
-                && !matches!(self, Error::AuditUnavailable | Error::NotImplemented(_)) =>
+                && !matches!(
+                    self,
+                    Error::AuditUnavailable | Error::NotImplemented(_) | Error::QueueFull
+                ) =>
             {
                 tracing::error!(error = %self, "internal error");
                 "internal error".to_string()
@@ -156,6 +163,11 @@ impl IntoResponse for Error {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        if let Error::QueueFull = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(5u32));
         }
         response.extensions_mut().insert(ErrorCode(code));
         response

@@ -11,6 +11,7 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod policies;
+pub mod proving;
 pub mod ratelimit;
 pub mod registries;
 pub mod routes;
@@ -104,6 +105,10 @@ pub struct AppState {
     pub keys: Option<Arc<zkr_keys::KeyStore>>,
     /// Time source for access decisions.
     pub clock: Clock,
+    /// Circuits' proving keys.
+    pub circuit_keys: Arc<proving::CircuitKeys>,
+    /// The proof-job queue.
+    pub jobs: Arc<proving::Jobs>,
 }
 
 /// One access question, built by a handler and answered by
@@ -165,6 +170,16 @@ impl AppState {
         let limits = Arc::new(Limits::new(&config.rate_limit));
         let verifying_keys = Arc::new(verifying_keys::VerifyingKeys::new(config.circuits_dir()));
         let registries = Arc::new(registries::Registries::new(config.registry_depth));
+        let circuit_keys = Arc::new(proving::CircuitKeys::new(
+            config.circuits_dir(),
+            config.registry_depth,
+        ));
+        let jobs = Arc::new(proving::Jobs::new(
+            db.clone(),
+            metrics.clone(),
+            config.proofs.queue,
+            &config.proofs.backend,
+        ));
         let state = Self {
             config: Arc::new(config),
             db,
@@ -175,6 +190,8 @@ impl AppState {
             verifying_keys,
             keys: None,
             clock: Clock::System,
+            circuit_keys,
+            jobs,
         };
         Ok((state, writer))
     }
@@ -188,6 +205,42 @@ impl AppState {
             zkr_keys::CacheConfig::default(),
         )));
         Ok(())
+    }
+
+    /// Starts the proof workers (`proofs.workers` of them).
+    pub fn start_provers(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        self.jobs.start_workers(
+            self.config.proofs.workers,
+            self.circuit_keys.clone(),
+            self.config.proof_backend(),
+            self.audit.clone(),
+        )
+    }
+
+    /// First-start set-up of the service's own keys: the audit-escrow key
+    /// and the coordinator's signing key, custodial under the KEK. Returns
+    /// the ids it created.
+    pub async fn ensure_service_keys(&self) -> Result<Vec<String>> {
+        let keys = self.key_store()?;
+        let mut created = Vec::new();
+        // An id already in use (whatever its kind) is left as it is: a
+        // wrong kind then fails at the first seal or signature, by name.
+        let exists = |r: zkr_keys::Result<Vec<zkr_keys::KeyInfo>>| match r {
+            Ok(_) => Ok(true),
+            Err(zkr_keys::Error::UnknownKey { .. }) => Ok(false),
+            Err(e) => Err(Error::from(e)),
+        };
+        let escrow = &self.config.escrow_key_id;
+        if !exists(keys.versions(escrow).await)? {
+            keys.create_escrow_key(escrow).await?;
+            created.push(escrow.clone());
+        }
+        let signing = &self.config.signing_key_id;
+        if !exists(keys.versions(signing).await)? {
+            keys.create_signing_key(signing).await?;
+            created.push(signing.clone());
+        }
+        Ok(created)
     }
 
     /// The key store, or 503 when none is attached.
@@ -252,8 +305,8 @@ impl AppState {
 /// The whole HTTP API on `state`.
 pub fn router(state: AppState) -> Router {
     use routes::{
-        audit as audit_routes, keys, ops, policies as policy_routes, registries as reg, tokens,
-        transactions, verify,
+        audit as audit_routes, keys, ops, policies as policy_routes, proofs, registries as reg,
+        tokens, transactions, verify,
     };
     let v1 = Router::new()
         .route("/tokens", post(tokens::create))
@@ -276,6 +329,9 @@ pub fn router(state: AppState) -> Router {
         .route("/confidential/keys", post(keys::create))
         .route("/confidential/keys/{id}", get(keys::get))
         .route("/confidential/keys/{id}/rotate", post(keys::rotate))
+        .route("/proofs", post(proofs::create))
+        .route("/proofs/{id}", get(proofs::get).delete(proofs::cancel))
+        .route("/disclosures", post(proofs::disclose))
         .route("/verify", post(verify::verify))
         .route("/verify/batch", post(verify::verify_batch))
         .route("/registries/{name}", get(reg::info))
@@ -306,6 +362,22 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let data_dir = config.data_dir.clone();
     let (mut state, writer) = AppState::start(config).await?;
     state.attach_keys(kek(&data_dir)?).await?;
+    for id in state.ensure_service_keys().await? {
+        println!("created service key {id} (custodial, under the KEK)");
+    }
+    let circuit_keys = state.circuit_keys.clone();
+    let setup_missing = state.config.proofs.setup_missing_keys;
+    tokio::task::spawn_blocking(move || circuit_keys.ensure(setup_missing))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    let interrupted = state.jobs.fail_interrupted().await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            jobs = interrupted,
+            "proof jobs of an earlier run marked failed"
+        );
+    }
+    let provers = state.start_provers();
     if let Some(path) = auth::bootstrap_admin(&state.db, &data_dir).await? {
         println!(
             "admin token written to {} (readable only by its owner)",
@@ -330,6 +402,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     sweeper.abort();
+    for p in provers {
+        p.abort();
+    }
     audit.close().await;
     writer.join().await;
     db.pool.close().await;

@@ -11,7 +11,7 @@ use sqlx::Row;
 use tokio::sync::Mutex;
 use utoipa::ToSchema;
 use zkr_circuits::field::{fr_to_decimal, parse_fr_named};
-use zkr_circuits::merkle::MerkleTree;
+use zkr_circuits::merkle::{MerklePath, MerkleTree};
 
 use super::error::{Error, Result};
 use super::store::{Backend, Db, now_unix};
@@ -240,6 +240,15 @@ impl Registries {
             root: fr_to_decimal(&tree.root()),
             history,
         })
+    }
+
+    /// The path of `member` in `name`, as the circuits take it.
+    pub async fn merkle_path(&self, db: &Db, name: &str, member: Fr) -> Result<MerklePath> {
+        let tree = self.tree(db, name).await?;
+        let index = tree
+            .index_of(&member)
+            .ok_or_else(|| Error::NotFound(format!("member of registry {name}")))?;
+        tree.path(index).map_err(circuits_error)
     }
 
     /// The authentication path of `member` in `name`.

@@ -64,6 +64,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "confidential",
         include_str!("../../migrations/sqlite/0003_confidential.sql"),
     ),
+    (
+        4,
+        "proof_jobs",
+        include_str!("../../migrations/sqlite/0004_proof_jobs.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -80,6 +85,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "confidential",
         include_str!("../../migrations/postgres/0003_confidential.sql"),
+    ),
+    (
+        4,
+        "proof_jobs",
+        include_str!("../../migrations/postgres/0004_proof_jobs.sql"),
     ),
 ];
 

@@ -68,6 +68,19 @@ fn escrow_open(role: Role, purpose: Option<Purpose>, with_ref: bool) -> bool {
     }
 }
 
+fn prover_role(role: Role, _: Option<Purpose>, _: bool) -> bool {
+    matches!(role, Role::Client | Role::Miner | Role::Coordinator)
+}
+
+fn disclose(role: Role, _: Option<Purpose>, with_ref: bool) -> bool {
+    // client-1 and miner-1 are the record's participants.
+    match role {
+        Role::Client | Role::Miner => true,
+        Role::Regulator => with_ref,
+        _ => false,
+    }
+}
+
 fn endpoints() -> Vec<Endpoint> {
     let policy = json!({"effect": "allow", "actions": ["verify"]});
     vec![
@@ -184,6 +197,32 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: anyone,
         },
         Endpoint {
+            method: Method::POST,
+            path: "/v1/proofs",
+            // Out of range: refused with 422 after the access decision.
+            body: Some(json!({"circuit": "range",
+                "input": {"value": "5", "blind": "1", "min": "10", "max": "20"}})),
+            allowed: prover_role,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/proofs/5f1d1a4e-0000-4000-8000-000000000000",
+            body: None,
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::DELETE,
+            path: "/v1/proofs/5f1d1a4e-0000-4000-8000-000000000000",
+            body: None,
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/v1/disclosures",
+            body: None,
+            allowed: disclose,
+        },
+        Endpoint {
             method: Method::GET,
             path: "/v1/audit/events",
             body: None,
@@ -213,119 +252,141 @@ fn with_query(path: &str, purpose: Option<Purpose>, with_ref: bool) -> String {
     }
 }
 
-api_test!(every_role_every_endpoint_every_purpose, |app| {
-    for id in ["p1", "p2"] {
+fn paused() -> zkr::server::config::Config {
+    let mut c = crate::helpers::test_config();
+    c.proofs.workers = 0;
+    c
+}
+
+api_test!(
+    every_role_every_endpoint_every_purpose,
+    config = paused(),
+    |app| {
+        for id in ["p1", "p2"] {
+            let r = app
+                .post(
+                    "/v1/policies",
+                    &app.admin,
+                    json!({"id": id, "policy": {"effect": "allow", "actions": ["verify"]}}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED);
+        }
+        // A record of client-1 and miner-1 (custodial keys), with escrow and signing keys.
+        for (id, kind) in [
+            ("escrow", "escrow"),
+            ("coordinator", "signing"),
+            ("client-1", "participant"),
+            ("miner-1", "participant"),
+        ] {
+            let r = app
+                .post(
+                    "/v1/confidential/keys",
+                    &app.admin,
+                    json!({"key_id": id, "kind": kind}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        }
+        let coordinator = app.token("coord-setup", &[Role::Coordinator]).await;
         let r = app
             .post(
-                "/v1/policies",
-                &app.admin,
-                json!({"id": id, "policy": {"effect": "allow", "actions": ["verify"]}}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED);
-    }
-    // A record of client-1 and miner-1 (custodial keys), with escrow and signing keys.
-    for (id, kind) in [
-        ("escrow", "escrow"),
-        ("coordinator", "signing"),
-        ("client-1", "participant"),
-        ("miner-1", "participant"),
-    ] {
-        let r = app
-            .post(
-                "/v1/confidential/keys",
-                &app.admin,
-                json!({"key_id": id, "kind": kind}),
+                "/v1/confidential/transactions",
+                &coordinator,
+                json!({"receipt": {"job_id": "1", "client_id": "2", "miner_id": "3", "units": "4",
+                "unit_price": "5", "amount": "20", "fee": "1", "timestamp": "6", "salt": "7"},
+                "client_key": "client-1", "miner_key": "miner-1"}),
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    }
-    let coordinator = app.token("coord-setup", &[Role::Coordinator]).await;
-    let r = app
-        .post(
-            "/v1/confidential/transactions",
-            &coordinator,
-            json!({"receipt": {"job_id": "1", "client_id": "2", "miner_id": "3", "units": "4",
-                "unit_price": "5", "amount": "20", "fee": "1", "timestamp": "6", "salt": "7"},
-                "client_key": "client-1", "miner_key": "miner-1"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let tx_id = r.json["tx_id"].as_str().expect("tx id").to_string();
-    let before: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_events")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .expect("count");
+        let tx_id = r.json["tx_id"].as_str().expect("tx id").to_string();
+        let before: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_events")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .expect("count");
 
-    let mut purposes: Vec<Option<Purpose>> = vec![None];
-    purposes.extend(Purpose::ALL.into_iter().map(Some));
-    let mut decisions = 0;
-    for role in Role::ALL {
-        let token = app.token(&format!("{role}-1"), &[role]).await;
-        for e in endpoints() {
-            // Only the audit endpoints take a purpose or a reference; the
-            // others are asked once.
-            let audit = e.path.starts_with("/v1/audit");
-            let record = e.body.is_none() && e.path.starts_with("/v1/confidential/");
-            let cases: Vec<(Option<Purpose>, bool)> = if record {
-                // Purpose is required in these bodies.
-                Purpose::ALL
-                    .iter()
-                    .flat_map(|p| [(Some(*p), false), (Some(*p), true)])
-                    .collect()
-            } else if audit {
-                purposes
-                    .iter()
-                    .flat_map(|p| [(*p, false), (*p, true)])
-                    .collect()
-            } else {
-                vec![(None, false)]
-            };
-            for (purpose, with_ref) in cases {
-                let path = if audit {
-                    with_query(e.path, purpose, with_ref)
+        let mut purposes: Vec<Option<Purpose>> = vec![None];
+        purposes.extend(Purpose::ALL.into_iter().map(Some));
+        let mut decisions = 0;
+        let mut queued = 0;
+        for role in Role::ALL {
+            let token = app.token(&format!("{role}-1"), &[role]).await;
+            for e in endpoints() {
+                // Only the audit endpoints take a purpose or a reference; the
+                // others are asked once.
+                let audit = e.path.starts_with("/v1/audit");
+                let record = e.body.is_none()
+                    && (e.path.starts_with("/v1/confidential/") || e.path == "/v1/disclosures");
+                let cases: Vec<(Option<Purpose>, bool)> = if record {
+                    // Purpose is required in these bodies.
+                    Purpose::ALL
+                        .iter()
+                        .flat_map(|p| [(Some(*p), false), (Some(*p), true)])
+                        .collect()
+                } else if audit {
+                    purposes
+                        .iter()
+                        .flat_map(|p| [(*p, false), (*p, true)])
+                        .collect()
                 } else {
-                    e.path.to_string()
+                    vec![(None, false)]
                 };
-                let body = if record {
-                    let mut b = json!({"tx_id": tx_id, "justification": "matrix",
+                for (purpose, with_ref) in cases {
+                    let path = if audit {
+                        with_query(e.path, purpose, with_ref)
+                    } else {
+                        e.path.to_string()
+                    };
+                    let body = if record {
+                        let mut b = json!({"tx_id": tx_id, "justification": "matrix",
                         "purpose": purpose.map(Purpose::as_str)});
-                    if with_ref {
-                        b["authorization_ref"] = json!("order-7");
+                        if with_ref {
+                            b["authorization_ref"] = json!("order-7");
+                        }
+                        if e.path == "/v1/disclosures" {
+                            b["disclose"] = json!(["amount"]);
+                        }
+                        Some(b)
+                    } else {
+                        e.body.clone()
+                    };
+                    let r = app.call(e.method.clone(), &path, Some(&token), body).await;
+                    decisions += 1;
+                    if r.status == StatusCode::ACCEPTED {
+                        // A queued job is one more event.
+                        queued += 1;
                     }
-                    Some(b)
-                } else {
-                    e.body.clone()
-                };
-                let r = app.call(e.method.clone(), &path, Some(&token), body).await;
-                decisions += 1;
-                let expected = (e.allowed)(role, purpose, with_ref);
-                if expected {
-                    assert!(
-                        r.status != StatusCode::FORBIDDEN && r.status != StatusCode::UNAUTHORIZED,
-                        "{role} {} {path} should pass: {} {}",
-                        e.method,
-                        r.status,
-                        r.text
-                    );
-                } else {
-                    assert_eq!(
-                        r.status,
-                        StatusCode::FORBIDDEN,
-                        "{role} {} {path}: {}",
-                        e.method,
-                        r.text
-                    );
-                    assert_eq!(r.code(), "forbidden");
+                    let expected = (e.allowed)(role, purpose, with_ref);
+                    if expected {
+                        assert!(
+                            r.status != StatusCode::FORBIDDEN
+                                && r.status != StatusCode::UNAUTHORIZED,
+                            "{role} {} {path} should pass: {} {}",
+                            e.method,
+                            r.status,
+                            r.text
+                        );
+                    } else {
+                        assert_eq!(
+                            r.status,
+                            StatusCode::FORBIDDEN,
+                            "{role} {} {path}: {}",
+                            e.method,
+                            r.text
+                        );
+                        assert_eq!(r.code(), "forbidden");
+                    }
                 }
             }
         }
+        // Each decision, allowed or denied, is one audit event (+1 for this
+        // export, + the verdict of each role's one-item batch, + each queued
+        // disclosure job; the pool is paused, so no job ends meanwhile).
+        assert_eq!(queued, 2 * 10 + 5, "participants x 10 cases, regulator x 5");
+        let r = app.get("/v1/audit/events", &app.admin).await;
+        let expected = before.0 as usize + decisions + 1 + Role::ALL.len() + queued;
+        assert_eq!(r.text.lines().count(), expected);
+        let r = app.get("/v1/audit/verify", &app.admin).await;
+        assert_eq!(r.json["valid"], true, "{}", r.text);
     }
-    // Each decision, allowed or denied, is one audit event (+1 for this
-    // export, + the verdict of each role's one-item batch).
-    let r = app.get("/v1/audit/events", &app.admin).await;
-    let expected = before.0 as usize + decisions + 1 + Role::ALL.len();
-    assert_eq!(r.text.lines().count(), expected);
-    let r = app.get("/v1/audit/verify", &app.admin).await;
-    assert_eq!(r.json["valid"], true, "{}", r.text);
-});
+);

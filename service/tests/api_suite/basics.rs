@@ -52,6 +52,9 @@ api_test!(openapi_lists_every_endpoint, |app| {
         "/v1/verify/batch",
         "/v1/registries/{name}/members",
         "/v1/registries/{name}/path/{member}",
+        "/v1/proofs",
+        "/v1/proofs/{id}",
+        "/v1/disclosures",
     ] {
         assert!(
             paths.contains_key(p),

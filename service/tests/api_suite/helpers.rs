@@ -43,6 +43,7 @@ pub struct TestApp {
     pub admin: String,
     pub database_url: String,
     writer: Option<zkr::server::audit::AuditWriter>,
+    provers: Vec<tokio::task::JoinHandle<()>>,
     postgres: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
@@ -123,6 +124,7 @@ impl TestApp {
             .expect("admin token")
             .secret
             .to_string();
+        let provers = state.start_provers();
         let router = router(state.clone());
         Some(Self {
             state,
@@ -130,6 +132,7 @@ impl TestApp {
             admin,
             database_url,
             writer: Some(writer),
+            provers,
             postgres,
             _dir: dir,
         })
@@ -203,6 +206,9 @@ impl TestApp {
     /// Stops the audit writer, closes the pool and drops a PostgreSQL
     /// test database.
     pub async fn teardown(mut self) {
+        for p in self.provers.drain(..) {
+            p.abort();
+        }
         self.state.audit.close().await;
         if let Some(w) = self.writer.take() {
             w.join().await;

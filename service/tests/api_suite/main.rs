@@ -8,6 +8,7 @@ mod audit_log;
 mod basics;
 mod keys;
 mod policies;
+mod proofs;
 mod rate_limits;
 mod registries;
 mod tokens;

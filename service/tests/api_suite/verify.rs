@@ -99,8 +99,14 @@ api_test!(verify_single_and_batch, config = config(), |app| {
     );
     let receipt = json!({"circuit": "receipt", "proof": f.proof, "public_signals": f.public});
     let r = app.post("/v1/verify", &miner, receipt).await;
-    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
-    assert_eq!(r.code(), "not_implemented");
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("attestation"), "{}", r.text);
+    let attested_range = json!({"circuit": "range", "proof": f.proof, "public_signals": f.public,
+        "attestation": {"key_id": "coordinator", "key_version": 1, "signature": "00"}});
+    assert_eq!(
+        app.post("/v1/verify", &miner, attested_range).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 
     let r = app
         .post(

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod keys;
 pub mod ops;
 pub mod policies;
+pub mod proofs;
 pub mod registries;
 pub mod tokens;
 pub mod transactions;

@@ -290,15 +290,17 @@ pub struct OpenedRecord {
     pub record: serde_json::Value,
 }
 
-struct Stored {
-    tx_id: Uuid,
-    receipt_hash: String,
-    record: SealedRecord,
-    participants: Vec<String>,
-    created_at: i64,
+/// A stored transaction, still sealed.
+pub(crate) struct Stored {
+    pub(crate) tx_id: Uuid,
+    pub(crate) receipt_hash: String,
+    pub(crate) record: SealedRecord,
+    pub(crate) participants: Vec<String>,
+    pub(crate) created_at: i64,
 }
 
-async fn load(state: &AppState, id: &str) -> Result<Stored> {
+/// Reads transaction `id` (400 for a malformed id, 404 for an unknown one).
+pub(crate) async fn load(state: &AppState, id: &str) -> Result<Stored> {
     let tx_id =
         Uuid::parse_str(id).map_err(|_| Error::BadRequest("tx id must be a UUID".into()))?;
     let row = sqlx::query("SELECT * FROM confidential_txs WHERE id = $1")
@@ -324,27 +326,46 @@ async fn load(state: &AppState, id: &str) -> Result<Stored> {
     })
 }
 
-/// Decrypts with `key_id` and checks the receipt against the commitment.
-async fn open_as(state: &AppState, stored: Stored, key_id: &str) -> Result<OpenedRecord> {
+/// Decrypts `stored` with `key_id`: the record and its receipt.
+pub(crate) async fn decrypt(
+    state: &AppState,
+    stored: &Stored,
+    key_id: &str,
+) -> Result<(serde_json::Value, Receipt)> {
     let keys = state.key_store()?;
-    let envelope = keys.envelope(stored.record).await?;
+    let envelope = keys.envelope(stored.record.clone()).await?;
     let plaintext = keys.open(&envelope, key_id).await?;
     let record: serde_json::Value = serde_json::from_slice(plaintext.expose())
         .map_err(|e| Error::Internal(format!("stored record is not JSON: {e}")))?;
     let receipt: ReceiptJson = serde_json::from_value(record["receipt"].clone())
         .map_err(|e| Error::Internal(format!("stored record has no receipt: {e}")))?;
-    let hash = Receipt::try_from(&receipt)
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .hash();
+    let receipt = Receipt::try_from(&receipt).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok((record, receipt))
+}
+
+/// The key the service opens `stored` with for `caller`: the caller's own
+/// custodial key when it is a participant, otherwise the audit escrow (only
+/// reached after access control allowed the escrow path).
+pub(crate) fn key_for(state: &AppState, stored: &Stored, caller: &Principal) -> String {
+    if stored.participants.contains(&caller.id) {
+        caller.id.clone()
+    } else {
+        state.config.escrow_key_id.clone()
+    }
+}
+
+/// Decrypts with `key_id` and checks the receipt against the commitment.
+async fn open_as(state: &AppState, stored: Stored, key_id: &str) -> Result<OpenedRecord> {
+    let (record, receipt) = decrypt(state, &stored, key_id).await?;
     Ok(OpenedRecord {
         tx_id: stored.tx_id.to_string(),
-        hash_matches: fr_to_decimal(&hash) == stored.receipt_hash,
+        hash_matches: fr_to_decimal(&receipt.hash()) == stored.receipt_hash,
         receipt_hash: stored.receipt_hash,
         record,
     })
 }
 
-fn resource(stored: &Stored) -> Resource {
+pub(crate) fn resource(stored: &Stored) -> Resource {
     Resource {
         id: format!("tx/{}", stored.tx_id),
         participants: stored.participants.clone(),
@@ -371,11 +392,7 @@ pub async fn access(
         .authorization_ref(req.authorization_ref.as_deref())
         .detail(&detail);
     state.authorize(ask).await?;
-    let key_id = if stored.participants.contains(&caller.id) {
-        caller.id.clone()
-    } else {
-        state.config.escrow_key_id.clone()
-    };
+    let key_id = key_for(&state, &stored, &caller);
     Ok(Json(open_as(&state, stored, &key_id).await?))
 }
 

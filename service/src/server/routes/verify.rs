@@ -5,6 +5,10 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use ark_bn254::Fr;
+use zkr_circuits::CircuitKind;
+use zkr_circuits::field::fr_to_be_bytes;
+
 use crate::server::access::{Action, Resource};
 use crate::server::audit::NewEvent;
 use crate::server::auth::Principal;
@@ -26,10 +30,22 @@ pub struct VerifyRequest {
     pub proof: serde_json::Value,
     /// snarkjs `public.json`: decimal strings.
     pub public_signals: Vec<String>,
-    /// For `receipt`: the coordinator's attestation.
+    /// For `receipt` (required there): the coordinator's attestation, as
+    /// `POST /v1/confidential/transactions` returned it.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub attestation: Option<serde_json::Value>,
+    pub attestation: Option<AttestationIn>,
+}
+
+/// A coordinator's Ed25519 signature over `b"zkr/receipt/v1" || receipt_hash`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationIn {
+    /// Signing key id.
+    pub key_id: String,
+    /// Signing key version.
+    pub key_version: u32,
+    /// Signature, 64 bytes hex.
+    pub signature: String,
 }
 
 /// The verdict.
@@ -56,22 +72,95 @@ pub struct BatchVerdict {
     pub results: Vec<Verdict>,
 }
 
-/// `Ok(verdict)` for a well-formed request; `Err` (4xx) for a malformed one.
-async fn check(state: &AppState, req: VerifyRequest) -> Result<Verdict> {
-    if req.circuit == "receipt" {
-        // DESIGN §4: a receipt proof counts only with a valid attestation by a
-        // trusted coordinator key, which needs the key store.
-        return Err(Error::NotImplemented(
-            "receipt proofs need attestation checking, which this build does not have yet".into(),
+fn invalid(reason: impl Into<String>) -> Verdict {
+    Verdict {
+        valid: false,
+        reason: Some(reason.into()),
+    }
+}
+
+/// Checks a receipt attestation over `receipt_hash`: `Ok(None)` when it is
+/// valid and by a trusted coordinator key, `Ok(Some(reason))` when not,
+/// `Err` (422) when it is malformed.
+async fn check_attestation(
+    state: &AppState,
+    attestation: &AttestationIn,
+    receipt_hash: &Fr,
+) -> Result<Option<String>> {
+    let signature: [u8; 64] = hex::decode(&attestation.signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            Error::Unprocessable("attestation.signature must be 64 bytes, hex".into())
+        })?;
+    let trusted = attestation.key_id == state.config.signing_key_id
+        || state
+            .config
+            .trusted_signing_keys
+            .contains(&attestation.key_id);
+    if !trusted {
+        return Ok(Some(format!(
+            "attestation key {} is not a trusted coordinator key",
+            attestation.key_id
+        )));
+    }
+    let key = match state
+        .key_store()?
+        .key(&attestation.key_id, attestation.key_version)
+        .await
+    {
+        Ok(k) => k,
+        Err(zkr_keys::Error::UnknownKey { .. }) => {
+            return Ok(Some(format!(
+                "attestation key {} version {} is unknown",
+                attestation.key_id, attestation.key_version
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if key.kind != zkr_keys::KeyKind::Signing || key.status == zkr_keys::KeyStatus::Retired {
+        return Ok(Some(format!(
+            "attestation key {} version {} is not an active signing key",
+            attestation.key_id, attestation.key_version
+        )));
+    }
+    let hash = fr_to_be_bytes(receipt_hash);
+    if !zkr_keys::store::verify_receipt_signature(&key.public_key, &hash, &signature) {
+        return Ok(Some(
+            "the attestation does not sign this receipt_hash".into(),
         ));
     }
-    let pvk = state.verifying_keys.get(&req.circuit).await?;
+    Ok(None)
+}
+
+/// `Ok(verdict)` for a well-formed request; `Err` (4xx) for a malformed one.
+async fn check(state: &AppState, req: VerifyRequest) -> Result<Verdict> {
+    let kind = CircuitKind::from_name(&req.circuit)
+        .map_err(|_| Error::Unprocessable(format!("unknown circuit {:?}", req.circuit)))?;
     let proof = zkr_verifier::snarkjs::parse_proof(&req.proof.to_string(), "proof")
         .map_err(|e| Error::Unprocessable(e.to_string()))?;
     let public_json =
         serde_json::to_string(&req.public_signals).map_err(|e| Error::Internal(e.to_string()))?;
     let public = zkr_verifier::snarkjs::parse_public(&public_json, "public_signals")
         .map_err(|e| Error::Unprocessable(e.to_string()))?;
+    if kind == CircuitKind::Receipt {
+        // DESIGN §4: a receipt proof counts only with a valid attestation by
+        // a coordinator key this service trusts.
+        let attestation = req.attestation.as_ref().ok_or_else(|| {
+            Error::Unprocessable("a receipt proof needs the coordinator's attestation".into())
+        })?;
+        let receipt_hash = public.first().ok_or_else(|| {
+            Error::Unprocessable("public_signals: the receipt circuit has 4 public inputs".into())
+        })?;
+        if let Some(reason) = check_attestation(state, attestation, receipt_hash).await? {
+            return Ok(invalid(reason));
+        }
+    } else if req.attestation.is_some() {
+        return Err(Error::Unprocessable(
+            "attestation goes only with receipt proofs".into(),
+        ));
+    }
+    let pvk = state.verifying_keys.get(kind.name()).await?;
     let outcome =
         tokio::task::spawn_blocking(move || zkr_verifier::verify_prepared(&pvk, &proof, &public))
             .await
@@ -81,10 +170,7 @@ async fn check(state: &AppState, req: VerifyRequest) -> Result<Verdict> {
             valid: true,
             reason: None,
         }),
-        Ok(false) => Ok(Verdict {
-            valid: false,
-            reason: Some("the proof does not verify for these public inputs".into()),
-        }),
+        Ok(false) => Ok(invalid("the proof does not verify for these public inputs")),
         Err(e) => Err(Error::Unprocessable(e.to_string())),
     }
 }
@@ -149,15 +235,10 @@ pub async fn verify_batch(
         let circuit = item.circuit.clone();
         let verdict = match check(&state, item).await {
             Ok(v) => v,
-            Err(e)
-                if e.status_and_code().0.is_client_error()
-                    || matches!(e, Error::NotImplemented(_)) =>
-            {
-                Verdict {
-                    valid: false,
-                    reason: Some(e.to_string()),
-                }
-            }
+            Err(e) if e.status_and_code().0.is_client_error() => Verdict {
+                valid: false,
+                reason: Some(e.to_string()),
+            },
             Err(e) => return Err(e),
         };
         record(&state, &caller, &circuit, &verdict).await?;

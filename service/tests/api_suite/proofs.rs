@@ -1,0 +1,435 @@
+//! Proof jobs and disclosures end to end: submit, poll, verify (with the
+//! attestation for receipt proofs), cancel, a full queue, and jobs
+//! interrupted by a restart.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode, header};
+use serde_json::{Value, json};
+use zkr::server::auth::Role;
+use zkr::server::config::Config;
+use zkr::server::proving::CircuitKeys;
+
+use crate::helpers::{Reply, TestApp, api_test, test_config};
+
+/// Registry depth of the proof tests: small, so that set-up and proving
+/// stay quick; the circuits are the same at any depth.
+const DEPTH: usize = 8;
+
+/// Keys of all four circuits at `DEPTH`, set up once per test run the way
+/// `zkr serve` sets them up on first start.
+fn circuits_dir() -> &'static PathBuf {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("circuits");
+        let infos = CircuitKeys::new(path.clone(), DEPTH)
+            .ensure(true)
+            .expect("circuit keys");
+        assert_eq!(infos.len(), 4);
+        (dir, path)
+    })
+    .1
+}
+
+fn config() -> Config {
+    let mut c = test_config();
+    c.registry_depth = DEPTH;
+    c.circuits_dir = circuits_dir().clone();
+    c
+}
+
+/// No workers: jobs stay queued.
+fn paused(queue: usize) -> Config {
+    let mut c = config();
+    c.proofs.workers = 0;
+    c.proofs.queue = queue;
+    c
+}
+
+/// Polls a job until it leaves queued/running.
+async fn wait_for(app: &TestApp, token: &str, job: &str) -> Reply {
+    for _ in 0..1200 {
+        let r = app.get(&format!("/v1/proofs/{job}"), token).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let state = r.json["state"].as_str().unwrap_or("");
+        if state != "queued" && state != "running" {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("job {job} did not finish in 120 s");
+}
+
+fn range_input(value: u64) -> Value {
+    json!({"value": value.to_string(), "blind": "4242", "min": "10", "max": "1000"})
+}
+
+api_test!(range_job_is_proved_and_verifies, config = config(), |app| {
+    let client = app.token("client-a", &[Role::Client]).await;
+    let r = app
+        .post(
+            "/v1/proofs",
+            &client,
+            json!({"circuit": "range", "input": range_input(500)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let job = r.json["job_id"].as_str().expect("job id").to_string();
+    assert_eq!(r.json["state"], "queued");
+    assert_eq!(
+        r.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok()),
+        Some(format!("/v1/proofs/{job}").as_str())
+    );
+
+    let done = wait_for(&app, &client, &job).await;
+    assert_eq!(done.json["state"], "done", "{}", done.text);
+    assert_eq!(done.json["backend"], "cpu");
+    assert_eq!(done.json["owner"], "client-a");
+    let public = done.json["public_signals"].clone();
+    assert_eq!(public[1], "10");
+    assert_eq!(public[2], "1000");
+
+    // The proof verifies through the API; with another bound it does not.
+    let v = app
+        .post(
+            "/v1/verify",
+            &client,
+            json!({"circuit": "range", "proof": done.json["proof"], "public_signals": public}),
+        )
+        .await;
+    assert_eq!(v.json["valid"], true, "{}", v.text);
+    let mut other = public.clone();
+    other[2] = json!("999");
+    let v = app
+        .post(
+            "/v1/verify",
+            &client,
+            json!({"circuit": "range", "proof": done.json["proof"], "public_signals": other}),
+        )
+        .await;
+    assert_eq!(v.json["valid"], false, "{}", v.text);
+
+    // Another client may not read it; the admin may.
+    let stranger = app.token("client-b", &[Role::Client]).await;
+    let r = app.get(&format!("/v1/proofs/{job}"), &stranger).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app.get(&format!("/v1/proofs/{job}"), &app.admin).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // The job's life is in the audit log and the metrics.
+    let events = app
+        .get("/v1/audit/events?action=proof_job", &app.admin)
+        .await;
+    let outcomes: Vec<String> = events
+        .text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|e| e["outcome"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(outcomes, vec!["queued", "done"], "{}", events.text);
+    let m = app.call(Method::GET, "/metrics", None, None).await;
+    assert!(
+        m.text
+            .contains("zkr_proof_jobs{backend=\"cpu\",state=\"done\"} 1"),
+        "{}",
+        m.text
+    );
+});
+
+api_test!(
+    bad_proof_requests_are_refused_before_queueing,
+    config = paused(4),
+    |app| {
+        let miner = app.token("miner-a", &[Role::Miner]).await;
+        let cases = [
+            // Out of range: the failed condition is named.
+            (json!({"circuit": "range", "input": range_input(5)}), "min"),
+            (json!({"circuit": "sudoku", "input": {}}), "unknown circuit"),
+            (json!({"circuit": "range"}), "exactly one"),
+            (
+                json!({"circuit": "range", "input": range_input(50), "tx_id": "x"}),
+                "exactly one",
+            ),
+            (
+                json!({"circuit": "range", "input": range_input(50), "disclose": ["amount"]}),
+                "go with tx_id",
+            ),
+            (
+                json!({"circuit": "range", "input": {"value": "50"}}),
+                "missing field",
+            ),
+            (json!({"circuit": "range", "inputs": {}}), "unknown field"),
+        ];
+        for (body, needle) in cases {
+            let r = app.post("/v1/proofs", &miner, body.clone()).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{body}: {}",
+                r.text
+            );
+            assert!(
+                r.json["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(needle)),
+                "{body}: {}",
+                r.text
+            );
+        }
+        let r = app.get("/v1/proofs/not-a-uuid", &miner).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        // An unknown job: only an admin learns that it does not exist.
+        let unknown = "/v1/proofs/5f1d1a4e-0000-4000-8000-000000000000";
+        assert_eq!(app.get(unknown, &miner).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            app.get(unknown, &app.admin).await.status,
+            StatusCode::NOT_FOUND
+        );
+        // Nothing was queued.
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM proof_jobs")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .expect("count");
+        assert_eq!(n, 0);
+    }
+);
+
+api_test!(full_queue_cancel_and_restart, config = paused(2), |app| {
+    let client = app.token("client-a", &[Role::Client]).await;
+    let body = json!({"circuit": "range", "input": range_input(50)});
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        let r = app.post("/v1/proofs", &client, body.clone()).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        jobs.push(r.json["job_id"].as_str().expect("id").to_string());
+    }
+    let r = app.post("/v1/proofs", &client, body.clone()).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.code(), "queue_full");
+    assert!(r.headers.get(header::RETRY_AFTER).is_some());
+    let m = app.call(Method::GET, "/metrics", None, None).await;
+    assert!(m.text.contains("zkr_proof_queue_depth 2"), "{}", m.text);
+
+    // Another principal cannot cancel; the owner can, once.
+    let other = app.token("client-b", &[Role::Client]).await;
+    let path = format!("/v1/proofs/{}", jobs[0]);
+    let r = app.call(Method::DELETE, &path, Some(&other), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app.call(Method::DELETE, &path, Some(&client), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["state"], "cancelled");
+    let r = app.call(Method::DELETE, &path, Some(&client), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+
+    // A restart fails what was still queued: its witness was only in memory.
+    let failed = app.state.jobs.fail_interrupted().await.expect("restart");
+    assert_eq!(failed, 1);
+    let r = app.get(&format!("/v1/proofs/{}", jobs[1]), &client).await;
+    assert_eq!(r.json["state"], "failed");
+    assert!(
+        r.json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("submit it again"))
+    );
+    let r = app.get(&path, &client).await;
+    assert_eq!(
+        r.json["state"], "cancelled",
+        "a cancelled job stays cancelled"
+    );
+});
+
+/// Keys, a miner registry and one stored receipt of client-1 and miner-1.
+async fn stored_receipt(app: &TestApp) -> (String, Value) {
+    app.state.ensure_service_keys().await.expect("service keys");
+    for id in ["client-1", "miner-1"] {
+        let r = app
+            .post(
+                "/v1/confidential/keys",
+                &app.admin,
+                json!({"key_id": id, "kind": "participant"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    for member in ["3", "77", "78"] {
+        let r = app
+            .post(
+                "/v1/registries/miners/members",
+                &app.admin,
+                json!({"member": member}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let coordinator = app.token("coordinator-1", &[Role::Coordinator]).await;
+    let r = app
+        .post(
+            "/v1/confidential/transactions",
+            &coordinator,
+            json!({"receipt": {"job_id": "1", "client_id": "2", "miner_id": "3", "units": "40",
+                "unit_price": "5", "amount": "200", "fee": "3", "timestamp": "1700000000",
+                "salt": "987654321"}, "client_key": "client-1", "miner_key": "miner-1",
+                "metadata": {"gpu": "a100"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    (
+        r.json["tx_id"].as_str().expect("tx").to_string(),
+        r.json["attestation"].clone(),
+    )
+}
+
+api_test!(
+    receipt_proof_of_a_stored_receipt_with_attestation,
+    config = config(),
+    |app| {
+        let (tx_id, attestation) = stored_receipt(&app).await;
+        let miner = app.token("miner-1", &[Role::Miner]).await;
+        let ask =
+            json!({"circuit": "receipt", "tx_id": tx_id, "amount_min": "100", "amount_max": "300"});
+
+        // Not a participant: refused. Bounds the amount does not meet: 422.
+        let coordinator = app.token("coordinator-2", &[Role::Coordinator]).await;
+        let r = app.post("/v1/proofs", &coordinator, ask.clone()).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        let mut tight = ask.clone();
+        tight["amount_max"] = json!("199");
+        let r = app.post("/v1/proofs", &miner, tight).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        let mut elsewhere = ask.clone();
+        elsewhere["registry"] = json!("other-miners");
+        let r = app.post("/v1/proofs", &miner, elsewhere).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+
+        let r = app.post("/v1/proofs", &miner, ask).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        let job = r.json["job_id"].as_str().expect("job").to_string();
+        let done = wait_for(&app, &miner, &job).await;
+        assert_eq!(done.json["state"], "done", "{}", done.text);
+        assert_eq!(done.json["tx_id"], tx_id.as_str());
+        let public = done.json["public_signals"].clone();
+        let tx = app
+            .get(&format!("/v1/confidential/transactions/{tx_id}"), &miner)
+            .await;
+        assert_eq!(public[0], tx.json["receipt_hash"]);
+        let registry = app.get("/v1/registries/miners", &miner).await;
+        assert_eq!(public[1], registry.json["root"]);
+
+        // Verified with the attestation; a wrong or untrusted attestation is not accepted.
+        let verify = |attestation: Value| {
+            json!({"circuit": "receipt", "proof": done.json["proof"], "public_signals": public,
+            "attestation": attestation})
+        };
+        let marketplace = app.token("marketplace", &[Role::Client]).await;
+        let r = app
+            .post("/v1/verify", &marketplace, verify(attestation.clone()))
+            .await;
+        assert_eq!(r.json["valid"], true, "{}", r.text);
+
+        let mut forged = attestation.clone();
+        let sig = forged["signature"].as_str().expect("sig").to_string();
+        let flipped = if sig.starts_with('0') { "1" } else { "0" };
+        forged["signature"] = json!(format!("{flipped}{}", &sig[1..]));
+        let r = app.post("/v1/verify", &marketplace, verify(forged)).await;
+        assert_eq!(r.json["valid"], false, "{}", r.text);
+        assert!(
+            r.json["reason"]
+                .as_str()
+                .is_some_and(|m| m.contains("does not sign"))
+        );
+
+        let r = app
+            .post(
+                "/v1/confidential/keys",
+                &app.admin,
+                json!({"key_id": "rogue", "kind": "signing"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let mut untrusted = attestation.clone();
+        untrusted["key_id"] = json!("rogue");
+        let r = app
+            .post("/v1/verify", &marketplace, verify(untrusted))
+            .await;
+        assert_eq!(r.json["valid"], false);
+        assert!(
+            r.json["reason"]
+                .as_str()
+                .is_some_and(|m| m.contains("not a trusted"))
+        );
+
+        // The attestation is over the receipt hash: another hash fails it
+        // (and the proof), an attestation alone proves nothing.
+        let mut other_public = public.clone();
+        other_public[0] = json!("12345");
+        let r = app
+            .post(
+                "/v1/verify",
+                &marketplace,
+                json!({"circuit": "receipt", "proof": done.json["proof"],
+                "public_signals": other_public, "attestation": attestation}),
+            )
+            .await;
+        assert_eq!(r.json["valid"], false, "{}", r.text);
+    }
+);
+
+api_test!(
+    regulator_disclosure_of_chosen_fields,
+    config = config(),
+    |app| {
+        let (tx_id, _) = stored_receipt(&app).await;
+        let regulator = app.token("regulator-1", &[Role::Regulator]).await;
+        let ask = json!({"tx_id": tx_id, "disclose": ["amount", "miner_id"], "purpose": "compliance",
+        "authorization_ref": "court-order-17", "justification": "inquiry 4"});
+
+        let mut no_ref = ask.clone();
+        no_ref
+            .as_object_mut()
+            .expect("object")
+            .remove("authorization_ref");
+        let r = app.post("/v1/disclosures", &regulator, no_ref).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        let mut salt = ask.clone();
+        salt["disclose"] = json!(["salt"]);
+        let r = app.post("/v1/disclosures", &regulator, salt).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        let stranger = app.token("client-9", &[Role::Client]).await;
+        let r = app.post("/v1/disclosures", &stranger, ask.clone()).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+
+        let r = app.post("/v1/disclosures", &regulator, ask).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        let job = r.json["job_id"].as_str().expect("job").to_string();
+        let done = wait_for(&app, &regulator, &job).await;
+        assert_eq!(done.json["state"], "done", "{}", done.text);
+        assert_eq!(done.json["kind"], "disclosure");
+        // receipt_hash, mask = bits 2 (miner_id) and 5 (amount), d_0..d_7.
+        let public: Vec<String> =
+            serde_json::from_value(done.json["public_signals"].clone()).expect("signals");
+        assert_eq!(public.len(), 10);
+        assert_eq!(public[1], "36");
+        assert_eq!(public[2 + 2], "3");
+        assert_eq!(public[2 + 5], "200");
+        for i in [0, 1, 3, 4, 6, 7] {
+            assert_eq!(public[2 + i], "0", "field {i} is not disclosed");
+        }
+        let r = app
+        .post(
+            "/v1/verify",
+            &regulator,
+            json!({"circuit": "disclosure", "proof": done.json["proof"], "public_signals": public}),
+        )
+        .await;
+        assert_eq!(r.json["valid"], true, "{}", r.text);
+        let events = app
+            .get("/v1/audit/events?action=disclose", &app.admin)
+            .await;
+        assert!(events.text.contains("court-order-17"), "{}", events.text);
+    }
+);
