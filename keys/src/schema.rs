@@ -33,6 +33,17 @@ impl Backend {
     }
 }
 
+/// Begins a transaction that reads and then writes. On SQLite it takes the
+/// write lock up front (`BEGIN IMMEDIATE`, within the busy timeout): a
+/// deferred one fails at once with "database is locked" when another
+/// connection writes between its read and its write.
+pub(crate) async fn begin_write(pool: &AnyPool) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    Ok(match Backend::of(pool).await? {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => pool.begin().await?,
+    })
+}
+
 /// The statements that create the key store's tables (idempotent).
 pub fn ddl(backend: Backend) -> Vec<String> {
     let blob = match backend {

@@ -325,7 +325,7 @@ impl KeyStore {
         for (id, _) in &keys {
             validate_key_id(id)?;
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::schema::begin_write(&self.pool).await?;
         let mut out = Vec::with_capacity(keys.len());
         for (id, new) in &keys {
             let exists = sqlx::query("SELECT 1 FROM zkr_keys WHERE key_id = $1")

@@ -222,7 +222,7 @@ async fn writer(db: Db, metrics: Metrics, mut rx: mpsc::Receiver<Msg>, batch_max
 
 /// Commits `events` in one transaction after the current chain head.
 async fn commit(db: &Db, events: &[(i64, &NewEvent)]) -> Result<Vec<i64>> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     if db.backend == Backend::Postgres {
         // Several service nodes may share one database: one chain, one writer at a time.
         sqlx::query("LOCK TABLE audit_events IN EXCLUSIVE MODE")

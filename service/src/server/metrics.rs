@@ -97,7 +97,7 @@ impl Metrics {
             .map_err(m)?;
         registry.register(Box::new(decisions.clone())).map_err(m)?;
         // Make the series visible from the first scrape, so dashboards show 0, not "no data".
-        for state in ["queued", "running", "done", "failed", "cancelled"] {
+        for state in ["done", "failed"] {
             proof_jobs.with_label_values(&[state, "cpu"]).set(0);
         }
         for result in ["ok", "error"] {

@@ -278,6 +278,13 @@ impl Jobs {
     /// until [`Jobs::start_workers`].
     pub fn new(db: Db, metrics: Metrics, capacity: usize, configured_backend: &str) -> Self {
         let (tx, rx) = mpsc::channel(capacity);
+        // Series for the configured backend from the first scrape on.
+        for state in ["queued", "running", "cancelled"] {
+            metrics
+                .proof_jobs
+                .with_label_values(&[state, configured_backend])
+                .set(0);
+        }
         Self {
             tx,
             rx: Mutex::new(Some(rx)),

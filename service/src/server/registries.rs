@@ -147,7 +147,7 @@ impl Registries {
     /// Appends `member` to `name` (created on first use) and records the new root.
     pub async fn add(&self, db: &Db, name: &str, member: Fr, by: &str) -> Result<Added> {
         let mut trees = self.trees.lock().await;
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin_write().await?;
         if db.backend == Backend::Postgres {
             sqlx::query("LOCK TABLE registry_members IN EXCLUSIVE MODE")
                 .execute(&mut *tx)

@@ -293,3 +293,43 @@ api_test!(
         assert!(refused.is_err());
     }
 );
+
+api_test!(
+    audit_appends_and_other_writes_do_not_lock_each_other_out,
+    |app| {
+        // Registry additions read then write, like the audit writer: on SQLite
+        // both must take the write lock up front or one fails with "database
+        // is locked" (a 503 for the request whose event it was).
+        let mut tasks = Vec::new();
+        for i in 1..=24u64 {
+            let state = app.state.clone();
+            tasks.push(tokio::spawn(async move {
+                state
+                    .registries
+                    .add(&state.db, "miners", ark_bn254::Fr::from(i), "admin")
+                    .await
+                    .map(|_| ())
+            }));
+            let audit = app.state.audit.clone();
+            tasks.push(tokio::spawn(async move {
+                audit
+                    .append(zkr::server::audit::NewEvent {
+                        actor: "admin".into(),
+                        roles: "admin".into(),
+                        action: "test".into(),
+                        resource: format!("event/{i}"),
+                        purpose: "-".into(),
+                        outcome: "ok".into(),
+                        detail: String::new(),
+                    })
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        for t in tasks {
+            t.await.expect("join").expect("every write lands");
+        }
+        let r = app.get("/v1/audit/verify", &app.admin).await;
+        assert_eq!(r.json["valid"], true, "{}", r.text);
+    }
+);
