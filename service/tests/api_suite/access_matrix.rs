@@ -273,21 +273,13 @@ api_test!(
             assert_eq!(r.status, StatusCode::CREATED);
         }
         // A record of client-1 and miner-1 (custodial keys), with escrow and signing keys.
-        for (id, kind) in [
+        app.create_keys(&[
             ("escrow", "escrow"),
             ("coordinator", "signing"),
             ("client-1", "participant"),
             ("miner-1", "participant"),
-        ] {
-            let r = app
-                .post(
-                    "/v1/confidential/keys",
-                    &app.admin,
-                    json!({"key_id": id, "kind": kind}),
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        }
+        ])
+        .await;
         let coordinator = app.token("coord-setup", &[Role::Coordinator]).await;
         let r = app
             .post(

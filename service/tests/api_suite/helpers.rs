@@ -152,6 +152,21 @@ impl TestApp {
             .to_string()
     }
 
+    /// Creates service-held keys through the API: `(key_id, kind)` with
+    /// kind `participant` (custodial), `escrow` or `signing`.
+    pub async fn create_keys(&self, keys: &[(&str, &str)]) {
+        for (id, kind) in keys {
+            let r = self
+                .post(
+                    "/v1/confidential/keys",
+                    &self.admin,
+                    serde_json::json!({"key_id": id, "kind": kind}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        }
+    }
+
     /// Sends a request through the real router.
     pub async fn send(&self, req: Request<Body>) -> Reply {
         let response = self.router.clone().oneshot(req).await.expect("infallible");

@@ -246,16 +246,8 @@ api_test!(full_queue_cancel_and_restart, config = paused(2), |app| {
 /// Keys, a miner registry and one stored receipt of client-1 and miner-1.
 async fn stored_receipt(app: &TestApp) -> (String, Value) {
     app.state.ensure_service_keys().await.expect("service keys");
-    for id in ["client-1", "miner-1"] {
-        let r = app
-            .post(
-                "/v1/confidential/keys",
-                &app.admin,
-                json!({"key_id": id, "kind": "participant"}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    }
+    app.create_keys(&[("client-1", "participant"), ("miner-1", "participant")])
+        .await;
     for member in ["3", "77", "78"] {
         let r = app
             .post(
@@ -343,14 +335,7 @@ api_test!(
                 .is_some_and(|m| m.contains("does not sign"))
         );
 
-        let r = app
-            .post(
-                "/v1/confidential/keys",
-                &app.admin,
-                json!({"key_id": "rogue", "kind": "signing"}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        app.create_keys(&[("rogue", "signing")]).await;
         let mut untrusted = attestation.clone();
         untrusted["key_id"] = json!("rogue");
         let r = app

@@ -22,20 +22,12 @@ fn receipt_json(fee: &str) -> Value {
 /// Escrow and signing keys, a custodial client key, and a miner that keeps
 /// its own private key.
 async fn keys(app: &TestApp) -> X25519PrivateKey {
-    for (id, kind) in [
+    app.create_keys(&[
         ("escrow", "escrow"),
         ("coordinator", "signing"),
         ("client-1", "participant"),
-    ] {
-        let r = app
-            .post(
-                "/v1/confidential/keys",
-                &app.admin,
-                json!({"key_id": id, "kind": kind}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    }
+    ])
+    .await;
     let miner_sk = X25519PrivateKey::generate().expect("key");
     let r = app
         .post(
