@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ark_bn254::Bn254;
@@ -260,14 +259,12 @@ pub struct NewJob {
 struct Queued {
     id: Uuid,
     circuit: AnyCircuit,
-    cancel: Arc<AtomicBool>,
 }
 
 /// The queue in front of the workers.
 pub struct Jobs {
     tx: mpsc::Sender<Queued>,
     rx: Mutex<Option<mpsc::Receiver<Queued>>>,
-    cancels: Mutex<HashMap<Uuid, Arc<AtomicBool>>>,
     db: Db,
     metrics: Metrics,
     configured_backend: String,
@@ -288,7 +285,6 @@ impl Jobs {
         Self {
             tx,
             rx: Mutex::new(Some(rx)),
-            cancels: Mutex::new(HashMap::new()),
             db,
             metrics,
             configured_backend: configured_backend.to_string(),
@@ -332,14 +328,9 @@ impl Jobs {
         .bind(now_unix())
         .execute(&self.db.pool)
         .await?;
-        let cancel = Arc::new(AtomicBool::new(false));
-        if let Ok(mut c) = self.cancels.lock() {
-            c.insert(id, cancel.clone());
-        }
         permit.send(Queued {
             id,
             circuit: job.circuit,
-            cancel,
         });
         self.metrics.queue_depth.inc();
         self.gauge(JobState::Queued, &self.configured_backend, 1);
@@ -350,26 +341,30 @@ impl Jobs {
     /// interrupted; its result is thrown away. `Ok(false)` when the job had
     /// already ended.
     pub async fn cancel(&self, id: &Uuid) -> Result<bool> {
-        let before = load(&self.db, id).await?;
-        let r = sqlx::query(
-            "UPDATE proof_jobs SET state = 'cancelled', finished_at = $1 \
-             WHERE id = $2 AND state IN ('queued', 'running')",
-        )
-        .bind(now_unix())
-        .bind(id.to_string())
-        .execute(&self.db.pool)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Ok(false);
+        // One state at a time, so that the gauges move from the state the
+        // job really left even if a worker picks it up meanwhile.
+        for from in [JobState::Queued, JobState::Running] {
+            let r = sqlx::query(
+                "UPDATE proof_jobs SET state = 'cancelled', finished_at = $1 \
+                 WHERE id = $2 AND state = $3",
+            )
+            .bind(now_unix())
+            .bind(id.to_string())
+            .bind(from.as_str())
+            .execute(&self.db.pool)
+            .await?;
+            if r.rows_affected() == 0 {
+                continue;
+            }
+            // A running job's worker takes it off the running gauge when it
+            // finishes; a queued one never reaches a worker's books.
+            if from == JobState::Queued {
+                self.gauge(JobState::Queued, &self.configured_backend, -1);
+            }
+            self.gauge(JobState::Cancelled, &self.configured_backend, 1);
+            return Ok(true);
         }
-        if let Some(flag) = self.cancels.lock().ok().and_then(|c| c.get(id).cloned()) {
-            flag.store(true, Ordering::SeqCst);
-        }
-        if let Some(state) = before.map(|j| j.state) {
-            self.gauge(state, &self.configured_backend, -1);
-        }
-        self.gauge(JobState::Cancelled, &self.configured_backend, 1);
-        Ok(true)
+        Ok(false)
     }
 
     /// Starts `n` workers proving with `keys` on `backend`; each appends a
@@ -417,16 +412,9 @@ impl Jobs {
         backend: zkr_prover::Backend,
         audit: &AuditLog,
     ) -> Result<()> {
+        // The row is the truth: a job cancelled while queued is no longer
+        // 'queued', one cancelled while running no longer 'running'.
         let id = job.id;
-        let forget = || {
-            if let Ok(mut c) = self.cancels.lock() {
-                c.remove(&id);
-            }
-        };
-        if job.cancel.load(Ordering::SeqCst) {
-            forget();
-            return Ok(());
-        }
         let started = sqlx::query(
             "UPDATE proof_jobs SET state = 'running', started_at = $1 WHERE id = $2 AND state = 'queued'",
         )
@@ -435,7 +423,6 @@ impl Jobs {
         .execute(&self.db.pool)
         .await?;
         if started.rows_affected() == 0 {
-            forget();
             return Ok(());
         }
         let configured = self.configured_backend.clone();
@@ -465,15 +452,9 @@ impl Jobs {
         .map_err(|e| Error::Internal(format!("prover task: {e}")))
         .and_then(|r| r);
         self.gauge(JobState::Running, &configured, -1);
-        let cancelled = job.cancel.load(Ordering::SeqCst);
-        forget();
-        if cancelled {
-            // The owner's DELETE already moved the row and the gauges.
-            return Ok(());
-        }
-        let (state, backend_ran, detail) = match outcome {
+        let (ended, state, backend_ran, detail) = match outcome {
             Ok((proof, public, ran)) => {
-                sqlx::query(
+                let r = sqlx::query(
                     "UPDATE proof_jobs SET state = 'done', backend = $1, proof = $2, public_signals = $3, \
                      finished_at = $4 WHERE id = $5 AND state = 'running'",
                 )
@@ -485,6 +466,7 @@ impl Jobs {
                 .execute(&self.db.pool)
                 .await?;
                 (
+                    r.rows_affected(),
                     JobState::Done,
                     ran.clone(),
                     format!("circuit={circuit_name} backend={ran}"),
@@ -499,7 +481,7 @@ impl Jobs {
                     }
                     other => other.to_string(),
                 };
-                sqlx::query(
+                let r = sqlx::query(
                     "UPDATE proof_jobs SET state = 'failed', error = $1, finished_at = $2 \
                      WHERE id = $3 AND state = 'running'",
                 )
@@ -509,12 +491,17 @@ impl Jobs {
                 .execute(&self.db.pool)
                 .await?;
                 (
+                    r.rows_affected(),
                     JobState::Failed,
                     configured.clone(),
                     format!("circuit={circuit_name} error={message}"),
                 )
             }
         };
+        if ended == 0 {
+            // Cancelled while it ran: the owner's DELETE moved the row.
+            return Ok(());
+        }
         self.gauge(state, &backend_ran, 1);
         audit
             .append(NewEvent {

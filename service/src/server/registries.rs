@@ -253,15 +253,16 @@ impl Registries {
 
     /// The authentication path of `member` in `name`.
     pub async fn path(&self, db: &Db, name: &str, member: Fr) -> Result<MemberPath> {
-        let tree = self.tree(db, name).await?;
-        let index = tree
-            .index_of(&member)
-            .ok_or_else(|| Error::NotFound(format!("member of registry {name}")))?;
-        let path = tree.path(index).map_err(circuits_error)?;
+        let path = self.merkle_path(db, name, member).await?;
+        let index = path
+            .indices
+            .iter()
+            .rev()
+            .fold(0u64, |acc, right| (acc << 1) | u64::from(*right));
         Ok(MemberPath {
             member: fr_to_decimal(&member),
             index,
-            root: fr_to_decimal(&tree.root()),
+            root: fr_to_decimal(&path.root_from(member)),
             path_elements: path.elements.iter().map(fr_to_decimal).collect(),
             path_indices: path.indices.iter().map(|b| u8::from(*b)).collect(),
         })

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use zkr_circuits::circuits::{DisclosureCircuit, ReceiptCircuit};
 use zkr_circuits::field::parse_u128;
 use zkr_circuits::input::circuit_from_json;
-use zkr_circuits::{AnyCircuit, CircuitKind};
+use zkr_circuits::{AnyCircuit, CircuitKind, Receipt};
 
 use super::transactions::{self, Stored};
 use crate::server::access::{Action, Purpose, Resource};
@@ -142,56 +142,47 @@ async fn submit(
     accepted(job_id)
 }
 
-/// The receipt or disclosure circuit of a stored receipt.
-async fn circuit_of_stored(
+/// The receipt circuit of `receipt`: its amount within `[min, max]` and its
+/// miner in `registry` (default `miners`).
+async fn receipt_circuit(
     state: &AppState,
-    stored: &Stored,
-    caller: &Principal,
-    kind: CircuitKind,
+    receipt: &Receipt,
     req: &ProofRequest,
 ) -> Result<AnyCircuit> {
+    let (Some(min), Some(max)) = (&req.amount_min, &req.amount_max) else {
+        return Err(Error::Unprocessable(
+            "a receipt proof needs amount_min and amount_max".into(),
+        ));
+    };
+    let min = parse_u128(min, "amount_min").map_err(unprocessable)?;
+    let max = parse_u128(max, "amount_max").map_err(unprocessable)?;
+    let registry = req.registry.as_deref().unwrap_or(DEFAULT_MINER_REGISTRY);
+    validate_name(registry)?;
+    let path = state
+        .registries
+        .merkle_path(&state.db, registry, receipt.miner_id)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound(_) => Error::Unprocessable(format!(
+                "the receipt's miner_id is not a member of registry {registry}"
+            )),
+            other => other,
+        })?;
+    ReceiptCircuit::new(receipt, min, max, &path)
+        .map(AnyCircuit::Receipt)
+        .map_err(unprocessable)
+}
+
+fn disclosure_circuit(receipt: &Receipt, fields: &[String]) -> Result<AnyCircuit> {
+    DisclosureCircuit::new(receipt, fields)
+        .map(AnyCircuit::Disclosure)
+        .map_err(unprocessable)
+}
+
+/// The receipt of `stored`, decrypted with the key the service uses for `caller`.
+async fn receipt_of(state: &AppState, stored: &Stored, caller: &Principal) -> Result<Receipt> {
     let key_id = transactions::key_for(state, stored, caller);
-    let (_, receipt) = transactions::decrypt(state, stored, &key_id).await?;
-    match kind {
-        CircuitKind::Receipt => {
-            let (Some(min), Some(max)) = (&req.amount_min, &req.amount_max) else {
-                return Err(Error::Unprocessable(
-                    "a receipt proof needs amount_min and amount_max".into(),
-                ));
-            };
-            let min = parse_u128(min, "amount_min").map_err(unprocessable)?;
-            let max = parse_u128(max, "amount_max").map_err(unprocessable)?;
-            let registry = req.registry.as_deref().unwrap_or(DEFAULT_MINER_REGISTRY);
-            validate_name(registry)?;
-            let path = state
-                .registries
-                .merkle_path(&state.db, registry, receipt.miner_id)
-                .await
-                .map_err(|e| match e {
-                    Error::NotFound(_) => Error::Unprocessable(format!(
-                        "the receipt's miner_id is not a member of registry {registry}"
-                    )),
-                    other => other,
-                })?;
-            ReceiptCircuit::new(&receipt, min, max, &path)
-                .map(AnyCircuit::Receipt)
-                .map_err(unprocessable)
-        }
-        CircuitKind::Disclosure => {
-            let Some(fields) = &req.disclose else {
-                return Err(Error::Unprocessable(
-                    "a disclosure proof needs disclose (field names)".into(),
-                ));
-            };
-            DisclosureCircuit::new(&receipt, fields)
-                .map(AnyCircuit::Disclosure)
-                .map_err(unprocessable)
-        }
-        other => Err(Error::Unprocessable(format!(
-            "tx_id works with the receipt and disclosure circuits, not {}",
-            other.name()
-        ))),
-    }
+    Ok(transactions::decrypt(state, stored, &key_id).await?.1)
 }
 
 /// Submit a proof job (202 with the job id).
@@ -246,7 +237,26 @@ pub async fn create(
             state
                 .authorize(Ask::new(&caller, Action::ProofCreate, &resource).detail(&detail))
                 .await?;
-            let circuit = circuit_of_stored(&state, &stored, &caller, kind, &req).await?;
+            let circuit = match kind {
+                CircuitKind::Receipt => {
+                    let receipt = receipt_of(&state, &stored, &caller).await?;
+                    receipt_circuit(&state, &receipt, &req).await?
+                }
+                CircuitKind::Disclosure => {
+                    let fields = req.disclose.as_deref().ok_or_else(|| {
+                        Error::Unprocessable(
+                            "a disclosure proof needs disclose (field names)".into(),
+                        )
+                    })?;
+                    disclosure_circuit(&receipt_of(&state, &stored, &caller).await?, fields)?
+                }
+                other => {
+                    return Err(Error::Unprocessable(format!(
+                        "tx_id works with the receipt and disclosure circuits, not {}",
+                        other.name()
+                    )));
+                }
+            };
             let detail = format!("circuit={} tx={}", kind.name(), stored.tx_id);
             submit(
                 &state,
@@ -291,23 +301,8 @@ pub async fn disclose(
                 .detail(&detail),
         )
         .await?;
-    let proof_req = ProofRequest {
-        circuit: "disclosure".into(),
-        input: None,
-        tx_id: None,
-        amount_min: None,
-        amount_max: None,
-        registry: None,
-        disclose: Some(req.disclose.clone()),
-    };
-    let circuit = circuit_of_stored(
-        &state,
-        &stored,
-        &caller,
-        CircuitKind::Disclosure,
-        &proof_req,
-    )
-    .await?;
+    let receipt = receipt_of(&state, &stored, &caller).await?;
+    let circuit = disclosure_circuit(&receipt, &req.disclose)?;
     let detail = format!("tx={} fields={}", stored.tx_id, req.disclose.join(","));
     submit(
         &state,

@@ -373,6 +373,27 @@ pub(crate) fn resource(stored: &Stored) -> Resource {
     }
 }
 
+/// Asks for `action` on the record `req` names and, if allowed, decrypts it
+/// with the key `key_of` picks.
+async fn open_record(
+    state: &AppState,
+    caller: &Principal,
+    req: AccessRequest,
+    action: Action,
+    key_of: impl FnOnce(&AppState, &Stored, &Principal) -> String,
+) -> Result<Json<OpenedRecord>> {
+    let stored = load(state, &req.tx_id).await?;
+    let detail = format!("justification={:?}", req.justification);
+    let res = resource(&stored);
+    let ask = Ask::new(caller, action, &res)
+        .purpose(Some(req.purpose))
+        .authorization_ref(req.authorization_ref.as_deref())
+        .detail(&detail);
+    state.authorize(ask).await?;
+    let key_id = key_of(state, &stored, caller);
+    Ok(Json(open_as(state, stored, &key_id).await?))
+}
+
 /// Decrypt a record if policy allows: a participant through its custodial
 /// key, anyone else a policy admits (auditors for purpose audit) through
 /// the escrow key. Denials are 403 naming the rule.
@@ -384,16 +405,7 @@ pub async fn access(
     caller: Principal,
     ApiJson(req): ApiJson<AccessRequest>,
 ) -> Result<Json<OpenedRecord>> {
-    let stored = load(&state, &req.tx_id).await?;
-    let detail = format!("justification={:?}", req.justification);
-    let res = resource(&stored);
-    let ask = Ask::new(&caller, Action::RecordAccess, &res)
-        .purpose(Some(req.purpose))
-        .authorization_ref(req.authorization_ref.as_deref())
-        .detail(&detail);
-    state.authorize(ask).await?;
-    let key_id = key_for(&state, &stored, &caller);
-    Ok(Json(open_as(&state, stored, &key_id).await?))
+    open_record(&state, &caller, req, Action::RecordAccess, key_for).await
 }
 
 /// Open the audit-escrow copy (regulators; auditors for purpose audit), with
@@ -406,14 +418,8 @@ pub async fn escrow(
     caller: Principal,
     ApiJson(req): ApiJson<AccessRequest>,
 ) -> Result<Json<OpenedRecord>> {
-    let stored = load(&state, &req.tx_id).await?;
-    let detail = format!("justification={:?}", req.justification);
-    let res = resource(&stored);
-    let ask = Ask::new(&caller, Action::EscrowOpen, &res)
-        .purpose(Some(req.purpose))
-        .authorization_ref(req.authorization_ref.as_deref())
-        .detail(&detail);
-    state.authorize(ask).await?;
-    let escrow = state.config.escrow_key_id.clone();
-    Ok(Json(open_as(&state, stored, &escrow).await?))
+    open_record(&state, &caller, req, Action::EscrowOpen, |state, _, _| {
+        state.config.escrow_key_id.clone()
+    })
+    .await
 }
