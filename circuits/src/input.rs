@@ -133,6 +133,12 @@ fn path_for(
     elements: Option<Vec<String>>,
     indices: Option<Vec<String>>,
 ) -> Result<MerklePath> {
+    if leaf == Fr::from(0u64) {
+        return Err(Error::InvalidValue {
+            field: leaf_name.into(),
+            reason: "is 0, the empty leaf; identities are non-zero".into(),
+        });
+    }
     match (members, elements, indices) {
         (Some(members), None, None) => {
             let mut tree = MerkleTree::new(depth)?;
@@ -143,7 +149,14 @@ fn path_for(
                 )));
             }
             for (k, m) in members.iter().enumerate() {
-                tree.insert(parse_fr_named(m, &format!("{list_name}[{k}]"))?)?;
+                let member = parse_fr_named(m, &format!("{list_name}[{k}]"))?;
+                if member == Fr::from(0u64) {
+                    return Err(Error::InvalidValue {
+                        field: format!("{list_name}[{k}]"),
+                        reason: "is 0, the empty leaf; identities are non-zero".into(),
+                    });
+                }
+                tree.insert(member)?;
             }
             let index = tree
                 .index_of(&leaf)
@@ -180,5 +193,56 @@ fn path_for(
         _ => Err(Error::Input(format!(
             "give either {list_name} or both path_elements and path_indices"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::fr_to_decimal;
+
+    fn receipt_json(miner_id: &str, miners: &str) -> String {
+        format!(
+            r#"{{"receipt":{{"job_id":"1","client_id":"2","miner_id":"{miner_id}","units":"4","unit_price":"5","amount":"20","fee":"1","timestamp":"6","salt":"7"}},"amount_min":"1","amount_max":"100","miners":{miners}}}"#
+        )
+    }
+
+    #[test]
+    fn a_zero_identity_is_refused_by_name() {
+        let e = circuit_from_json(CircuitKind::Receipt, 4, &receipt_json("0", r#"["5"]"#))
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .contains("receipt.miner_id: is 0, the empty leaf"),
+            "{e}"
+        );
+        let e = circuit_from_json(CircuitKind::Receipt, 4, &receipt_json("5", r#"["5","0"]"#))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("miners[1]: is 0"), "{e}");
+        // An explicit path to an empty slot does not help a zero miner_id.
+        let zeros: Vec<String> = crate::merkle::zeros(4)[..4]
+            .iter()
+            .map(fr_to_decimal)
+            .collect();
+        let explicit = format!(
+            r#"{{"receipt":{{"job_id":"1","client_id":"2","miner_id":"0","units":"4","unit_price":"5","amount":"20","fee":"1","timestamp":"6","salt":"7"}},"amount_min":"1","amount_max":"100","path_elements":{},"path_indices":["0","0","0","0"]}}"#,
+            serde_json::to_string(&zeros).unwrap()
+        );
+        let e = circuit_from_json(CircuitKind::Receipt, 4, &explicit)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("is 0"), "{e}");
+        let e = circuit_from_json(
+            CircuitKind::Membership,
+            4,
+            r#"{"secret":"3","scope":"1","members":["0"]}"#,
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("members[0]: is 0"), "{e}");
+        // A non-zero miner in the list is accepted.
+        assert!(circuit_from_json(CircuitKind::Receipt, 4, &receipt_json("5", r#"["5"]"#)).is_ok());
     }
 }

@@ -112,8 +112,15 @@ impl MerkleTree {
         1u64 << self.depth
     }
 
-    /// Appends a leaf and returns its index.
+    /// Appends a leaf and returns its index. A leaf of 0 is refused: 0 is
+    /// the empty leaf, so it would be a "member" of every slot and would
+    /// leave the root unchanged (DESIGN §3).
     pub fn insert(&mut self, leaf: Fr) -> Result<u64> {
+        if leaf == Fr::from(0u64) {
+            return Err(Error::Registry(
+                "0 is the empty leaf, not an identity; identities are non-zero".into(),
+            ));
+        }
         if self.len >= self.capacity() {
             return Err(Error::Registry(format!(
                 "tree of depth {} is full",
@@ -207,5 +214,16 @@ mod tests {
         assert_eq!(t.root(), h2(Fr::from(1u64), Fr::from(2u64)));
         assert!(MerkleTree::new(0).is_err());
         assert!(MerkleTree::new(33).is_err());
+    }
+
+    #[test]
+    fn zero_is_not_a_member() {
+        let mut t = MerkleTree::from_leaves(4, &[Fr::from(5u64)]).unwrap();
+        let root = t.root();
+        let e = t.insert(Fr::from(0u64)).unwrap_err();
+        assert!(e.to_string().contains("non-zero"), "{e}");
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.root(), root);
+        assert!(MerkleTree::from_leaves(4, &[Fr::from(1u64), Fr::from(0u64)]).is_err());
     }
 }

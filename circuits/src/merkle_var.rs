@@ -2,6 +2,7 @@
 
 use crate::poseidon_var::hash_var;
 use ark_bn254::Fr;
+use ark_ff::{AdditiveGroup, Field};
 use ark_r1cs_std::{fields::fp::FpVar, prelude::*};
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
 
@@ -48,4 +49,31 @@ impl MerklePathVar {
         }
         Ok(node)
     }
+
+    /// Enforces that `leaf` is a member of the tree with `root`: the leaf is
+    /// non-zero (0 is the empty leaf, DESIGN §3, so without this a leaf of 0
+    /// on any empty slot would pass) and the path leads from it to `root`.
+    pub fn enforce_member(&self, leaf: &FpVar<Fr>, root: &FpVar<Fr>) -> Result<(), SynthesisError> {
+        enforce_nonzero(leaf)?;
+        self.root_from(leaf)?.enforce_equal(root)
+    }
+}
+
+/// Enforces `x != 0` with one constraint: a witness `inv` with `x * inv = 1`,
+/// which has no solution when x is 0.
+pub fn enforce_nonzero(x: &FpVar<Fr>) -> Result<(), SynthesisError> {
+    let cs = x.cs();
+    if cs.is_none() {
+        return if x.value()? == Fr::ZERO {
+            Err(SynthesisError::Unsatisfiable)
+        } else {
+            Ok(())
+        };
+    }
+    let inv = FpVar::new_witness(cs, || {
+        // In setup mode this closure is not called; a zero value gets the
+        // witness 0, which leaves the constraint unsatisfied.
+        Ok(x.value()?.inverse().unwrap_or(Fr::ZERO))
+    })?;
+    x.mul_equals(&inv, &FpVar::Constant(Fr::ONE))
 }

@@ -1,6 +1,6 @@
-//! `membership(D)`: public `root, nullifier, scope`; proves that `H1(s)` is a
-//! leaf of the depth-D registry with `root` and that `nullifier = H2(s,
-//! scope)`.
+//! `membership(D)`: public `root, nullifier, scope`; proves that `H1(s)` is
+//! non-zero and a leaf of the depth-D registry with `root`, and that
+//! `nullifier = H2(s, scope)`.
 
 use crate::error::{Error, Result};
 use crate::merkle::MerklePath;
@@ -56,6 +56,11 @@ impl MembershipCircuit {
                 "path_elements and path_indices must have the same, non-zero length".into(),
             ));
         }
+        if h1(secret) == Fr::ZERO {
+            return Err(Error::Unsatisfied(
+                "H1(secret) is 0, the empty leaf; identities are non-zero".into(),
+            ));
+        }
         Ok(Self {
             depth: path.elements.len(),
             secret,
@@ -87,7 +92,7 @@ impl ConstraintSynthesizer<Fr> for MembershipCircuit {
         )?;
 
         let id = hash_var(std::slice::from_ref(&secret))?;
-        path.root_from(&id)?.enforce_equal(&root)?;
+        path.enforce_member(&id, &root)?;
         hash_var(&[secret, scope])?.enforce_equal(&nullifier)?;
         Ok(())
     }
@@ -101,8 +106,9 @@ mod tests {
     use ark_ff::Field;
 
     const DEPTH: usize = 8;
-    /// Measured at D = 8; grows by 245 per level.
-    const MAX_CONSTRAINTS: usize = 2_450;
+    /// Measured at D = 8, the non-zero leaf check included; grows by 242
+    /// per level.
+    const MAX_CONSTRAINTS: usize = 2_392;
 
     fn setup() -> (MerkleTree, Fr) {
         let secret = Fr::from(424242u64);
@@ -166,5 +172,41 @@ mod tests {
         let mut c = good.clone();
         c.scope += Fr::ONE;
         assert!(!sat(&c));
+    }
+
+    /// No secret with `H1(s) = 0` is known, so the leaf check of this
+    /// circuit is driven directly: the membership statement is
+    /// `MerklePathVar::enforce_member(H1(s), root)`, and a leaf of 0 on an
+    /// empty slot must not satisfy it.
+    #[test]
+    fn leaf_zero_on_an_empty_slot_fails() {
+        use ark_relations::gr1cs::ConstraintSystem;
+        let (tree, _) = setup();
+        let mut filled = tree.clone();
+        filled.insert(Fr::ONE).unwrap();
+        let path = filled.path(tree.len()).unwrap();
+        assert_eq!(path.root_from(Fr::ZERO), tree.root());
+        let member_of = |leaf: Fr, root: Fr| {
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            let leaf = FpVar::new_witness(cs.clone(), || Ok(leaf)).unwrap();
+            let root = FpVar::new_input(cs.clone(), || Ok(root)).unwrap();
+            MerklePathVar::new_witness(cs.clone(), DEPTH, &path.elements, &path.indices)
+                .unwrap()
+                .enforce_member(&leaf, &root)
+                .unwrap();
+            cs.is_satisfied().unwrap()
+        };
+        assert!(!member_of(Fr::ZERO, tree.root()));
+        // The same path with a real leaf at that slot passes.
+        assert!(member_of(Fr::ONE, filled.root()));
+        // The circuit synthesizes the check: its count is the measured one,
+        // which has the check's one constraint in it.
+        let (_, n) = AnyCircuit::Membership(
+            MembershipCircuit::new(Fr::from(424242u64), Fr::from(9u64), &tree.path(5).unwrap())
+                .unwrap(),
+        )
+        .check()
+        .unwrap();
+        assert_eq!(n, MAX_CONSTRAINTS, "{n} constraints");
     }
 }

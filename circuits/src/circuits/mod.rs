@@ -79,6 +79,17 @@ impl CircuitKind {
         }
     }
 
+    /// The index in `public.json` of the registry root the circuit proves
+    /// membership against: `root` of `membership`, `registry_root` of
+    /// `receipt`; `None` for the circuits without a registry.
+    pub fn registry_root_input(self) -> Option<usize> {
+        match self {
+            Self::Membership => Some(0),
+            Self::Receipt => Some(1),
+            Self::Range | Self::Disclosure => None,
+        }
+    }
+
     /// A circuit with placeholder values, of the right shape for setup.
     pub fn blank(self, depth: usize) -> Result<AnyCircuit> {
         Ok(match self {
@@ -171,6 +182,23 @@ impl ConstraintSynthesizer<Fr> for AnyCircuit {
             Self::Membership(c) => c.generate_constraints(cs),
             Self::Receipt(c) => c.generate_constraints(cs),
             Self::Disclosure(c) => c.generate_constraints(cs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_root_input_names_the_root() {
+        for kind in CircuitKind::ALL {
+            let names = kind.public_input_names();
+            match kind.registry_root_input() {
+                Some(i) => assert!(names[i].ends_with("root"), "{}", kind.name()),
+                None => assert!(!names.iter().any(|n| n.contains("root"))),
+            }
+            assert_eq!(kind.registry_root_input().is_some(), kind.has_depth());
         }
     }
 }

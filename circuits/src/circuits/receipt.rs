@@ -2,7 +2,8 @@
 //! amount_max`; proves that the nine private fields hash to `receipt_hash`,
 //! `units, unit_price, fee, timestamp < 2^64`, `amount = units * unit_price`,
 //! `fee <= amount`, `amount_min <= amount <= amount_max` with both bounds
-//! below 2^128, and that `miner_id` is a leaf of the miner registry.
+//! below 2^128, and that `miner_id` is non-zero and a leaf of the miner
+//! registry.
 //!
 //! `amount` is a product of two 64-bit values, so it is below 2^128 without
 //! a decomposition of its own.
@@ -78,6 +79,11 @@ impl ReceiptCircuit {
                 receipt.amount
             )));
         }
+        if receipt.miner_id == Fr::ZERO {
+            return Err(Error::Unsatisfied(
+                "miner_id is 0, the empty leaf; identities are non-zero".into(),
+            ));
+        }
         if miner_path.elements.len() != miner_path.indices.len() || miner_path.elements.is_empty() {
             return Err(Error::Input(
                 "path_elements and path_indices must have the same, non-zero length".into(),
@@ -148,7 +154,7 @@ impl ConstraintSynthesizer<Fr> for ReceiptCircuit {
         enforce_bits(&amount_max, 128)?;
         enforce_le(&amount_min, amount, 128)?;
         enforce_le(amount, &amount_max, 128)?;
-        path.root_from(miner)?.enforce_equal(&registry_root)?;
+        path.enforce_member(miner, &registry_root)?;
         Ok(())
     }
 }
@@ -162,8 +168,9 @@ mod tests {
     use ark_ff::Field;
 
     const DEPTH: usize = 8;
-    /// Measured at D = 8; each extra level adds 245.
-    const MAX_CONSTRAINTS: usize = 3_300;
+    /// Measured at D = 8, the non-zero miner check included; each extra
+    /// level adds 242.
+    const MAX_CONSTRAINTS: usize = 3_262;
 
     fn two_pow(k: u64) -> Fr {
         Fr::from(2u64).pow([k])
@@ -325,5 +332,33 @@ mod tests {
         let mut x = c.clone();
         x.fields[8] += Fr::ONE;
         assert!(!sat(&x));
+    }
+
+    /// The path of the first empty slot of `tree`: its siblings do not
+    /// depend on the leaf, so any leaf inserted there gives them.
+    fn empty_slot_path(tree: &MerkleTree) -> MerklePath {
+        let mut t = tree.clone();
+        t.insert(Fr::ONE).unwrap();
+        t.path(tree.len()).unwrap()
+    }
+
+    #[test]
+    fn miner_id_zero_on_an_empty_slot_fails() {
+        let (c, tree) = good();
+        let path = empty_slot_path(&tree);
+        // Natively the attack works: 0 on an empty slot leads to the root.
+        assert_eq!(path.root_from(Fr::ZERO), tree.root());
+        let mut x = with_field(&c, 2, Fr::ZERO);
+        x.path_elements = path.elements.clone();
+        x.path_indices = path.indices.clone();
+        assert_eq!(x.registry_root, tree.root());
+        assert!(!sat(&x));
+        // The same slot with a non-zero leaf is not a member either.
+        let mut y = with_field(&x, 2, Fr::ONE);
+        y.path_elements = path.elements.clone();
+        assert!(!sat(&y));
+        // The typed constructor names the condition.
+        let e = ReceiptCircuit::new(&receipt(Fr::ZERO), 0, u128::MAX, &path).unwrap_err();
+        assert!(e.to_string().contains("miner_id is 0"), "{e}");
     }
 }
