@@ -94,9 +94,27 @@ pub fn validate_name(name: &str) -> Result<()> {
     }
 }
 
-/// Parses a member (identity commitment) from the wire.
+/// Parses a member (identity commitment) from the wire: a canonical field
+/// element (< r) that is not 0, the empty leaf (DESIGN §3).
 pub fn parse_member(s: &str) -> Result<Fr> {
-    parse_fr_named(s, "member").map_err(|e| Error::Unprocessable(e.to_string()))
+    let member = parse_fr_named(s, "member").map_err(|e| Error::Unprocessable(e.to_string()))?;
+    if member == Fr::from(0u64) {
+        return Err(Error::Unprocessable(
+            "member: 0 is the empty leaf, not an identity; identities are non-zero".into(),
+        ));
+    }
+    Ok(member)
+}
+
+/// Which roots of a registry verification accepts: the newest `roots`
+/// (the current one included) and, when `max_age_secs` is not 0, only
+/// those replaced at most that many seconds ago.
+#[derive(Debug, Clone, Copy)]
+pub struct RootWindow {
+    /// How many of the newest roots count (at least 1).
+    pub roots: u32,
+    /// How long a replaced root still counts; 0 = no time limit.
+    pub max_age_secs: u64,
 }
 
 fn circuits_error(e: zkr_circuits::error::Error) -> Error {
@@ -240,6 +258,41 @@ impl Registries {
             root: fr_to_decimal(&tree.root()),
             history,
         })
+    }
+
+    /// Whether `root` is a root of registry `name` within `window` at unix
+    /// time `now`. A registry that does not exist has no roots.
+    pub async fn root_in_window(
+        &self,
+        db: &Db,
+        name: &str,
+        root: &Fr,
+        window: RootWindow,
+        now: i64,
+    ) -> Result<bool> {
+        let rows = sqlx::query(
+            "SELECT root, created_at FROM registry_roots WHERE registry = $1 ORDER BY version DESC LIMIT $2",
+        )
+        .bind(name)
+        .bind(i64::from(window.roots.max(1)))
+        .fetch_all(&db.pool)
+        .await?;
+        let wanted = fr_to_decimal(root);
+        // Row i was replaced when row i - 1 was created.
+        let mut replaced_at: Option<i64> = None;
+        for row in &rows {
+            let stored: String = row.try_get("root")?;
+            let created_at: i64 = row.try_get("created_at")?;
+            if stored == wanted {
+                let max_age = i64::try_from(window.max_age_secs).unwrap_or(i64::MAX);
+                return Ok(match replaced_at {
+                    None => true,
+                    Some(t) => max_age == 0 || now.saturating_sub(t) <= max_age,
+                });
+            }
+            replaced_at = Some(created_at);
+        }
+        Ok(false)
     }
 
     /// The path of `member` in `name`, as the circuits take it.

@@ -164,3 +164,40 @@ api_test!(registry_errors, |app| {
     let r = app.get("/v1/registries/miners/path/abc", &miner).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 });
+
+api_test!(member_zero_is_refused_and_leaves_the_root, |app| {
+    let r = app
+        .post(
+            "/v1/registries/miners/members",
+            &app.admin,
+            json!({"member": identity(1)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let before = app.get("/v1/registries/miners", &app.admin).await;
+    // 0 is the empty leaf: as a member it would leave the root unchanged
+    // and prove membership on every empty slot.
+    let r = app
+        .post(
+            "/v1/registries/miners/members",
+            &app.admin,
+            json!({"member": "0"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.code(), "unprocessable");
+    assert!(r.text.contains("non-zero"), "{}", r.text);
+    // r and above are not field elements.
+    let r = app
+        .post(
+            "/v1/registries/miners/members",
+            &app.admin,
+            json!({"member": "21888242871839275222246405745257275088548364400416034343698204186575808495618"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    let after = app.get("/v1/registries/miners", &app.admin).await;
+    assert_eq!(after.json["size"], 1);
+    assert_eq!(after.json["root"], before.json["root"]);
+    assert_eq!(after.json["history"].as_array().map(Vec::len), Some(1));
+});
