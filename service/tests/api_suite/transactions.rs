@@ -127,7 +127,7 @@ api_test!(store_read_and_open_own_copy, |app| {
     let r = app
         .post("/v1/confidential/transactions", &coordinator, unknown)
         .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
     let r = app
         .get(
             &format!("/v1/confidential/transactions/{}", uuid::Uuid::new_v4()),
@@ -258,4 +258,83 @@ api_test!(access_and_escrow_paths, |app| {
             .expect("detail")
             .contains("monthly close")
     );
+});
+
+api_test!(service_keys_cannot_stand_for_a_participant, |app| {
+    let _miner_sk = keys(&app).await;
+    app.create_keys(&[("escrow-old", "escrow"), ("coordinator-2", "signing")])
+        .await;
+    let coordinator = app.token("coord", &[Role::Coordinator]).await;
+    // The escrow key, another escrow key, the signing key or any signing
+    // key named for a participant: refused before anything is sealed.
+    for (client, miner) in [
+        ("escrow", "miner-7"),
+        ("client-1", "escrow"),
+        ("escrow-old", "miner-7"),
+        ("coordinator", "miner-7"),
+        ("client-1", "coordinator-2"),
+    ] {
+        let body = json!({"receipt": receipt_json("2"), "client_key": client, "miner_key": miner});
+        let r = app
+            .post("/v1/confidential/transactions", &coordinator, body)
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{client}/{miner}: {}",
+            r.text
+        );
+        assert!(r.text.contains("not a participant's key"), "{}", r.text);
+    }
+    let stored: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM confidential_txs")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(stored.0, 0);
+
+    // A record that names the escrow key as its client (stored before the
+    // check existed): a principal called `escrow` is no participant of it.
+    let body =
+        json!({"receipt": receipt_json("2"), "client_key": "client-1", "miner_key": "miner-7"});
+    let r = app
+        .post("/v1/confidential/transactions", &coordinator, body)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let tx_id = r.json["tx_id"].as_str().expect("tx id").to_string();
+    sqlx::query("UPDATE confidential_txs SET client_key = 'escrow' WHERE id = $1")
+        .bind(&tx_id)
+        .execute(&app.state.db.pool)
+        .await
+        .expect("update");
+    for roles in [vec![Role::Client], vec![Role::Miner]] {
+        let escrow = app.token("escrow", &roles).await;
+        let r = app
+            .post(
+                "/v1/confidential/access",
+                &escrow,
+                json!({"tx_id": tx_id, "purpose": "settlement", "justification": "mine"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        assert!(r.json.get("record").is_none());
+        let r = app
+            .get(&format!("/v1/confidential/transactions/{tx_id}"), &escrow)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(r.json["envelope"].is_null(), "{}", r.text);
+        let r = app
+            .post(
+                "/v1/proofs",
+                &escrow,
+                json!({"circuit": "disclosure", "tx_id": tx_id, "disclose": ["amount"]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    }
+    // The real participant still reads it.
+    let miner = app.token("miner-7", &[Role::Miner]).await;
+    let r = app
+        .get(&format!("/v1/confidential/transactions/{tx_id}"), &miner)
+        .await;
+    assert_eq!(r.json["envelope"]["key_id"], "miner-7", "{}", r.text);
 });

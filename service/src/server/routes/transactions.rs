@@ -108,6 +108,16 @@ pub async fn create(
     state
         .authorize(Ask::new(&caller, Action::TxCreate, &resource))
         .await?;
+    for (field, key_id) in [
+        ("client_key", &req.client_key),
+        ("miner_key", &req.miner_key),
+    ] {
+        if !is_participant_key(&state, key_id).await? {
+            return Err(Error::Unprocessable(format!(
+                "{field}: {key_id:?} is not a participant's key (the escrow, signing and other service keys cannot stand for a participant)"
+            )));
+        }
+    }
     let keys = state.key_store()?;
     let hash = receipt.hash();
     let hash_bytes = fr_to_be_bytes(&hash);
@@ -181,10 +191,16 @@ pub async fn get(
         .await?;
     // Authorize before answering, so a probe for ids is audited even when absent.
     let participants = match &row {
-        Some(r) => vec![
-            r.try_get::<String, _>("client_key")?,
-            r.try_get("miner_key")?,
-        ],
+        Some(r) => {
+            participant_ids(
+                &state,
+                [
+                    r.try_get::<String, _>("client_key")?,
+                    r.try_get("miner_key")?,
+                ],
+            )
+            .await?
+        }
         None => vec![],
     };
     let created_at = row
@@ -254,6 +270,40 @@ pub async fn get(
     }))
 }
 
+/// Whether `key_id` names a participant's key: a key of kind participant
+/// in the key store that is none of the service's own key ids. Key ids are
+/// also principal ids, so a record may only name participant keys, and a
+/// principal whose id is a service key's id gains nothing from the name.
+pub(crate) async fn is_participant_key(state: &AppState, key_id: &str) -> Result<bool> {
+    let c = &state.config;
+    if key_id == c.escrow_key_id
+        || key_id == c.signing_key_id
+        || c.trusted_signing_keys.iter().any(|k| k == key_id)
+    {
+        return Ok(false);
+    }
+    match state.key_store()?.versions(key_id).await {
+        Ok(versions) => Ok(versions
+            .iter()
+            .all(|k| k.kind == zkr_keys::KeyKind::Participant)),
+        Err(zkr_keys::Error::UnknownKey { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The stored participant ids that are participants' keys (records stored
+/// before keys were checked may name a service key: that name is no
+/// participant).
+async fn participant_ids(state: &AppState, ids: [String; 2]) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(2);
+    for id in ids {
+        if is_participant_key(state, &id).await? {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
 fn decode_array<const N: usize>(text: &str) -> Result<[u8; N]> {
     hex::decode(text)
         .ok()
@@ -321,7 +371,11 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<Stored> {
                 .map_err(|e| Error::Internal(e.to_string()))?,
         },
         receipt_hash,
-        participants: vec![row.try_get("client_key")?, row.try_get("miner_key")?],
+        participants: participant_ids(
+            state,
+            [row.try_get("client_key")?, row.try_get("miner_key")?],
+        )
+        .await?,
         created_at: row.try_get("created_at")?,
     })
 }
