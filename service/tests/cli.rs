@@ -276,3 +276,62 @@ fn every_command_has_help() {
     );
     assert_eq!(zkr(&["no-such-command"]).status.code(), Some(2));
 }
+
+#[test]
+fn verify_registry_root_and_attestation_flags_refuse_what_does_not_fit() {
+    let d = range_fixture();
+    let p = d.join("p");
+    let vk = d.join("keys/verification_key.json");
+    let proof = p.join("proof.json");
+    let public = p.join("public.json");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            "--vk",
+            vk.to_str().unwrap(),
+            "--proof",
+            proof.to_str().unwrap(),
+            "--public",
+            public.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        zkr(&args)
+    };
+    // The range circuit (named by circuit.json beside the key) has no root.
+    let o = run(&["--registry-root", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no registry root"), "{}", stderr(&o));
+    // --circuit must agree with circuit.json.
+    let o = run(&["--registry-root", "1", "--circuit", "membership"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("another circuit"), "{}", stderr(&o));
+    // Only receipt proofs carry an attestation; both files go together.
+    let f = tempfile::tempdir().unwrap();
+    let att = f.path().join("att.json");
+    std::fs::write(&att, r#"{"key_id":"c","key_version":1,"signature":"00"}"#).unwrap();
+    let a = att.to_str().unwrap();
+    let o = run(&["--attestation", a, "--signing-key", a]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("only receipt proofs"), "{}", stderr(&o));
+    let o = run(&["--signing-key", a]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Without circuit.json beside the key, the circuit must be named.
+    let lone = f.path().join("vk.json");
+    std::fs::copy(&vk, &lone).unwrap();
+    let o = zkr(&[
+        "verify",
+        "--vk",
+        lone.to_str().unwrap(),
+        "--proof",
+        p.join("proof.json").to_str().unwrap(),
+        "--public",
+        p.join("public.json").to_str().unwrap(),
+        "--registry-root",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--circuit"), "{}", stderr(&o));
+    // Without the new flags nothing changes.
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

@@ -1,10 +1,19 @@
 //! `zkr verify`: exit 0 for a valid proof, 1 for a well-formed invalid one,
 //! 2 for malformed input; one line on stderr either way.
+//!
+//! Offline, the checks the service makes beside the pairing can be asked
+//! for too: `--registry-root` (repeatable) accepts the proof only when its
+//! registry root public input is one of the given roots, and
+//! `--attestation FILE --signing-key FILE` checks a coordinator's Ed25519
+//! signature over `b"zkr/receipt/v1" || receipt_hash` (32 bytes big-endian).
 
-use super::keys::read_vk_json;
+use super::keys::{CIRCUIT_JSON, read_info, read_vk_json};
 use super::{CliError, CliResult};
 use clap::Args;
-use std::path::PathBuf;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use zkr_circuits::CircuitKind;
+use zkr_circuits::field::{fr_to_be_bytes, fr_to_decimal, parse_fr_named};
 use zkr_verifier::{binary, snarkjs};
 
 /// Arguments of `zkr verify`.
@@ -19,6 +28,94 @@ pub struct VerifyArgs {
     /// snarkjs public.json.
     #[arg(long)]
     pub public: PathBuf,
+    /// The circuit the key is for (range, membership, receipt, disclosure);
+    /// by default read from circuit.json beside --vk. Needed with
+    /// --registry-root and --attestation.
+    #[arg(long)]
+    pub circuit: Option<String>,
+    /// An accepted registry root, decimal (repeatable): the proof's root
+    /// public input (membership: `root`, the 1st; receipt:
+    /// `registry_root`, the 2nd) must be one of them.
+    #[arg(long = "registry-root", value_name = "ROOT")]
+    pub registry_roots: Vec<String>,
+    /// A coordinator's attestation of a receipt proof's receipt_hash:
+    /// `{"key_id","key_version","signature"}` (signature 64 bytes hex), or
+    /// the whole answer of POST /v1/confidential/transactions.
+    #[arg(long, value_name = "FILE", requires = "signing_key")]
+    pub attestation: Option<PathBuf>,
+    /// The coordinator's public signing key: `{"key_id","key_version",
+    /// "public_key"}` (Ed25519, 32 bytes hex), or the whole answer of
+    /// GET /v1/signing-keys (the entry the attestation names is used).
+    #[arg(long, value_name = "FILE", requires = "attestation")]
+    pub signing_key: Option<PathBuf>,
+}
+
+/// An attestation file.
+#[derive(Debug, Deserialize)]
+struct AttestationFile {
+    key_id: String,
+    key_version: u32,
+    signature: String,
+}
+
+/// One public signing key.
+#[derive(Debug, Deserialize)]
+struct SigningKeyFile {
+    key_id: String,
+    key_version: u32,
+    public_key: String,
+}
+
+/// Either a bare object or one wrapped the way the API answers it.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Wrapped<T> {
+    Bare(T),
+    Attestation { attestation: T },
+    Keys { keys: Vec<T> },
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, expected: &str) -> CliResult<T> {
+    let text = binary::read_text_bounded(path, binary::MAX_JSON_BYTES)?;
+    serde_json::from_str(&text)
+        .map_err(|_| CliError::Input(format!("{}: expected {expected}", path.display())))
+}
+
+fn hex_array<const N: usize>(text: &str, what: &str) -> CliResult<[u8; N]> {
+    hex::decode(text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| CliError::Input(format!("{what}: expected {N} bytes, hex")))
+}
+
+/// The circuit the key is for: `--circuit`, checked against circuit.json
+/// beside the key when that is there.
+fn circuit_of(a: &VerifyArgs) -> CliResult<CircuitKind> {
+    let dir = match a.vk.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let from_info = if dir.join(CIRCUIT_JSON).exists() {
+        Some(read_info(&dir)?.kind_and_depth()?.0)
+    } else {
+        None
+    };
+    match (&a.circuit, from_info) {
+        (Some(name), info) => {
+            let kind = CircuitKind::from_name(name)?;
+            if info.is_some_and(|k| k != kind) {
+                return Err(CliError::Input(format!(
+                    "--circuit {name}: {} beside the key is for another circuit",
+                    dir.join(CIRCUIT_JSON).display()
+                )));
+            }
+            Ok(kind)
+        }
+        (None, Some(kind)) => Ok(kind),
+        (None, None) => Err(CliError::Input(
+            "--registry-root and --attestation need the circuit: give --circuit, or keep circuit.json beside the verifying key".into(),
+        )),
+    }
 }
 
 /// Runs `zkr verify`.
@@ -28,12 +125,131 @@ pub fn run(a: &VerifyArgs) -> CliResult {
     let proof = snarkjs::parse_proof(&proof_text, &a.proof.display().to_string())?;
     let public_text = binary::read_text_bounded(&a.public, binary::MAX_JSON_BYTES)?;
     let public = snarkjs::parse_public(&public_text, &a.public.display().to_string())?;
-    if zkr_verifier::verify(&vk, &proof, &public)? {
-        eprintln!("OK: the proof is valid");
-        Ok(())
+
+    let extra_checks = !a.registry_roots.is_empty() || a.attestation.is_some();
+    let kind = if extra_checks {
+        let kind = circuit_of(a)?;
+        let expected = kind.public_input_names().len();
+        if public.len() != expected {
+            return Err(CliError::Input(format!(
+                "{}: the {} circuit has {expected} public inputs, got {}",
+                a.public.display(),
+                kind.name(),
+                public.len()
+            )));
+        }
+        Some(kind)
     } else {
-        Err(CliError::Rejected(
+        None
+    };
+    let roots = a
+        .registry_roots
+        .iter()
+        .map(|r| parse_fr_named(r, "--registry-root"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let root_index = match kind {
+        Some(kind) if !roots.is_empty() => Some(kind.registry_root_input().ok_or_else(|| {
+            CliError::Input(format!(
+                "--registry-root: the {} circuit has no registry root",
+                kind.name()
+            ))
+        })?),
+        _ => None,
+    };
+    let attestation = match (&a.attestation, &a.signing_key) {
+        (Some(att), Some(key)) => {
+            if kind != Some(CircuitKind::Receipt) {
+                return Err(CliError::Input(
+                    "--attestation: only receipt proofs carry an attestation".into(),
+                ));
+            }
+            Some(read_attestation(att, key)?)
+        }
+        _ => None,
+    };
+
+    if !zkr_verifier::verify(&vk, &proof, &public)? {
+        return Err(CliError::Rejected(
             "INVALID: the proof does not verify for these public inputs".into(),
-        ))
+        ));
     }
+    let mut notes = Vec::new();
+    if let Some(i) = root_index {
+        if !roots.contains(&public[i]) {
+            return Err(CliError::Rejected(format!(
+                "INVALID: the proof's registry root {} is none of the --registry-root values",
+                fr_to_decimal(&public[i])
+            )));
+        }
+        notes.push("its registry root is a given root".to_string());
+    }
+    if let Some((att, key)) = attestation {
+        if att.key_id != key.key_id || att.key_version != key.key_version {
+            return Err(CliError::Rejected(format!(
+                "INVALID: the attestation is by key {} version {}, the signing key file holds {} version {}",
+                att.key_id, att.key_version, key.key_id, key.key_version
+            )));
+        }
+        let public_key: [u8; 32] = hex_array(&key.public_key, "signing key: public_key")?;
+        let signature: [u8; 64] = hex_array(&att.signature, "attestation: signature")?;
+        let hash = fr_to_be_bytes(&public[0]);
+        if !zkr_keys::store::verify_receipt_signature(&public_key, &hash, &signature) {
+            return Err(CliError::Rejected(
+                "INVALID: the attestation does not sign this receipt_hash with this key".into(),
+            ));
+        }
+        notes.push(format!(
+            "the attestation by {} version {} signs its receipt_hash",
+            att.key_id, att.key_version
+        ));
+    }
+    if notes.is_empty() {
+        eprintln!("OK: the proof is valid");
+    } else {
+        eprintln!("OK: the proof is valid; {}", notes.join("; "));
+    }
+    Ok(())
+}
+
+/// Reads the attestation and the signing key it names.
+fn read_attestation(
+    attestation: &Path,
+    signing_key: &Path,
+) -> CliResult<(AttestationFile, SigningKeyFile)> {
+    let att = match read_json::<Wrapped<AttestationFile>>(
+        attestation,
+        r#"{"key_id","key_version","signature"} (or an object with such an "attestation")"#,
+    )? {
+        Wrapped::Bare(a) | Wrapped::Attestation { attestation: a } => a,
+        Wrapped::Keys { .. } => {
+            return Err(CliError::Input(format!(
+                "{}: not an attestation",
+                attestation.display()
+            )));
+        }
+    };
+    let key = match read_json::<Wrapped<SigningKeyFile>>(
+        signing_key,
+        r#"{"key_id","key_version","public_key"} (or {"keys":[...]} of such)"#,
+    )? {
+        Wrapped::Bare(k) => k,
+        Wrapped::Keys { keys } => keys
+            .into_iter()
+            .find(|k| k.key_id == att.key_id && k.key_version == att.key_version)
+            .ok_or_else(|| {
+                CliError::Rejected(format!(
+                    "INVALID: {} holds no key {} version {}",
+                    signing_key.display(),
+                    att.key_id,
+                    att.key_version
+                ))
+            })?,
+        Wrapped::Attestation { .. } => {
+            return Err(CliError::Input(format!(
+                "{}: not a signing key",
+                signing_key.display()
+            )));
+        }
+    };
+    Ok((att, key))
 }

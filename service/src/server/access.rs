@@ -52,11 +52,15 @@ pub enum Action {
     Verify,
     /// Ask for a disclosure proof.
     Disclose,
+    /// List circuits and read their verifying keys.
+    CircuitRead,
+    /// Read the trusted coordinators' public signing keys.
+    SigningKeyRead,
 }
 
 impl Action {
     /// Every action, for matrices.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 19] = [
         Action::TokenCreate,
         Action::PolicyRead,
         Action::PolicyWrite,
@@ -74,6 +78,8 @@ impl Action {
         Action::ProofRead,
         Action::Verify,
         Action::Disclose,
+        Action::CircuitRead,
+        Action::SigningKeyRead,
     ];
 
     /// Name used in audit events and policies.
@@ -96,6 +102,8 @@ impl Action {
             Action::ProofRead => "proof_read",
             Action::Verify => "verify",
             Action::Disclose => "disclose",
+            Action::CircuitRead => "circuit_read",
+            Action::SigningKeyRead => "signing_key_read",
         }
     }
 }
@@ -352,6 +360,15 @@ fn built_in(req: &Request<'_>, config: &AccessConfig) -> Option<Decision> {
     let regulator_ok = p.has(Role::Regulator)
         && has_ref(req)
         && within_retention(Role::Regulator, req.resource.created_at, req.at, config);
+    // A verifier (the marketplace) reads what checking proofs and
+    // attestations needs, and nothing else, even where a record names it.
+    if !p.roles.is_empty() && p.roles.iter().all(|r| *r == Role::Verifier) {
+        return matches!(
+            req.action,
+            Verify | RegistryRead | CircuitRead | SigningKeyRead
+        )
+        .then(|| Decision::allow("verifier-reads-public"));
+    }
     let rule = match req.action {
         TokenCreate | PolicyRead | PolicyWrite | KeyWrite | RegistryWrite if p.has(Role::Admin) => {
             "admin-manages"
@@ -361,7 +378,9 @@ fn built_in(req: &Request<'_>, config: &AccessConfig) -> Option<Decision> {
         AuditRead | AuditVerify if auditor_ok => "auditor-purpose-hours-retention",
         AuditRead if regulator_ok => "regulator-authorization-ref",
         TxCreate if p.has(Role::Coordinator) => "coordinator-issues",
-        TxRead | RegistryRead | Verify => "authenticated-reads-public",
+        TxRead | RegistryRead | Verify | CircuitRead | SigningKeyRead => {
+            "authenticated-reads-public"
+        }
         RecordAccess if is_participant => "participant-own-record",
         RecordAccess if auditor_ok => "auditor-purpose-hours-retention",
         EscrowOpen if regulator_ok => "regulator-escrow-authorization-ref",
@@ -498,7 +517,9 @@ mod tests {
                     );
                     use Action::*;
                     let expected = match (role, action) {
-                        (_, TxRead | RegistryRead | Verify) => true,
+                        (_, RegistryRead | Verify | CircuitRead | SigningKeyRead) => true,
+                        (Role::Verifier, _) => false,
+                        (_, TxRead) => true,
                         (
                             Role::Admin,
                             TokenCreate | PolicyRead | PolicyWrite | KeyWrite | RegistryWrite
@@ -557,6 +578,24 @@ mod tests {
             .allow
         );
         assert!(ask(&owner, Action::Disclose, &r, None, MONDAY_NOON, None, &[]).allow);
+    }
+
+    #[test]
+    fn a_verifier_named_in_a_record_gets_nothing_more() {
+        let r = record("market-1");
+        let verifier = principal("market-1", Role::Verifier);
+        for action in [
+            Action::RecordAccess,
+            Action::ProofCreate,
+            Action::Disclose,
+            Action::TxRead,
+            Action::ProofRead,
+        ] {
+            let d = ask(&verifier, action, &r, None, MONDAY_NOON, None, &[]);
+            assert_eq!(d, Decision::deny("default-deny"), "{action:?}");
+        }
+        let d = ask(&verifier, Action::Verify, &r, None, MONDAY_NOON, None, &[]);
+        assert_eq!(d, Decision::allow("verifier-reads-public"));
     }
 
     #[test]

@@ -36,17 +36,21 @@ pub enum Role {
     Regulator,
     /// Keys, policies, registries, tokens.
     Admin,
+    /// The marketplace or any verifier: verifies proofs, reads registries,
+    /// verifying keys and coordinators' public signing keys; nothing else.
+    Verifier,
 }
 
 impl Role {
     /// Every role, for iteration in tests and checks.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Client,
         Role::Miner,
         Role::Coordinator,
         Role::Auditor,
         Role::Regulator,
         Role::Admin,
+        Role::Verifier,
     ];
 
     /// Lower-case name.
@@ -58,6 +62,7 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Regulator => "regulator",
             Role::Admin => "admin",
+            Role::Verifier => "verifier",
         }
     }
 }

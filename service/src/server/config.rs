@@ -42,6 +42,33 @@ pub struct Config {
     pub trusted_signing_keys: Vec<String>,
     /// The proof-job queue.
     pub proofs: ProofsConfig,
+    /// Which registry roots verification accepts.
+    pub registries: RegistriesConfig,
+}
+
+/// Which registry roots `POST /v1/verify` accepts (DESIGN §3): a root of
+/// the registry the proof is checked against, the current one or a recent
+/// one within both limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistriesConfig {
+    /// The registry `receipt` proofs are checked against.
+    pub miners: String,
+    /// How many roots count, the current one included (at least 1).
+    pub root_window: u32,
+    /// How long a root still counts after it was replaced, in seconds;
+    /// 0 = no time limit (the count alone decides).
+    pub root_max_age_secs: u64,
+}
+
+impl Default for RegistriesConfig {
+    fn default() -> Self {
+        Self {
+            miners: "miners".into(),
+            root_window: 128,
+            root_max_age_secs: 86_400,
+        }
+    }
 }
 
 /// The in-process proof-job queue.
@@ -134,6 +161,7 @@ impl Default for Config {
             signing_key_id: "coordinator".into(),
             trusted_signing_keys: Vec::new(),
             proofs: ProofsConfig::default(),
+            registries: RegistriesConfig::default(),
         }
     }
 }
@@ -237,6 +265,9 @@ impl Config {
                 "PROOF_QUEUE" => self.proofs.queue = parse(&key, &value)?,
                 "PROOF_BACKEND" => self.proofs.backend = value,
                 "SETUP_MISSING_KEYS" => self.proofs.setup_missing_keys = parse(&key, &value)?,
+                "MINER_REGISTRY" => self.registries.miners = value,
+                "ROOT_WINDOW" => self.registries.root_window = parse(&key, &value)?,
+                "ROOT_MAX_AGE_SECS" => self.registries.root_max_age_secs = parse(&key, &value)?,
                 other => {
                     if let Some(role) = other.strip_prefix("RETENTION_DAYS_") {
                         self.access
@@ -277,6 +308,16 @@ impl Config {
         if self.proofs.workers == 0 || self.proofs.queue == 0 {
             return Err(Error::Config(
                 "proofs.workers and proofs.queue must be > 0".into(),
+            ));
+        }
+        if !(1..=100_000).contains(&self.registries.root_window) {
+            return Err(Error::Config(
+                "registries.root_window must be 1..=100000".into(),
+            ));
+        }
+        if super::registries::validate_name(&self.registries.miners).is_err() {
+            return Err(Error::Config(
+                "registries.miners must be a registry name of [a-z0-9-_]".into(),
             ));
         }
         if !["auto", "cpu", "opencl"].contains(&self.proofs.backend.as_str()) {
@@ -354,6 +395,25 @@ mod tests {
         .expect("valid env");
         assert_eq!(c.listen.port(), 9001);
         assert_eq!(c.access.retention_days["auditor"], 10);
+    }
+
+    #[test]
+    fn registry_root_window_keys() {
+        let mut c = Config::from_toml(
+            "[registries]\nroot_window = 3\nroot_max_age_secs = 60\nminers = \"gpu-miners\"\n",
+        )
+        .expect("valid toml");
+        assert_eq!(c.registries.root_window, 3);
+        assert_eq!(c.registries.root_max_age_secs, 60);
+        assert_eq!(c.registries.miners, "gpu-miners");
+        c.validate().expect("valid");
+        c.apply_env([("ZKR_ROOT_WINDOW".to_string(), "0".to_string())])
+            .expect("parses");
+        assert!(
+            c.validate().is_err(),
+            "a window of no roots accepts nothing"
+        );
+        assert!(Config::from_toml("[registries]\nroot_windw = 3\n").is_err());
     }
 
     #[test]

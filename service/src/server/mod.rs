@@ -337,6 +337,12 @@ pub fn router(state: AppState) -> Router {
         .route("/registries/{name}", get(reg::info))
         .route("/registries/{name}/members", post(reg::add_member))
         .route("/registries/{name}/path/{member}", get(reg::path))
+        .route("/circuits", get(routes::circuits::list))
+        .route(
+            "/circuits/{name}/verification_key",
+            get(routes::circuits::verification_key),
+        )
+        .route("/signing-keys", get(routes::signing_keys::list))
         // Layers run bottom-up: the IP bucket before authentication.
         .layer(from_fn_with_state(state.clone(), http::authenticate))
         .layer(from_fn_with_state(state.clone(), http::limit_ip));

@@ -38,6 +38,9 @@ use super::routes;
         routes::registries::add_member,
         routes::registries::info,
         routes::registries::path,
+        routes::circuits::list,
+        routes::circuits::verification_key,
+        routes::signing_keys::list,
     ),
     components(schemas(super::error::ErrorBody, super::error::ErrorDetail)),
     modifiers(&Bearer)

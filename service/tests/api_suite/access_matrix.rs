@@ -43,6 +43,12 @@ fn anyone(_: Role, _: Option<Purpose>, _: bool) -> bool {
     true
 }
 
+/// Everyone authenticated but a verifier, which reads only what checking
+/// proofs needs.
+fn not_verifier(role: Role, _: Option<Purpose>, _: bool) -> bool {
+    role != Role::Verifier
+}
+
 fn coordinator_only(role: Role, _: Option<Purpose>, _: bool) -> bool {
     role == Role::Coordinator
 }
@@ -140,7 +146,7 @@ fn endpoints() -> Vec<Endpoint> {
             method: Method::GET,
             path: "/v1/confidential/transactions/5f1d1a4e-0000-4000-8000-000000000000",
             body: None,
-            allowed: anyone,
+            allowed: not_verifier,
         },
         Endpoint {
             method: Method::POST,
@@ -193,6 +199,24 @@ fn endpoints() -> Vec<Endpoint> {
         Endpoint {
             method: Method::GET,
             path: "/v1/registries/miners/path/7",
+            body: None,
+            allowed: anyone,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/circuits",
+            body: None,
+            allowed: anyone,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/circuits/range/verification_key",
+            body: None,
+            allowed: anyone,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/signing-keys",
             body: None,
             allowed: anyone,
         },

@@ -14,6 +14,7 @@ use crate::server::audit::NewEvent;
 use crate::server::auth::Principal;
 use crate::server::error::{Error, Result};
 use crate::server::http::ApiJson;
+use crate::server::registries;
 use crate::server::{AppState, Ask};
 
 /// Most proofs in one batch.
@@ -34,6 +35,11 @@ pub struct VerifyRequest {
     /// `POST /v1/confidential/transactions` returned it.
     #[serde(default)]
     pub attestation: Option<AttestationIn>,
+    /// For `membership` (required there): the registry whose root history
+    /// the proof's root must be in. `receipt` proofs are checked against
+    /// the configured miner registry; if given, it must name that one.
+    #[serde(default)]
+    pub registry: Option<String>,
 }
 
 /// A coordinator's Ed25519 signature over `b"zkr/receipt/v1" || receipt_hash`.
@@ -133,6 +139,86 @@ async fn check_attestation(
     Ok(None)
 }
 
+/// The verdict reason of a proof whose registry root is not an accepted
+/// root of the registry it is checked against.
+pub const UNKNOWN_REGISTRY_ROOT: &str = "unknown_registry_root";
+
+/// The registry a proof of `kind` is checked against: the configured miner
+/// registry for `receipt`, the one the request names for `membership`,
+/// none for the other circuits. `Err` (422) when the request names a
+/// registry where none or another one belongs, or none where one is needed.
+pub fn registry_for(
+    state: &AppState,
+    kind: CircuitKind,
+    named: Option<&str>,
+) -> Result<Option<String>> {
+    match (kind, named) {
+        (CircuitKind::Receipt, None) => Ok(Some(state.config.registries.miners.clone())),
+        (CircuitKind::Receipt, Some(name)) if name == state.config.registries.miners => {
+            Ok(Some(name.to_string()))
+        }
+        (CircuitKind::Receipt, Some(_)) => Err(Error::Unprocessable(format!(
+            "registry: receipt proofs are checked against the miner registry {:?}",
+            state.config.registries.miners
+        ))),
+        (CircuitKind::Membership, Some(name)) => {
+            registries::validate_name(name)
+                .map_err(|_| Error::Unprocessable("registry: not a registry name".into()))?;
+            Ok(Some(name.to_string()))
+        }
+        (CircuitKind::Membership, None) => Err(Error::Unprocessable(
+            "registry: a membership proof names the registry it is checked against".into(),
+        )),
+        (_, Some(_)) => Err(Error::Unprocessable(format!(
+            "registry: the {} circuit has no registry",
+            kind.name()
+        ))),
+        (_, None) => Ok(None),
+    }
+}
+
+/// Decides whether a proof's public inputs are acceptable against the
+/// registries (DESIGN §3), apart from the pairing check so that every
+/// verification path runs it: for a circuit with a registry root among its
+/// public inputs, that root must be a root of `registry` within the
+/// configured window, never just a root the prover chose. `Ok(None)` when
+/// acceptable, `Ok(Some(reason))` when not, `Err` (422) for inputs of the
+/// wrong number.
+pub async fn check_registry_root(
+    state: &AppState,
+    kind: CircuitKind,
+    registry: Option<&str>,
+    public: &[Fr],
+) -> Result<Option<String>> {
+    let expected = kind.public_input_names().len();
+    if public.len() != expected {
+        return Err(Error::Unprocessable(format!(
+            "public_signals: the {} circuit has {expected} public inputs, got {}",
+            kind.name(),
+            public.len()
+        )));
+    }
+    let (Some(index), Some(registry)) = (kind.registry_root_input(), registry) else {
+        return Ok(match kind.registry_root_input() {
+            // A circuit with a root but no registry to check it against is
+            // never accepted.
+            Some(_) => Some(UNKNOWN_REGISTRY_ROOT.to_string()),
+            None => None,
+        });
+    };
+    let c = &state.config.registries;
+    let window = registries::RootWindow {
+        roots: c.root_window,
+        max_age_secs: c.root_max_age_secs,
+    };
+    let now = state.now().unix_timestamp();
+    let known = state
+        .registries
+        .root_in_window(&state.db, registry, &public[index], window, now)
+        .await?;
+    Ok((!known).then(|| UNKNOWN_REGISTRY_ROOT.to_string()))
+}
+
 /// `Ok(verdict)` for a well-formed request; `Err` (4xx) for a malformed one.
 async fn check(state: &AppState, req: VerifyRequest) -> Result<Verdict> {
     let kind = CircuitKind::from_name(&req.circuit)
@@ -143,6 +229,7 @@ async fn check(state: &AppState, req: VerifyRequest) -> Result<Verdict> {
         serde_json::to_string(&req.public_signals).map_err(|e| Error::Internal(e.to_string()))?;
     let public = zkr_verifier::snarkjs::parse_public(&public_json, "public_signals")
         .map_err(|e| Error::Unprocessable(e.to_string()))?;
+    let registry = registry_for(state, kind, req.registry.as_deref())?;
     if kind == CircuitKind::Receipt {
         // DESIGN §4: a receipt proof counts only with a valid attestation by
         // a coordinator key this service trusts.
@@ -161,6 +248,9 @@ async fn check(state: &AppState, req: VerifyRequest) -> Result<Verdict> {
         ));
     }
     let pvk = state.verifying_keys.get(kind.name()).await?;
+    if let Some(reason) = check_registry_root(state, kind, registry.as_deref(), &public).await? {
+        return Ok(invalid(reason));
+    }
     let outcome =
         tokio::task::spawn_blocking(move || zkr_verifier::verify_prepared(&pvk, &proof, &public))
             .await
