@@ -49,12 +49,14 @@ async fn sign(app: &TestApp) -> i64 {
 pub(crate) async fn drop_append_only_guards(app: &TestApp) {
     let sql = match app.state.db.backend {
         Backend::Sqlite => {
-            "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; \
-             DROP TRIGGER audit_checkpoints_no_update; DROP TRIGGER audit_checkpoints_no_delete;"
+            "DROP TRIGGER IF EXISTS audit_events_no_update; \
+             DROP TRIGGER IF EXISTS audit_events_no_delete; \
+             DROP TRIGGER IF EXISTS audit_checkpoints_no_update; \
+             DROP TRIGGER IF EXISTS audit_checkpoints_no_delete;"
         }
         Backend::Postgres => {
-            "DROP TRIGGER audit_events_append_only ON audit_events; \
-             DROP TRIGGER audit_checkpoints_append_only ON audit_checkpoints;"
+            "DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events; \
+             DROP TRIGGER IF EXISTS audit_checkpoints_append_only ON audit_checkpoints;"
         }
     };
     sqlx::raw_sql(sql)
