@@ -24,5 +24,8 @@ pub use kek_file::FileKek;
 pub use kek_pkcs11::{Pkcs11Config, Pkcs11Kek};
 pub use rotation::{RotationOptions, RotationProgress};
 pub use secret::{Secret32, SecretBytes};
-pub use store::{Custody, KeyInfo, KeyKind, KeyStatus, KeyStore, ReceiptSignature, SealRequest};
+pub use store::{
+    CheckpointSignature, Custody, KeyInfo, KeyKind, KeyStatus, KeyStore, ReceiptSignature,
+    SealRequest,
+};
 pub use x25519::{X25519PrivateKey, X25519PublicKey};

@@ -122,6 +122,19 @@ pub struct ReceiptSignature {
     pub signature: [u8; 64],
 }
 
+/// A signed audit checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointSignature {
+    /// The signing key's id.
+    pub key_id: String,
+    /// The signing key's version.
+    pub key_version: u32,
+    /// The Ed25519 public key that verifies the signature.
+    pub public_key: [u8; 32],
+    /// Ed25519 signature over [`audit_checkpoint_message`].
+    pub signature: [u8; 64],
+}
+
 /// One record to seal in [`KeyStore::seal_many`].
 pub struct SealRequest<'a> {
     /// Transaction id.
@@ -718,6 +731,36 @@ impl KeyStore {
         })
     }
 
+    /// Signs an audit checkpoint, [`audit_checkpoint_message`], with the
+    /// active version of the signing key `key_id`.
+    pub async fn sign_audit_checkpoint(
+        &self,
+        key_id: &str,
+        seq: u64,
+        entry_hash: &[u8; 32],
+        unix_time: u64,
+    ) -> Result<CheckpointSignature> {
+        let info = self.active(key_id).await?;
+        let sk = self.signing_private(key_id, info.version).await?;
+        let signature =
+            sk.0.sign(&audit_checkpoint_message(seq, entry_hash, unix_time))
+                .to_bytes();
+        Ok(CheckpointSignature {
+            key_id: key_id.to_owned(),
+            key_version: info.version,
+            public_key: sk.0.verifying_key().to_bytes(),
+            signature,
+        })
+    }
+
+    /// The public key of a signing key version, derived from its private
+    /// key under the KEK: unlike the public key stored beside it, it cannot
+    /// be swapped by someone who can only write the database.
+    pub async fn signing_public_key(&self, key_id: &str, version: u32) -> Result<[u8; 32]> {
+        let sk = self.signing_private(key_id, version).await?;
+        Ok(sk.0.verifying_key().to_bytes())
+    }
+
     /// Marks a version retired: it no longer opens anything. The active
     /// version cannot be retired (rotate first), nor a version a running
     /// rotation may still need.
@@ -767,6 +810,35 @@ pub fn verify_receipt_signature(
     };
     let sig = ed25519_dalek::Signature::from_bytes(signature);
     vk.verify_strict(&receipt_message(receipt_hash), &sig)
+        .is_ok()
+}
+
+/// Domain label of audit checkpoint signatures.
+pub const AUDIT_CHECKPOINT_LABEL: &[u8] = b"zkr/audit/v1";
+
+/// `b"zkr/audit/v1" || seq (8 bytes BE) || entry_hash || unix_time (8 bytes BE)`.
+pub fn audit_checkpoint_message(seq: u64, entry_hash: &[u8; 32], unix_time: u64) -> Vec<u8> {
+    let mut m = Vec::with_capacity(AUDIT_CHECKPOINT_LABEL.len() + 48);
+    m.extend_from_slice(AUDIT_CHECKPOINT_LABEL);
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(entry_hash);
+    m.extend_from_slice(&unix_time.to_be_bytes());
+    m
+}
+
+/// Verifies an audit checkpoint signature (strict Ed25519 verification).
+pub fn verify_audit_checkpoint_signature(
+    public_key: &[u8; 32],
+    seq: u64,
+    entry_hash: &[u8; 32],
+    unix_time: u64,
+    signature: &[u8; 64],
+) -> bool {
+    let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(public_key) else {
+        return false;
+    };
+    let sig = ed25519_dalek::Signature::from_bytes(signature);
+    vk.verify_strict(&audit_checkpoint_message(seq, entry_hash, unix_time), &sig)
         .is_ok()
 }
 

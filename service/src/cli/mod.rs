@@ -133,6 +133,7 @@ fn token(a: &crate::server::commands::TokenArgs) -> CliResult {
 fn audit(a: &crate::server::commands::AuditArgs) -> CliResult {
     let crate::server::commands::AuditCommand::Verify(v) = &a.command;
     let report = service(crate::server::commands::audit_verify(v))?;
+    eprintln!("{}", crate::server::commands::checkpoint_summary(&report));
     match report.first_broken {
         None => {
             eprintln!("OK: {} audit entries, head {}", report.entries, report.head);

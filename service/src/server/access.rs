@@ -376,7 +376,7 @@ fn built_in(req: &Request<'_>, config: &AccessConfig) -> Option<Decision> {
         KeyRead if p.has(Role::Admin) || p.has(Role::Coordinator) => "key-status",
         AuditRead | AuditVerify if p.has(Role::Admin) => "admin-reads-audit-log",
         AuditRead | AuditVerify if auditor_ok => "auditor-purpose-hours-retention",
-        AuditRead if regulator_ok => "regulator-authorization-ref",
+        AuditRead | AuditVerify if regulator_ok => "regulator-authorization-ref",
         TxCreate if p.has(Role::Coordinator) => "coordinator-issues",
         TxRead | RegistryRead | Verify | CircuitRead | SigningKeyRead => {
             "authenticated-reads-public"
@@ -529,7 +529,7 @@ mod tests {
                         (Role::Auditor, AuditRead | AuditVerify | RecordAccess | EscrowOpen) => {
                             purpose == Purpose::Audit
                         }
-                        (Role::Regulator, AuditRead | EscrowOpen | Disclose) => true,
+                        (Role::Regulator, AuditRead | AuditVerify | EscrowOpen | Disclose) => true,
                         _ => false,
                     };
                     assert_eq!(d.allow, expected, "{role} {action:?} {purpose:?}: {d:?}");

@@ -9,10 +9,11 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
+use super::checkpoints::{self, Checkpoint, Trust};
 use super::error::{Error, Result};
 use super::metrics::Metrics;
 use super::store::{Backend, Db, now_unix};
@@ -34,6 +35,24 @@ pub struct NewEvent {
     pub outcome: String,
     /// Further detail (the deciding rule, counts), never a secret.
     pub detail: String,
+}
+
+impl NewEvent {
+    /// Whether every field can be stored: PostgreSQL refuses NUL in text,
+    /// and one such event must fail alone, never its batch.
+    pub fn is_storable(&self) -> bool {
+        [
+            &self.actor,
+            &self.roles,
+            &self.action,
+            &self.resource,
+            &self.purpose,
+            &self.outcome,
+            &self.detail,
+        ]
+        .iter()
+        .all(|f| !f.contains('\0'))
+    }
 }
 
 /// A stored event, as exported and as hashed.
@@ -78,8 +97,7 @@ struct Canonical<'a> {
 }
 
 /// The canonical byte form of an event's content.
-#[allow(clippy::too_many_arguments)]
-fn canonical(seq: i64, ts: i64, e: &NewEvent) -> Vec<u8> {
+pub fn canonical(seq: i64, ts: i64, e: &NewEvent) -> Vec<u8> {
     let c = Canonical {
         seq,
         ts,
@@ -112,6 +130,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
+    head: watch::Receiver<i64>,
 }
 
 /// The writer task, to await on shutdown.
@@ -132,8 +151,15 @@ impl AuditLog {
     /// Starts the writer task on `db`.
     pub fn start(db: Db, metrics: Metrics, queue: usize, batch_max: usize) -> (Self, AuditWriter) {
         let (tx, rx) = mpsc::channel(queue);
-        let handle = tokio::spawn(writer(db, metrics, rx, batch_max));
-        (Self { tx }, AuditWriter { handle })
+        let (head_tx, head) = watch::channel(0);
+        let handle = tokio::spawn(writer(db, metrics, rx, batch_max, head_tx));
+        (Self { tx, head }, AuditWriter { handle })
+    }
+
+    /// The sequence number of the last event this writer committed (0
+    /// before the first); changes wake the checkpoint task.
+    pub fn head(&self) -> watch::Receiver<i64> {
+        self.head.clone()
     }
 
     /// Appends `event` and waits until it is committed. Any failure is
@@ -164,7 +190,15 @@ impl AuditLog {
     }
 }
 
-async fn writer(db: Db, metrics: Metrics, mut rx: mpsc::Receiver<Msg>, batch_max: usize) {
+type Ack = oneshot::Sender<Result<i64, ()>>;
+
+async fn writer(
+    db: Db,
+    metrics: Metrics,
+    mut rx: mpsc::Receiver<Msg>,
+    batch_max: usize,
+    head: watch::Sender<i64>,
+) {
     let mut closing: Option<oneshot::Sender<()>> = None;
     while closing.is_none() {
         let Some(first) = rx.recv().await else { break };
@@ -182,26 +216,44 @@ async fn writer(db: Db, metrics: Metrics, mut rx: mpsc::Receiver<Msg>, batch_max
                 next = rx.try_recv().ok();
             }
         }
+        // An event the database cannot store fails alone, before any SQL.
+        let (batch, refused): (Vec<_>, Vec<_>) =
+            batch.into_iter().partition(|(_, e, _)| e.is_storable());
+        if !refused.is_empty() {
+            tracing::warn!(
+                events = refused.len(),
+                "audit event refused: NUL in a field"
+            );
+            count(&metrics, "error", refused.len());
+            for (_, _, ack) in refused {
+                let _ = ack.send(Err(()));
+            }
+        }
         if batch.is_empty() {
             continue;
         }
         let events: Vec<(i64, &NewEvent)> = batch.iter().map(|(ts, e, _)| (*ts, e)).collect();
         match commit(&db, &events).await {
             Ok(seqs) => {
-                metrics
-                    .audit_appends
-                    .with_label_values(&["ok"])
-                    .inc_by(seqs.len() as u64);
+                count(&metrics, "ok", seqs.len());
+                if let Some(last) = seqs.last() {
+                    head.send_replace(*last);
+                }
                 for ((_, _, ack), seq) in batch.into_iter().zip(seqs) {
                     let _ = ack.send(Ok(seq));
                 }
             }
+            Err(e) if batch.len() > 1 => {
+                // One bad event must not fail the others: retry one by one,
+                // in order, so that only the event that fails is refused.
+                tracing::warn!(error = %e, events = batch.len(), "audit batch failed; retrying its events one by one");
+                for (ts, event, ack) in batch {
+                    commit_one(&db, &metrics, &head, ts, &event, ack).await;
+                }
+            }
             Err(e) => {
-                tracing::error!(error = %e, events = batch.len(), "audit append failed");
-                metrics
-                    .audit_appends
-                    .with_label_values(&["error"])
-                    .inc_by(batch.len() as u64);
+                tracing::error!(error = %e, "audit append failed");
+                count(&metrics, "error", batch.len());
                 for (_, _, ack) in batch {
                     let _ = ack.send(Err(()));
                 }
@@ -218,6 +270,52 @@ async fn writer(db: Db, metrics: Metrics, mut rx: mpsc::Receiver<Msg>, batch_max
     if let Some(ack) = closing {
         let _ = ack.send(());
     }
+}
+
+fn count(metrics: &Metrics, result: &str, n: usize) {
+    metrics
+        .audit_appends
+        .with_label_values(&[result])
+        .inc_by(n as u64);
+}
+
+async fn commit_one(
+    db: &Db,
+    metrics: &Metrics,
+    head: &watch::Sender<i64>,
+    ts: i64,
+    event: &NewEvent,
+    ack: Ack,
+) {
+    match commit(db, &[(ts, event)]).await {
+        Ok(seqs) => {
+            count(metrics, "ok", seqs.len());
+            if let Some(seq) = seqs.first() {
+                head.send_replace(*seq);
+                let _ = ack.send(Ok(*seq));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "audit append failed");
+            count(metrics, "error", 1);
+            let _ = ack.send(Err(()));
+        }
+    }
+}
+
+/// Appends one event directly, without a writer task: for commands that
+/// change the database outside the service (`zkr token create`). The
+/// caller acts only once this returns `Ok`.
+pub async fn append_direct(db: &Db, event: &NewEvent) -> Result<i64> {
+    if !event.is_storable() {
+        return Err(Error::Unprocessable(
+            "audit event: control characters are not allowed".into(),
+        ));
+    }
+    let seqs = commit(db, &[(now_unix(), event)]).await?;
+    seqs.first()
+        .copied()
+        .ok_or_else(|| Error::Internal("audit append wrote nothing".into()))
 }
 
 /// Commits `events` in one transaction after the current chain head.
@@ -267,7 +365,7 @@ async fn commit(db: &Db, events: &[(i64, &NewEvent)]) -> Result<Vec<i64>> {
     Ok(seqs)
 }
 
-fn decode_hash(text: &str) -> Result<[u8; 32]> {
+pub(crate) fn decode_hash(text: &str) -> Result<[u8; 32]> {
     let bytes = hex::decode(text).map_err(|_| Error::Internal("audit hash is not hex".into()))?;
     bytes
         .try_into()
@@ -322,17 +420,29 @@ pub async fn query(db: &Db, filter: &Filter) -> Result<Vec<Event>> {
     rows.iter().map(event_from_row).collect()
 }
 
-/// Result of recomputing the chain.
+/// Result of recomputing the chain and checking its signed checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct VerifyReport {
-    /// Whether every entry checked out.
+    /// Whether every entry and every checkpoint checked out.
     pub valid: bool,
     /// Entries checked.
     pub entries: i64,
     /// Hash of the last good entry (hex), the chain head when valid.
     pub head: String,
-    /// The first entry that does not check out.
+    /// The first entry that does not check out: a break in the chain
+    /// itself, or else the first checkpoint the chain contradicts.
     pub first_broken: Option<Broken>,
+    /// Signed checkpoints checked (stored ones and those handed in).
+    pub checkpoints: i64,
+    /// Sequence number of the last checkpoint, if any.
+    pub last_checkpoint: Option<i64>,
+    /// Every checkpoint that failed: bad signature, recomputed entry, truncation.
+    pub checkpoint_errors: Vec<Broken>,
+    /// Whether checkpoint signatures were checked against a pinned key
+    /// rather than the public key stored in the database under check.
+    pub key_pinned: bool,
+    /// Where the checkpoint key came from.
+    pub key_source: String,
 }
 
 /// Where and why the chain breaks.
@@ -344,13 +454,26 @@ pub struct Broken {
     pub reason: String,
 }
 
-/// Recomputes the whole chain, page by page, and names the first broken entry.
+/// Recomputes the whole chain and checks the stored checkpoints, each
+/// signature under the public key stored with it (not pinned).
 pub async fn verify(db: &Db) -> Result<VerifyReport> {
+    verify_with(db, &Trust::default()).await
+}
+
+/// Recomputes the whole chain, page by page, names the first broken entry,
+/// and checks every checkpoint (stored and `trust.kept`) under `trust`.
+pub async fn verify_with(db: &Db, trust: &Trust) -> Result<VerifyReport> {
     const PAGE: i64 = 1000;
+    let mut all: Vec<Checkpoint> = checkpoints::list(db, 0, i64::MAX).await?;
+    all.extend(trust.kept.iter().cloned());
+    all.sort_by_key(|c| c.seq);
+    let wanted: std::collections::HashSet<i64> = all.iter().map(|c| c.seq).collect();
+    let mut seen = std::collections::HashMap::new();
     let mut prev = [0u8; 32];
     let mut expected_seq = 1;
     let mut entries = 0;
-    loop {
+    let mut chain_break: Option<Broken> = None;
+    'pages: loop {
         let rows = sqlx::query("SELECT * FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2")
             .bind(expected_seq)
             .bind(PAGE)
@@ -359,26 +482,17 @@ pub async fn verify(db: &Db) -> Result<VerifyReport> {
         let n = rows.len() as i64;
         for row in &rows {
             let e = event_from_row(row)?;
-            let broken = |reason: &str| VerifyReport {
-                valid: false,
-                entries,
-                head: hex::encode(prev),
-                first_broken: Some(Broken {
-                    seq: e.seq,
-                    reason: reason.to_string(),
-                }),
-            };
+            let broken = |reason: String| Broken { seq: e.seq, reason };
             if e.seq != expected_seq {
-                return Ok(VerifyReport {
-                    first_broken: Some(Broken {
-                        seq: expected_seq,
-                        reason: format!("entry missing (next present is {})", e.seq),
-                    }),
-                    ..broken("")
+                chain_break = Some(Broken {
+                    seq: expected_seq,
+                    reason: format!("entry missing (next present is {})", e.seq),
                 });
+                break 'pages;
             }
             if e.prev_hash != hex::encode(prev) {
-                return Ok(broken("prev_hash does not match the previous entry"));
+                chain_break = Some(broken("prev_hash does not match the previous entry".into()));
+                break 'pages;
             }
             let content = NewEvent {
                 actor: e.actor.clone(),
@@ -391,7 +505,11 @@ pub async fn verify(db: &Db) -> Result<VerifyReport> {
             };
             let hash = entry_hash(&prev, &canonical(e.seq, e.ts, &content));
             if e.entry_hash != hex::encode(hash) {
-                return Ok(broken("entry_hash does not match the content"));
+                chain_break = Some(broken("entry_hash does not match the content".into()));
+                break 'pages;
+            }
+            if wanted.contains(&e.seq) {
+                seen.insert(e.seq, hash);
             }
             prev = hash;
             expected_seq += 1;
@@ -401,19 +519,37 @@ pub async fn verify(db: &Db) -> Result<VerifyReport> {
             break;
         }
     }
+    let checkpoint_errors = checkpoints::check(
+        &all,
+        &seen,
+        entries,
+        chain_break.as_ref().map(|b| b.seq),
+        trust,
+    );
+    let first_broken = chain_break.or_else(|| checkpoint_errors.first().cloned());
     Ok(VerifyReport {
-        valid: true,
+        valid: first_broken.is_none() && checkpoint_errors.is_empty(),
         entries,
         head: hex::encode(prev),
-        first_broken: None,
+        first_broken,
+        checkpoints: all.len() as i64,
+        last_checkpoint: all.last().map(|c| c.seq),
+        checkpoint_errors,
+        key_pinned: trust.pinned_keys.is_some(),
+        key_source: trust.source(),
     })
 }
 
 /// Library entry of `zkr audit verify --database ...`: works offline, on the
-/// database alone.
+/// database alone (and what `trust` adds).
 pub async fn verify_database(database_url: &str) -> Result<VerifyReport> {
+    verify_database_with(database_url, &Trust::default()).await
+}
+
+/// [`verify_database`] with a pinned key and/or checkpoints kept elsewhere.
+pub async fn verify_database_with(database_url: &str, trust: &Trust) -> Result<VerifyReport> {
     let db = Db::connect(database_url).await?;
-    verify(&db).await
+    verify_with(&db, trust).await
 }
 
 /// One CSV line (RFC 4180 quoting) for an event.
@@ -482,6 +618,16 @@ mod tests {
         h.update(&c);
         let expected: [u8; 32] = h.finalize().into();
         assert_eq!(entry_hash(&[0; 32], &c), expected);
+    }
+
+    #[test]
+    fn nul_makes_an_event_unstorable() {
+        assert!(sample().is_storable());
+        let mut e = sample();
+        e.detail = "tab\tand\nnewline".into();
+        assert!(e.is_storable());
+        e.resource = "circuit/range\0".into();
+        assert!(!e.is_storable());
     }
 
     #[test]

@@ -6,9 +6,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::access::Action;
 use super::auth::{self, Role};
+use super::checkpoints::{Checkpoint, Trust};
 use super::config::Config;
 use super::error::{Error, Result};
+use super::store::Db;
 use super::{ServeArgs, audit};
 
 /// `zkr token ...`.
@@ -70,6 +73,15 @@ pub struct AuditVerifyArgs {
     /// TOML configuration file.
     #[arg(long, env = "ZKR_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Hex Ed25519 public key every checkpoint must be signed by (repeatable;
+    /// from `GET /v1/audit/checkpoints`). Without it, and without a key in
+    /// `--checkpoints`, the key stored in the database is used: not pinned.
+    #[arg(long = "public-key")]
+    pub public_keys: Vec<String>,
+    /// Checkpoints kept outside the database: the JSON answer of
+    /// `GET /v1/audit/checkpoints`, a JSON array or JSON lines of checkpoints.
+    #[arg(long)]
+    pub checkpoints: Option<PathBuf>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -105,14 +117,147 @@ pub fn token_create(args: &TokenCreateArgs) -> Result<String> {
         .expires_in_days
         .map(|d| super::store::now_unix() + i64::from(d) * 86_400);
     let url = database_url(&args.database, &args.config)?;
-    let token = runtime()?.block_on(auth::create_token_in(&url, &principal, &roles, expires_at))?;
+    let roles_csv = roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let event = |outcome: &str, detail: String| audit::NewEvent {
+        actor: CLI_ACTOR.into(),
+        roles: "system".into(),
+        action: Action::TokenCreate.as_str().into(),
+        resource: format!("token/{principal}"),
+        purpose: "-".into(),
+        outcome: outcome.into(),
+        detail,
+    };
+    let token = runtime()?.block_on(async {
+        let db = Db::connect_and_migrate(&url).await?;
+        // Like the API: no token without its audit event.
+        let expiry = expires_at.map_or("never".to_string(), |t| t.to_string());
+        audit::append_direct(
+            &db,
+            &event(
+                "allow",
+                format!("rule=command-line roles={roles_csv} expires_at={expiry}"),
+            ),
+        )
+        .await?;
+        let minted = auth::mint(&db, &principal, &roles, expires_at).await;
+        if let Err(e) = &minted {
+            let detail = format!("rule=command-line not minted: {e}");
+            if let Err(e) = audit::append_direct(&db, &event("failed", detail)).await {
+                tracing::error!(error = %e, "audit append failed");
+            }
+        }
+        db.pool.close().await;
+        minted
+    })?;
     Ok(token.secret.to_string())
 }
+
+/// The actor of events written by `zkr` commands outside the service.
+pub const CLI_ACTOR: &str = "zkr-cli";
 
 /// Runs `zkr audit verify`; `Ok(report)` whether or not the chain is intact.
 pub fn audit_verify(args: &AuditVerifyArgs) -> Result<audit::VerifyReport> {
     let url = database_url(&args.database, &args.config)?;
-    runtime()?.block_on(audit::verify_database(&url))
+    let trust = trust(args)?;
+    runtime()?.block_on(audit::verify_database_with(&url, &trust))
+}
+
+/// The pinned keys and kept checkpoints of `zkr audit verify`.
+fn trust(args: &AuditVerifyArgs) -> Result<Trust> {
+    let mut trust = Trust::default();
+    if !args.public_keys.is_empty() {
+        let keys = args
+            .public_keys
+            .iter()
+            .map(|k| {
+                hex::decode(k.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| Error::BadRequest("--public-key: expected 64 hex digits".into()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        trust.pinned_keys = Some(keys);
+        trust.pinned_by = "--public-key".into();
+    }
+    if let Some(path) = &args.checkpoints {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::BadRequest(format!("--checkpoints {}: {e}", path.display())))?;
+        let (kept, key) = parse_checkpoints(&text)
+            .map_err(|e| Error::BadRequest(format!("--checkpoints {}: {e}", path.display())))?;
+        trust.kept = kept;
+        if trust.pinned_keys.is_none()
+            && let Some(key) = key
+        {
+            trust.pinned_keys = Some(vec![key]);
+            trust.pinned_by = format!("the public key in {}", path.display());
+        }
+    }
+    Ok(trust)
+}
+
+/// Checkpoints from the answer of `GET /v1/audit/checkpoints` (with its
+/// public key), a JSON array, or JSON lines.
+fn parse_checkpoints(
+    text: &str,
+) -> std::result::Result<(Vec<Checkpoint>, Option<[u8; 32]>), String> {
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        public_key: Option<String>,
+        checkpoints: Vec<Checkpoint>,
+    }
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{')
+        && let Ok(listed) = serde_json::from_str::<Listed>(text)
+    {
+        let key = match listed.public_key {
+            Some(k) => Some(
+                hex::decode(&k)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or("public_key: expected 64 hex digits")?,
+            ),
+            None => None,
+        };
+        return Ok((listed.checkpoints, key));
+    }
+    if trimmed.starts_with('[') {
+        return serde_json::from_str(text)
+            .map(|c| (c, None))
+            .map_err(|e| e.to_string());
+    }
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| e.to_string()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(|c| (c, None))
+}
+
+/// One line on the checkpoints `zkr audit verify` checked and where their
+/// key came from.
+pub fn checkpoint_summary(report: &audit::VerifyReport) -> String {
+    let last = report
+        .last_checkpoint
+        .map_or("none".to_string(), |s| format!("at entry {s}"));
+    let mut line = format!(
+        "checkpoints: {} checked, last {last}; key: {}",
+        report.checkpoints, report.key_source
+    );
+    if !report.key_pinned {
+        line.push_str(
+            " (WARNING: anyone who can write the database can re-sign; pin the key with --public-key or --checkpoints)",
+        );
+    }
+    for e in &report.checkpoint_errors {
+        line.push_str(&format!(
+            "\ncheckpoint problem at entry {}: {}",
+            e.seq, e.reason
+        ));
+    }
+    line
 }
 
 /// Whether an error is the caller's (bad input) rather than the system's.
@@ -141,12 +286,37 @@ mod tests {
         let secret = token_create(&args).expect("token");
         assert!(secret.starts_with(auth::TOKEN_PREFIX));
         let report = audit_verify(&AuditVerifyArgs {
-            database: Some(url),
+            database: Some(url.clone()),
             config: None,
+            public_keys: Vec::new(),
+            checkpoints: None,
         })
         .expect("verify");
         assert!(report.valid);
-        assert_eq!(report.entries, 0);
+        // The minting is in the log, as when the API mints.
+        assert_eq!(report.entries, 1);
+        let events = runtime()
+            .expect("runtime")
+            .block_on(async {
+                let db = Db::connect(&url).await?;
+                audit::query(
+                    &db,
+                    &audit::Filter {
+                        limit: 10,
+                        ..Default::default()
+                    },
+                )
+                .await
+            })
+            .expect("events");
+        assert_eq!(events[0].actor, CLI_ACTOR);
+        assert_eq!(events[0].action, "token_create");
+        assert_eq!(events[0].resource, "token/miner");
+        assert!(
+            events[0].detail.contains("roles=miner,client"),
+            "{}",
+            events[0].detail
+        );
 
         let bad = TokenCreateArgs {
             roles: vec!["root".into()],

@@ -143,6 +143,12 @@ pub struct AuditConfig {
     pub batch_max: usize,
     /// Capacity of the queue in front of the writer.
     pub queue: usize,
+    /// Sign a checkpoint of the chain head after this many new events.
+    pub checkpoint_every_events: u64,
+    /// Sign a checkpoint at least this often (seconds) while events arrive.
+    pub checkpoint_every_secs: u64,
+    /// Key id of the Ed25519 checkpoint signing key (custodial, under the KEK).
+    pub checkpoint_key_id: String,
 }
 
 impl Default for Config {
@@ -208,6 +214,9 @@ impl Default for AuditConfig {
         Self {
             batch_max: 256,
             queue: 4096,
+            checkpoint_every_events: 1000,
+            checkpoint_every_secs: 60,
+            checkpoint_key_id: "audit-checkpoint".into(),
         }
     }
 }
@@ -257,6 +266,13 @@ impl Config {
                 "BUSINESS_WEEKENDS" => self.access.weekends = parse(&key, &value)?,
                 "AUDIT_BATCH_MAX" => self.audit.batch_max = parse(&key, &value)?,
                 "AUDIT_QUEUE" => self.audit.queue = parse(&key, &value)?,
+                "AUDIT_CHECKPOINT_EVERY_EVENTS" => {
+                    self.audit.checkpoint_every_events = parse(&key, &value)?
+                }
+                "AUDIT_CHECKPOINT_EVERY_SECS" => {
+                    self.audit.checkpoint_every_secs = parse(&key, &value)?
+                }
+                "AUDIT_CHECKPOINT_KEY_ID" => self.audit.checkpoint_key_id = value,
                 "ESCROW_KEY_ID" => self.escrow_key_id = value,
                 "SIGNING_KEY_ID" => self.signing_key_id = value,
                 "CIRCUITS_DIR" => self.circuits_dir = PathBuf::from(value),
@@ -303,6 +319,11 @@ impl Config {
         if self.audit.batch_max == 0 || self.audit.queue == 0 {
             return Err(Error::Config(
                 "audit batch and queue sizes must be > 0".into(),
+            ));
+        }
+        if self.audit.checkpoint_every_events == 0 || self.audit.checkpoint_every_secs == 0 {
+            return Err(Error::Config(
+                "audit.checkpoint_every_events and audit.checkpoint_every_secs must be > 0".into(),
             ));
         }
         if self.proofs.workers == 0 || self.proofs.queue == 0 {

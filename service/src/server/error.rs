@@ -57,6 +57,9 @@ pub enum Error {
     /// The audit log could not durably record the event: fail closed.
     #[error("audit log unavailable")]
     AuditUnavailable,
+    /// A proof job's `queued` event could not be appended: no job exists.
+    #[error("audit log unavailable: the proof job was not created; submit it again later")]
+    JobNotCreated,
     /// A dependency (database) is not reachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -121,6 +124,7 @@ impl Error {
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             Error::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
+            Error::JobNotCreated => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             Error::QueueFull => (StatusCode::SERVICE_UNAVAILABLE, "queue_full"),
@@ -141,7 +145,10 @@ impl IntoResponse for Error {
             _ if status.is_server_error()
                 && !matches!(
                     self,
-                    Error::AuditUnavailable | Error::NotImplemented(_) | Error::QueueFull
+                    Error::AuditUnavailable
+                        | Error::JobNotCreated
+                        | Error::NotImplemented(_)
+                        | Error::QueueFull
                 ) =>
             {
                 tracing::error!(error = %self, "internal error");
@@ -149,7 +156,10 @@ impl IntoResponse for Error {
             }
             _ => self.to_string(),
         };
-        if matches!(self, Error::Unavailable(_) | Error::AuditUnavailable) {
+        if matches!(
+            self,
+            Error::Unavailable(_) | Error::AuditUnavailable | Error::JobNotCreated
+        ) {
             tracing::warn!(error = %self, "unavailable");
         }
         let body = ErrorBody {

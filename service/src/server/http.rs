@@ -27,8 +27,96 @@ where
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        if !is_json(req.headers()) {
+            return Err(Error::UnsupportedMediaType);
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::PayloadTooLarge
+                } else {
+                    Error::BadRequest(e.body_text())
+                }
+            })?;
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        // Walked generically, so that no field of any request is forgotten.
+        let tree: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Unprocessable(format!("request body: {e}")))?;
+        refuse_control_chars(&tree, &mut String::from("body"), false)?;
         Ok(Self(value))
+    }
+}
+
+/// `Content-Type: application/json` or `application/<anything>+json`, as
+/// `axum::Json` accepts.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Fields of free text (encrypted job metadata, a disclosure's
+/// justification), where tab and line breaks have a meaning.
+const FREE_TEXT_FIELDS: [&str; 2] = ["metadata", "justification"];
+
+/// Whether `s` has a control character (NUL, C0, DEL, C1) other than
+/// those `free_text` allows. PostgreSQL cannot store NUL in text at all;
+/// none of the other controls has a meaning in an id, a name or a number.
+pub fn has_control_chars(s: &str, free_text: bool) -> bool {
+    s.chars()
+        .any(|c| c.is_control() && !(free_text && matches!(c, '\t' | '\n' | '\r')))
+}
+
+fn control_chars_error(what: &str) -> Error {
+    Error::Unprocessable(format!("{what}: control characters are not allowed"))
+}
+
+/// Refuses control characters in every string and object key of `value`;
+/// `path` names the place for the error message (never the value itself).
+fn refuse_control_chars(
+    value: &serde_json::Value,
+    path: &mut String,
+    free_text: bool,
+) -> Result<(), Error> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if has_control_chars(s, free_text) => Err(control_chars_error(path)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                refuse_control_chars(item, path, free_text)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                if has_control_chars(key, false) {
+                    return Err(control_chars_error(&format!("a key in {path}")));
+                }
+                let len = path.len();
+                path.push('.');
+                path.push_str(key);
+                let free = free_text || FREE_TEXT_FIELDS.contains(&key.as_str());
+                refuse_control_chars(item, path, free)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -45,6 +133,16 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let axum::extract::Query(value) =
             axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        let axum::extract::Query(pairs) =
+            axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)?;
+        for (name, text) in &pairs {
+            if has_control_chars(name, false) {
+                return Err(control_chars_error("a query parameter name"));
+            }
+            if has_control_chars(text, false) {
+                return Err(control_chars_error(&format!("query parameter {name}")));
+            }
+        }
         Ok(Self(value))
     }
 }
@@ -62,6 +160,14 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let axum::extract::Path(value) =
             axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Error::BadRequest(e.body_text()))?;
+        for (name, text) in &raw {
+            if has_control_chars(text, false) {
+                return Err(control_chars_error(&format!("path parameter {name}")));
+            }
+        }
         Ok(Self(value))
     }
 }
@@ -144,4 +250,49 @@ pub async fn not_found() -> Error {
 /// Known routes, wrong method.
 pub async fn method_not_allowed() -> Error {
     Error::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn control_characters_are_found_in_every_string_and_key() {
+        let check = |v: serde_json::Value| refuse_control_chars(&v, &mut "body".into(), false);
+        assert!(check(json!({"a": "plain", "b": ["é", 1, null], "c": {"d": "ok"}})).is_ok());
+        for bad in [
+            json!({"a": "x\u{0}"}),
+            json!({"a": ["ok", "\u{1f}"]}),
+            json!({"a": {"b": {"c": "\u{7f}"}}}),
+            json!({"a": "\u{85}"}),
+            json!({"a\u{0}": 1}),
+            json!(["\t"]),
+        ] {
+            let e = check(bad.clone()).expect_err("control character");
+            assert!(matches!(e, Error::Unprocessable(_)), "{bad}");
+        }
+        let e = check(json!({"a": [{"b": "\u{0}"}]})).expect_err("nested");
+        assert!(e.to_string().starts_with("body.a[0].b:"), "{e}");
+        // Free text keeps tab and line breaks, never NUL.
+        assert!(check(json!({"metadata": {"note": "a\tb\r\nc"}, "justification": "x\ny"})).is_ok());
+        assert!(check(json!({"metadata": {"note": "a\u{0}"}})).is_err());
+        assert!(check(json!({"justification": "\u{1b}[2J"})).is_err());
+    }
+
+    #[test]
+    fn json_content_types() {
+        let mut h = axum::http::HeaderMap::new();
+        assert!(!is_json(&h));
+        for (value, ok) in [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("application/problem+json", true),
+            ("text/json", false),
+            ("application/jsonx", false),
+        ] {
+            h.insert(header::CONTENT_TYPE, value.parse().expect("header"));
+            assert_eq!(is_json(&h), ok, "{value}");
+        }
+    }
 }

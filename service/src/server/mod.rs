@@ -4,6 +4,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod checkpoints;
 pub mod commands;
 pub mod config;
 pub mod error;
@@ -240,6 +241,11 @@ impl AppState {
             keys.create_signing_key(signing).await?;
             created.push(signing.clone());
         }
+        let checkpoint = &self.config.audit.checkpoint_key_id;
+        if !exists(keys.versions(checkpoint).await)? {
+            keys.create_signing_key(checkpoint).await?;
+            created.push(checkpoint.clone());
+        }
         Ok(created)
     }
 
@@ -322,6 +328,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/audit/events", get(audit_routes::events))
         .route("/audit/verify", get(audit_routes::verify))
+        .route("/audit/checkpoints", get(audit_routes::checkpoints))
         .route("/confidential/transactions", post(transactions::create))
         .route("/confidential/transactions/{id}", get(transactions::get))
         .route("/confidential/access", post(transactions::access))
@@ -384,6 +391,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         );
     }
     let provers = state.start_provers();
+    let checkpointer = checkpoints::Checkpointer::for_state(&state)?;
     if let Some(path) = auth::bootstrap_admin(&state.db, &data_dir).await? {
         println!(
             "admin token written to {} (readable only by its owner)",
@@ -413,6 +421,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
     audit.close().await;
     writer.join().await;
+    checkpointer.finish().await;
     db.pool.close().await;
     tracing::info!("zkr serve stopped; audit log flushed");
     Ok(())

@@ -22,6 +22,7 @@ use super::routes;
         routes::policies::retire,
         routes::audit::events,
         routes::audit::verify,
+        routes::audit::checkpoints,
         routes::transactions::create,
         routes::transactions::get,
         routes::transactions::access,

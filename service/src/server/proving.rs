@@ -254,6 +254,8 @@ pub struct NewJob {
     pub owner: String,
     /// Source transaction, if any.
     pub tx_id: Option<Uuid>,
+    /// The job's `queued` audit event; `submit` names the job in its resource.
+    pub queued_event: NewEvent,
 }
 
 struct Queued {
@@ -312,22 +314,32 @@ impl Jobs {
         Ok(r.rows_affected())
     }
 
-    /// Stores the job and queues it; 503 when the queue is full.
-    pub async fn submit(&self, job: NewJob) -> Result<Uuid> {
+    /// Appends the job's `queued` event, then stores the job and queues it;
+    /// 503 when the queue is full or the event cannot be appended.
+    pub async fn submit(&self, job: NewJob, audit: &AuditLog) -> Result<Uuid> {
         let id = Uuid::new_v4();
         let permit = self.tx.try_reserve().map_err(|_| Error::QueueFull)?;
-        sqlx::query(
-            "INSERT INTO proof_jobs (id, circuit, kind, owner, tx_id, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'queued', $6)",
-        )
-        .bind(id.to_string())
-        .bind(job.circuit.kind().name())
-        .bind(job.kind)
-        .bind(&job.owner)
-        .bind(job.tx_id.map(|t| t.to_string()))
-        .bind(now_unix())
-        .execute(&self.db.pool)
-        .await?;
+        // A job exists only once its `queued` event is durable: a submitter
+        // answered 503 has no job that runs behind its back.
+        let mut event = job.queued_event;
+        event.resource = format!("job/{id}");
+        let failed = NewEvent {
+            outcome: JobState::Failed.as_str().into(),
+            detail: format!("{} not stored", event.detail),
+            ..event.clone()
+        };
+        audit
+            .append(event)
+            .await
+            .map_err(|_| Error::JobNotCreated)?;
+        let stored = self
+            .store(id, &job.circuit, job.kind, &job.owner, job.tx_id)
+            .await;
+        if let Err(e) = stored {
+            // The log says queued; say it did not happen after all.
+            let _ = audit.append(failed).await;
+            return Err(e);
+        }
         permit.send(Queued {
             id,
             circuit: job.circuit,
@@ -335,6 +347,29 @@ impl Jobs {
         self.metrics.queue_depth.inc();
         self.gauge(JobState::Queued, &self.configured_backend, 1);
         Ok(id)
+    }
+
+    async fn store(
+        &self,
+        id: Uuid,
+        circuit: &AnyCircuit,
+        kind: &str,
+        owner: &str,
+        tx_id: Option<Uuid>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO proof_jobs (id, circuit, kind, owner, tx_id, state, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6)",
+        )
+        .bind(id.to_string())
+        .bind(circuit.kind().name())
+        .bind(kind)
+        .bind(owner)
+        .bind(tx_id.map(|t| t.to_string()))
+        .bind(now_unix())
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
     }
 
     /// Cancels a queued or running job. A running proof cannot be

@@ -69,6 +69,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "proof_jobs",
         include_str!("../../migrations/sqlite/0004_proof_jobs.sql"),
     ),
+    (
+        5,
+        "audit_checkpoints",
+        include_str!("../../migrations/sqlite/0005_audit_checkpoints.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -90,6 +95,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "proof_jobs",
         include_str!("../../migrations/postgres/0004_proof_jobs.sql"),
+    ),
+    (
+        5,
+        "audit_checkpoints",
+        include_str!("../../migrations/postgres/0005_audit_checkpoints.sql"),
     ),
 ];
 

@@ -31,14 +31,6 @@ fn audit_read(role: Role, purpose: Option<Purpose>, with_ref: bool) -> bool {
     }
 }
 
-fn audit_verify(role: Role, purpose: Option<Purpose>, _: bool) -> bool {
-    match role {
-        Role::Admin => true,
-        Role::Auditor => purpose == Some(Purpose::Audit),
-        _ => false,
-    }
-}
-
 fn anyone(_: Role, _: Option<Purpose>, _: bool) -> bool {
     true
 }
@@ -256,7 +248,13 @@ fn endpoints() -> Vec<Endpoint> {
             method: Method::GET,
             path: "/v1/audit/verify",
             body: None,
-            allowed: audit_verify,
+            allowed: audit_read,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/audit/checkpoints",
+            body: None,
+            allowed: audit_read,
         },
     ]
 }
@@ -266,7 +264,7 @@ fn with_query(path: &str, purpose: Option<Purpose>, with_ref: bool) -> String {
     if let Some(p) = purpose {
         q.push(format!("purpose={}", p.as_str()));
     }
-    if with_ref && path == "/v1/audit/events" {
+    if with_ref {
         q.push("authorization_ref=court-order-9".to_string());
     }
     if q.is_empty() {

@@ -74,7 +74,9 @@ api_test!(tampering_is_named_by_verify, |app| {
     for _ in 0..3 {
         let _ = app.get("/v1/policies", &miner).await;
     }
-    // Turn a denial into an allow behind the service's back.
+    // Turn a denial into an allow behind the service's back (the
+    // append-only triggers dropped first, as someone with database rights would).
+    crate::audit_checkpoints::drop_append_only_guards(&app).await;
     sqlx::query("UPDATE audit_events SET outcome = 'allow' WHERE seq = 2")
         .execute(&app.state.db.pool)
         .await
@@ -333,3 +335,29 @@ api_test!(
         assert_eq!(r.json["valid"], true, "{}", r.text);
     }
 );
+
+api_test!(regulators_verify_with_an_authorization_reference, |app| {
+    let regulator = app.token("reg-1", &[Role::Regulator]).await;
+    let r = app
+        .get(
+            "/v1/audit/verify?authorization_ref=court-order-17",
+            &regulator,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["valid"], true);
+    let r = app.get("/v1/audit/verify", &regulator).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert!(
+        r.text.contains("regulator-needs-authorization-ref"),
+        "{}",
+        r.text
+    );
+    // The reference is in the log, as for every regulator read.
+    let r = app.get("/v1/audit/events?actor=reg-1", &app.admin).await;
+    assert!(
+        r.text.contains("authorization_ref=court-order-17"),
+        "{}",
+        r.text
+    );
+});

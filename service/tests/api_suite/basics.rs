@@ -40,6 +40,7 @@ api_test!(openapi_lists_every_endpoint, |app| {
         "/v1/policies/{id}",
         "/v1/audit/events",
         "/v1/audit/verify",
+        "/v1/audit/checkpoints",
         "/v1/registries/{name}",
         "/v1/verify",
         "/v1/confidential/keys",

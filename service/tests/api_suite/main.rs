@@ -4,6 +4,8 @@
 mod helpers;
 
 mod access_matrix;
+mod audit_checkpoints;
+mod audit_isolation;
 mod audit_log;
 mod basics;
 mod keys;

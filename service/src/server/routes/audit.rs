@@ -4,12 +4,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::server::access::{Action, Purpose, Resource, retention_floor};
 use crate::server::audit::{self, CSV_HEADER, Filter, VerifyReport};
 use crate::server::auth::Principal;
+use crate::server::checkpoints::{self, Checkpoint, Trust};
 use crate::server::error::{Error, Result};
 use crate::server::http::ApiQuery;
 use crate::server::{AppState, Ask};
@@ -53,6 +54,36 @@ pub struct ExportQuery {
 pub struct VerifyQuery {
     /// Stated purpose (auditors: `audit`).
     pub purpose: Option<Purpose>,
+    /// Authorization reference (regulators).
+    pub authorization_ref: Option<String>,
+}
+
+/// Which checkpoints to list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointsQuery {
+    /// Only checkpoints after this sequence number (default 0: all).
+    pub after: Option<i64>,
+    /// Most checkpoints (default and maximum 10000).
+    pub limit: Option<i64>,
+    /// Stated purpose (auditors: `audit`).
+    pub purpose: Option<Purpose>,
+    /// Authorization reference (regulators).
+    pub authorization_ref: Option<String>,
+}
+
+/// Signed checkpoints and the key that signs them, to keep outside the service.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointList {
+    /// Id of the checkpoint signing key.
+    pub key_id: String,
+    /// Hex Ed25519 public key of its active version (derived from the private
+    /// key under the KEK); absent when the key does not exist yet.
+    pub public_key: Option<String>,
+    /// The message every checkpoint signs.
+    pub message: String,
+    /// Checkpoints, oldest first.
+    pub checkpoints: Vec<Checkpoint>,
 }
 
 fn parse_time(name: &str, value: &str) -> Result<i64> {
@@ -138,7 +169,81 @@ pub async fn verify(
 ) -> Result<Json<VerifyReport>> {
     let resource = Resource::named("audit");
     state
-        .authorize(Ask::new(&caller, Action::AuditVerify, &resource).purpose(q.purpose))
+        .authorize(
+            Ask::new(&caller, Action::AuditVerify, &resource)
+                .purpose(q.purpose)
+                .authorization_ref(q.authorization_ref.as_deref()),
+        )
         .await?;
-    Ok(Json(audit::verify(&state.db).await?))
+    let trust = service_trust(&state).await?;
+    Ok(Json(audit::verify_with(&state.db, &trust).await?))
+}
+
+/// Pins checkpoint signatures to the versions of the checkpoint key whose
+/// private keys the KEK unwraps, not to public keys read from the database.
+async fn service_trust(state: &AppState) -> Result<Trust> {
+    let key_id = &state.config.audit.checkpoint_key_id;
+    let Some(keys) = state.keys.as_deref() else {
+        return Ok(Trust::default());
+    };
+    let versions = match keys.versions(key_id).await {
+        Ok(v) => v,
+        Err(zkr_keys::Error::UnknownKey { .. }) => return Ok(Trust::default()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut pinned = Vec::new();
+    for v in versions {
+        // A retired or unusable version pins nothing: its checkpoints fail.
+        if let Ok(pk) = keys.signing_public_key(key_id, v.version).await {
+            pinned.push(pk);
+        }
+    }
+    Ok(Trust {
+        pinned_keys: Some(pinned),
+        pinned_by: format!("the service's key {key_id}, held under the KEK"),
+        kept: Vec::new(),
+    })
+}
+
+/// Signed checkpoints of the chain and the public key, so that auditors can
+/// keep them outside the service (same access as reading the log).
+#[utoipa::path(get, path = "/v1/audit/checkpoints", tag = "audit", security(("bearer" = [])),
+    params(CheckpointsQuery),
+    responses((status = 200, body = CheckpointList), (status = 403, body = crate::server::error::ErrorBody)))]
+pub async fn checkpoints(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiQuery(q): ApiQuery<CheckpointsQuery>,
+) -> Result<Json<CheckpointList>> {
+    let limit = q.limit.unwrap_or(10_000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(Error::BadRequest("limit must be 1..=10000".into()));
+    }
+    let resource = Resource::named("audit");
+    state
+        .authorize(
+            Ask::new(&caller, Action::AuditRead, &resource)
+                .purpose(q.purpose)
+                .authorization_ref(q.authorization_ref.as_deref()),
+        )
+        .await?;
+    let key_id = state.config.audit.checkpoint_key_id.clone();
+    let public_key = match state.keys.as_deref() {
+        Some(keys) => match keys.active(&key_id).await {
+            Ok(info) => Some(hex::encode(
+                keys.signing_public_key(&key_id, info.version).await?,
+            )),
+            Err(zkr_keys::Error::UnknownKey { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    Ok(Json(CheckpointList {
+        key_id,
+        public_key,
+        message:
+            "b\"zkr/audit/v1\" || seq (8 bytes BE) || entry_hash (32 bytes) || ts (8 bytes BE)"
+                .into(),
+        checkpoints: checkpoints::list(&state.db, q.after.unwrap_or(0), limit).await?,
+    }))
 }

@@ -113,31 +113,32 @@ async fn submit(
     tx_id: Option<Uuid>,
     detail: String,
 ) -> Result<Response> {
+    let queued_event = NewEvent {
+        actor: caller.id.clone(),
+        roles: caller.roles_csv(),
+        action: if kind == "proof" {
+            "proof_job"
+        } else {
+            "disclosure"
+        }
+        .into(),
+        resource: String::new(),
+        purpose: "-".into(),
+        outcome: "queued".into(),
+        detail,
+    };
     let job_id = state
         .jobs
-        .submit(NewJob {
-            circuit,
-            kind,
-            owner: caller.id.clone(),
-            tx_id,
-        })
-        .await?;
-    state
-        .audit
-        .append(NewEvent {
-            actor: caller.id.clone(),
-            roles: caller.roles_csv(),
-            action: if kind == "proof" {
-                "proof_job"
-            } else {
-                "disclosure"
-            }
-            .into(),
-            resource: format!("job/{job_id}"),
-            purpose: "-".into(),
-            outcome: "queued".into(),
-            detail,
-        })
+        .submit(
+            NewJob {
+                circuit,
+                kind,
+                owner: caller.id.clone(),
+                tx_id,
+                queued_event,
+            },
+            &state.audit,
+        )
         .await?;
     accepted(job_id)
 }
