@@ -56,6 +56,18 @@ pub struct ProofsConfig {
     pub backend: String,
     /// Set up missing circuit keys on start (single-party, development only).
     pub setup_missing_keys: bool,
+    /// Most jobs one principal may have waiting; one more is answered with
+    /// 429. Unset: a quarter of `queue` (at least 1).
+    pub per_principal_queue: Option<usize>,
+}
+
+impl ProofsConfig {
+    /// The per-principal limit in force.
+    pub fn per_principal_limit(&self) -> usize {
+        self.per_principal_queue
+            .unwrap_or(self.queue / 4)
+            .clamp(1, self.queue.max(1))
+    }
 }
 
 impl Default for ProofsConfig {
@@ -65,6 +77,7 @@ impl Default for ProofsConfig {
             queue: 64,
             backend: "auto".into(),
             setup_missing_keys: true,
+            per_principal_queue: None,
         }
     }
 }
@@ -77,6 +90,14 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// A request still running after this many seconds is answered with 408.
     pub request_timeout_secs: u64,
+    /// A connection that has not sent a whole request head this many seconds
+    /// after it opened (or after its previous response) is closed.
+    pub header_read_timeout_secs: u64,
+    /// A connection on which no byte moved for this many seconds is closed.
+    pub idle_timeout_secs: u64,
+    /// Most connections served at once; further ones wait in the listen
+    /// backlog until one closes.
+    pub max_connections: usize,
 }
 
 /// Token-bucket sizes; a rate of 0 turns that limiter off.
@@ -143,6 +164,9 @@ impl Default for HttpConfig {
         Self {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 1024,
         }
     }
 }
@@ -218,6 +242,11 @@ impl Config {
                 "DATABASE_URL" => self.database_url = value,
                 "BODY_LIMIT_BYTES" => self.http.body_limit_bytes = parse(&key, &value)?,
                 "REQUEST_TIMEOUT_SECS" => self.http.request_timeout_secs = parse(&key, &value)?,
+                "HEADER_READ_TIMEOUT_SECS" => {
+                    self.http.header_read_timeout_secs = parse(&key, &value)?
+                }
+                "IDLE_TIMEOUT_SECS" => self.http.idle_timeout_secs = parse(&key, &value)?,
+                "MAX_CONNECTIONS" => self.http.max_connections = parse(&key, &value)?,
                 "RATE_IP_PER_SECOND" => self.rate_limit.ip_per_second = parse(&key, &value)?,
                 "RATE_IP_BURST" => self.rate_limit.ip_burst = parse(&key, &value)?,
                 "RATE_PRINCIPAL_PER_SECOND" => {
@@ -237,6 +266,9 @@ impl Config {
                 "PROOF_QUEUE" => self.proofs.queue = parse(&key, &value)?,
                 "PROOF_BACKEND" => self.proofs.backend = value,
                 "SETUP_MISSING_KEYS" => self.proofs.setup_missing_keys = parse(&key, &value)?,
+                "PROOF_PER_PRINCIPAL_QUEUE" => {
+                    self.proofs.per_principal_queue = Some(parse(&key, &value)?)
+                }
                 other => {
                     if let Some(role) = other.strip_prefix("RETENTION_DAYS_") {
                         self.access
@@ -263,6 +295,13 @@ impl Config {
                 "body limit and request timeout must be > 0".into(),
             ));
         }
+        let h = &self.http;
+        if h.header_read_timeout_secs == 0 || h.idle_timeout_secs == 0 || h.max_connections == 0 {
+            return Err(Error::Config(
+                "http.header_read_timeout_secs, http.idle_timeout_secs and http.max_connections must be > 0"
+                    .into(),
+            ));
+        }
         if !(1..=zkr_circuits::merkle::MAX_DEPTH).contains(&self.registry_depth) {
             return Err(Error::Config(format!(
                 "registry_depth must be 1..={}",
@@ -277,6 +316,11 @@ impl Config {
         if self.proofs.workers == 0 || self.proofs.queue == 0 {
             return Err(Error::Config(
                 "proofs.workers and proofs.queue must be > 0".into(),
+            ));
+        }
+        if self.proofs.per_principal_queue == Some(0) {
+            return Err(Error::Config(
+                "proofs.per_principal_queue must be > 0".into(),
             ));
         }
         if !["auto", "cpu", "opencl"].contains(&self.proofs.backend.as_str()) {
@@ -354,6 +398,29 @@ mod tests {
         .expect("valid env");
         assert_eq!(c.listen.port(), 9001);
         assert_eq!(c.access.retention_days["auditor"], 10);
+    }
+
+    #[test]
+    fn edge_limits_have_defaults_and_overrides() {
+        let c = Config::default();
+        assert_eq!(c.http.header_read_timeout_secs, 10);
+        assert_eq!(c.http.idle_timeout_secs, 60);
+        assert_eq!(c.http.max_connections, 1024);
+        // A quarter of the queue per principal unless configured.
+        assert_eq!(c.proofs.per_principal_limit(), 16);
+        let mut c = Config::from_toml(
+            "[http]\nmax_connections = 8\n[proofs]\nqueue = 10\nper_principal_queue = 3\n",
+        )
+        .expect("valid toml");
+        assert_eq!(c.http.max_connections, 8);
+        assert_eq!(c.proofs.per_principal_limit(), 3);
+        c.apply_env([("ZKR_IDLE_TIMEOUT_SECS".to_string(), "5".to_string())])
+            .expect("valid env");
+        assert_eq!(c.http.idle_timeout_secs, 5);
+        c.http.max_connections = 0;
+        assert!(c.validate().is_err());
+        let c = Config::from_toml("[proofs]\nper_principal_queue = 0\n").expect("toml");
+        assert!(c.validate().is_err());
     }
 
     #[test]

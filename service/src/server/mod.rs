@@ -180,6 +180,7 @@ impl AppState {
             config.proofs.queue,
             &config.proofs.backend,
         ));
+        jobs.set_per_principal_limit(config.proofs.per_principal_limit());
         let state = Self {
             config: Arc::new(config),
             db,
@@ -337,9 +338,7 @@ pub fn router(state: AppState) -> Router {
         .route("/registries/{name}", get(reg::info))
         .route("/registries/{name}/members", post(reg::add_member))
         .route("/registries/{name}/path/{member}", get(reg::path))
-        // Layers run bottom-up: the IP bucket before authentication.
-        .layer(from_fn_with_state(state.clone(), http::authenticate))
-        .layer(from_fn_with_state(state.clone(), http::limit_ip));
+        .layer(from_fn_with_state(state.clone(), http::authenticate));
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -350,6 +349,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.http.body_limit_bytes))
         .layer(from_fn_with_state(state.clone(), http::timeout))
+        // The IP bucket covers every route, the fallback included, and
+        // runs before authentication; metrics still count its 429s.
+        .layer(from_fn_with_state(state.clone(), http::limit_ip))
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }
@@ -397,10 +399,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     });
     let audit = state.audit.clone();
     let db = state.db.clone();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let http_config = state.config.http.clone();
+    http::serve(listener, router(state), &http_config, shutdown_signal()).await?;
     sweeper.abort();
     for p in provers {
         p.abort();

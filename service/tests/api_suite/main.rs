@@ -6,6 +6,7 @@ mod helpers;
 mod access_matrix;
 mod audit_log;
 mod basics;
+mod connections;
 mod keys;
 mod policies;
 mod proofs;
