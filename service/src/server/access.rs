@@ -52,11 +52,15 @@ pub enum Action {
     Verify,
     /// Ask for a disclosure proof.
     Disclose,
+    /// List API tokens (never their secrets).
+    TokenRead,
+    /// Revoke API tokens.
+    TokenRevoke,
 }
 
 impl Action {
     /// Every action, for matrices.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 19] = [
         Action::TokenCreate,
         Action::PolicyRead,
         Action::PolicyWrite,
@@ -74,6 +78,8 @@ impl Action {
         Action::ProofRead,
         Action::Verify,
         Action::Disclose,
+        Action::TokenRead,
+        Action::TokenRevoke,
     ];
 
     /// Name used in audit events and policies.
@@ -96,6 +102,8 @@ impl Action {
             Action::ProofRead => "proof_read",
             Action::Verify => "verify",
             Action::Disclose => "disclose",
+            Action::TokenRead => "token_read",
+            Action::TokenRevoke => "token_revoke",
         }
     }
 }
@@ -356,6 +364,7 @@ fn built_in(req: &Request<'_>, config: &AccessConfig) -> Option<Decision> {
         TokenCreate | PolicyRead | PolicyWrite | KeyWrite | RegistryWrite if p.has(Role::Admin) => {
             "admin-manages"
         }
+        TokenRead | TokenRevoke if p.has(Role::Admin) => "admin-manages",
         KeyRead if p.has(Role::Admin) || p.has(Role::Coordinator) => "key-status",
         AuditRead | AuditVerify if p.has(Role::Admin) => "admin-reads-audit-log",
         AuditRead | AuditVerify if auditor_ok => "auditor-purpose-hours-retention",
@@ -504,6 +513,7 @@ mod tests {
                             TokenCreate | PolicyRead | PolicyWrite | KeyWrite | RegistryWrite
                             | KeyRead | AuditRead | AuditVerify | ProofRead,
                         ) => true,
+                        (Role::Admin, TokenRead | TokenRevoke) => true,
                         (Role::Coordinator, TxCreate | KeyRead) => true,
                         (Role::Auditor, AuditRead | AuditVerify | RecordAccess | EscrowOpen) => {
                             purpose == Purpose::Audit

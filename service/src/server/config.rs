@@ -42,6 +42,9 @@ pub struct Config {
     pub trusted_signing_keys: Vec<String>,
     /// The proof-job queue.
     pub proofs: ProofsConfig,
+    /// Days the bootstrap admin token (and one made by `zkr token
+    /// rotate-admin`) stays valid.
+    pub admin_token_days: u32,
 }
 
 /// The in-process proof-job queue.
@@ -155,6 +158,7 @@ impl Default for Config {
             signing_key_id: "coordinator".into(),
             trusted_signing_keys: Vec::new(),
             proofs: ProofsConfig::default(),
+            admin_token_days: 30,
         }
     }
 }
@@ -247,6 +251,7 @@ impl Config {
                 }
                 "IDLE_TIMEOUT_SECS" => self.http.idle_timeout_secs = parse(&key, &value)?,
                 "MAX_CONNECTIONS" => self.http.max_connections = parse(&key, &value)?,
+                "ADMIN_TOKEN_DAYS" => self.admin_token_days = parse(&key, &value)?,
                 "RATE_IP_PER_SECOND" => self.rate_limit.ip_per_second = parse(&key, &value)?,
                 "RATE_IP_BURST" => self.rate_limit.ip_burst = parse(&key, &value)?,
                 "RATE_PRINCIPAL_PER_SECOND" => {
@@ -301,6 +306,9 @@ impl Config {
                 "http.header_read_timeout_secs, http.idle_timeout_secs and http.max_connections must be > 0"
                     .into(),
             ));
+        }
+        if self.admin_token_days == 0 {
+            return Err(Error::Config("admin_token_days must be > 0".into()));
         }
         if !(1..=zkr_circuits::merkle::MAX_DEPTH).contains(&self.registry_depth) {
             return Err(Error::Config(format!(
@@ -406,13 +414,15 @@ mod tests {
         assert_eq!(c.http.header_read_timeout_secs, 10);
         assert_eq!(c.http.idle_timeout_secs, 60);
         assert_eq!(c.http.max_connections, 1024);
+        assert_eq!(c.admin_token_days, 30);
         // A quarter of the queue per principal unless configured.
         assert_eq!(c.proofs.per_principal_limit(), 16);
         let mut c = Config::from_toml(
-            "[http]\nmax_connections = 8\n[proofs]\nqueue = 10\nper_principal_queue = 3\n",
+            "admin_token_days = 7\n[http]\nmax_connections = 8\n[proofs]\nqueue = 10\nper_principal_queue = 3\n",
         )
         .expect("valid toml");
         assert_eq!(c.http.max_connections, 8);
+        assert_eq!(c.admin_token_days, 7);
         assert_eq!(c.proofs.per_principal_limit(), 3);
         c.apply_env([("ZKR_IDLE_TIMEOUT_SECS".to_string(), "5".to_string())])
             .expect("valid env");

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
@@ -310,7 +311,8 @@ pub fn router(state: AppState) -> Router {
         tokens, transactions, verify,
     };
     let v1 = Router::new()
-        .route("/tokens", post(tokens::create))
+        .route("/tokens", post(tokens::create).get(tokens::list))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route(
             "/policies",
             get(policy_routes::list).post(policy_routes::create),
@@ -362,6 +364,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let config = args.load_config()?;
     let listen = config.listen;
     let data_dir = config.data_dir.clone();
+    files::secure_dir(&data_dir)?;
+    files::prepare_sqlite(&config.database_url())?;
     let (mut state, writer) = AppState::start(config).await?;
     state.attach_keys(kek(&data_dir)?).await?;
     for id in state.ensure_service_keys().await? {
@@ -372,6 +376,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     tokio::task::spawn_blocking(move || circuit_keys.ensure(setup_missing))
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
+    let circuits_dir = state.config.circuits_dir();
+    if circuits_dir.starts_with(&data_dir) && circuits_dir.exists() {
+        files::restrict_tree(&circuits_dir)?;
+    }
     let interrupted = state.jobs.fail_interrupted().await?;
     if interrupted > 0 {
         tracing::warn!(
@@ -380,7 +388,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         );
     }
     let provers = state.start_provers();
-    if let Some(path) = auth::bootstrap_admin(&state.db, &data_dir).await? {
+    if let Some(path) =
+        auth::bootstrap_admin(&state.db, &data_dir, state.config.admin_token_days).await?
+    {
         println!(
             "admin token written to {} (readable only by its owner)",
             path.display()
