@@ -335,3 +335,235 @@ fn verify_registry_root_and_attestation_flags_refuse_what_does_not_fit() {
     let o = run(&[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+fn zkr_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_zkr"));
+    c.args(args)
+        .env_remove("ZKR_CONFIG")
+        .env_remove("ZKR_DATABASE_URL")
+        .env_remove("ZKR_DATA_DIR");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn token_list_revoke_and_rotate_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let url = format!("sqlite://{}?mode=rwc", data.join("zkr.db").display());
+    let o = zkr_env(
+        &[
+            "token",
+            "create",
+            "--role",
+            "miner",
+            "--principal",
+            "miner-9",
+            "--database",
+            &url,
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let secret = stdout(&o);
+
+    let o = zkr_env(&["token", "list", "--database", &url], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list = stdout(&o);
+    assert!(!list.contains(&secret), "the list shows a token");
+    let line = list
+        .lines()
+        .find(|l| l.contains("miner-9"))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(line.ends_with("active") && line.contains("never"), "{line}");
+    let id = line.split_whitespace().next().unwrap().to_string();
+
+    let o = zkr_env(&["token", "revoke", &id, "--database", &url], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = zkr_env(&["token", "list", "--database", &url], &[]);
+    let list = stdout(&o);
+    let line = list.lines().find(|l| l.contains(&id)).unwrap();
+    assert!(line.ends_with("revoked"), "{line}");
+    let o = zkr_env(&["token", "revoke", "no-such-id", "--database", &url], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+
+    // An expiry that is already past is refused as bad input.
+    let o = zkr_env(
+        &[
+            "token",
+            "create",
+            "--role",
+            "miner",
+            "--expires-in-days",
+            "0",
+            "--database",
+            &url,
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not in the future"), "{}", stderr(&o));
+    let o = zkr_env(
+        &[
+            "token",
+            "create",
+            "--role",
+            "miner",
+            "--expires-in-days",
+            "-1",
+            "--database",
+            &url,
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    // rotate-admin writes a new token (0600) and revokes the one the file held.
+    let data_dir = data.to_str().unwrap();
+    let o = zkr_env(
+        &[
+            "token",
+            "rotate-admin",
+            "--data-dir",
+            data_dir,
+            "--database",
+            &url,
+        ],
+        &[("ZKR_ADMIN_TOKEN_DAYS", "3")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = data.join("admin-token");
+    let first = std::fs::read_to_string(&file).unwrap();
+    let o = zkr_env(
+        &[
+            "token",
+            "rotate-admin",
+            "--data-dir",
+            data_dir,
+            "--database",
+            &url,
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let second = std::fs::read_to_string(&file).unwrap();
+    assert_ne!(first, second);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let o = zkr_env(&["token", "list", "--database", &url], &[]);
+    let list = stdout(&o);
+    let admins: Vec<&str> = list.lines().filter(|l| l.contains(" admin ")).collect();
+    assert_eq!(admins.len(), 2, "{list}");
+    assert!(
+        admins[0].ends_with("revoked") && admins[1].ends_with("active"),
+        "{list}"
+    );
+
+    // Each of these was audited, and the chain still verifies.
+    let o = zkr_env(&["audit", "verify", "--database", &url], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let db = zkr::server::store::Db::connect(&url).await.unwrap();
+        let filter = zkr::server::audit::Filter {
+            limit: 1000,
+            ..Default::default()
+        };
+        zkr::server::audit::query(&db, &filter).await.unwrap()
+    });
+    for a in ["token_read", "token_revoke", "token_rotate_admin"] {
+        assert!(
+            events.iter().any(|e| e.action == a && e.actor == "zkr-cli"),
+            "{a} not audited: {events:?}"
+        );
+    }
+}
+
+/// `zkr serve` on an empty directory creates it 0700 and its files 0600.
+#[test]
+fn serve_creates_private_files() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkr"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .env_remove("ZKR_CONFIG")
+        .env_remove("ZKR_DATABASE_URL")
+        .env_remove("ZKR_PKCS11_MODULE")
+        .env_remove("ZKR_DEV_KEK_FILE")
+        .env("ZKR_REGISTRY_DEPTH", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout_pipe = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout_pipe).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let mut listening = false;
+    while std::time::Instant::now() < deadline {
+        match rx.recv_timeout(std::time::Duration::from_secs(1)) {
+            Ok(line) if line.starts_with("listening on") => {
+                listening = true;
+                break;
+            }
+            Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+    }
+    let modes: Vec<(String, u32)> = walk(&data)
+        .into_iter()
+        .map(|p| {
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            (p.strip_prefix(&data).unwrap().display().to_string(), mode)
+        })
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(listening, "zkr serve did not start");
+    let dir_mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    for expected in ["zkr.db", "admin-token", "circuits/range/proving_key.bin"] {
+        assert!(
+            modes.iter().any(|(p, _)| p == expected),
+            "{expected} missing: {modes:?}"
+        );
+    }
+    for (path, mode) in &modes {
+        let want = if data.join(path).is_dir() {
+            0o700
+        } else {
+            0o600
+        };
+        assert_eq!(*mode, want, "{path}: {mode:o}");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}

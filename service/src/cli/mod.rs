@@ -125,8 +125,7 @@ fn service<T>(r: crate::server::Result<T>) -> CliResult<T> {
 }
 
 fn token(a: &crate::server::commands::TokenArgs) -> CliResult {
-    let crate::server::commands::TokenCommand::Create(c) = &a.command;
-    println!("{}", service(crate::server::commands::token_create(c))?);
+    println!("{}", service(crate::server::commands::token(a))?);
     Ok(())
 }
 

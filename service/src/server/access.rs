@@ -56,11 +56,15 @@ pub enum Action {
     CircuitRead,
     /// Read the trusted coordinators' public signing keys.
     SigningKeyRead,
+    /// List API tokens (never their secrets).
+    TokenRead,
+    /// Revoke API tokens.
+    TokenRevoke,
 }
 
 impl Action {
     /// Every action, for matrices.
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 21] = [
         Action::TokenCreate,
         Action::PolicyRead,
         Action::PolicyWrite,
@@ -80,6 +84,8 @@ impl Action {
         Action::Disclose,
         Action::CircuitRead,
         Action::SigningKeyRead,
+        Action::TokenRead,
+        Action::TokenRevoke,
     ];
 
     /// Name used in audit events and policies.
@@ -104,6 +110,8 @@ impl Action {
             Action::Disclose => "disclose",
             Action::CircuitRead => "circuit_read",
             Action::SigningKeyRead => "signing_key_read",
+            Action::TokenRead => "token_read",
+            Action::TokenRevoke => "token_revoke",
         }
     }
 }
@@ -373,6 +381,7 @@ fn built_in(req: &Request<'_>, config: &AccessConfig) -> Option<Decision> {
         TokenCreate | PolicyRead | PolicyWrite | KeyWrite | RegistryWrite if p.has(Role::Admin) => {
             "admin-manages"
         }
+        TokenRead | TokenRevoke if p.has(Role::Admin) => "admin-manages",
         KeyRead if p.has(Role::Admin) || p.has(Role::Coordinator) => "key-status",
         AuditRead | AuditVerify if p.has(Role::Admin) => "admin-reads-audit-log",
         AuditRead | AuditVerify if auditor_ok => "auditor-purpose-hours-retention",
@@ -525,6 +534,7 @@ mod tests {
                             TokenCreate | PolicyRead | PolicyWrite | KeyWrite | RegistryWrite
                             | KeyRead | AuditRead | AuditVerify | ProofRead,
                         ) => true,
+                        (Role::Admin, TokenRead | TokenRevoke) => true,
                         (Role::Coordinator, TxCreate | KeyRead) => true,
                         (Role::Auditor, AuditRead | AuditVerify | RecordAccess | EscrowOpen) => {
                             purpose == Purpose::Audit

@@ -158,6 +158,13 @@ pub async fn mint(
     if roles.is_empty() {
         return Err(Error::Unprocessable("at least one role is required".into()));
     }
+    if let Some(t) = expires_at
+        && t <= now_unix()
+    {
+        return Err(Error::Unprocessable(
+            "expires_at is not in the future: a token that is already expired is refused".into(),
+        ));
+    }
     let mut raw = Zeroizing::new([0u8; 32]);
     getrandom::fill(raw.as_mut()).map_err(|e| Error::Internal(format!("random source: {e}")))?;
     let secret = Zeroizing::new(format!("{TOKEN_PREFIX}{}", hex::encode(raw.as_ref())));
@@ -215,14 +222,23 @@ pub async fn any_token(db: &Db) -> Result<bool> {
     Ok(row.try_get::<i64, _>("n")? > 0)
 }
 
-/// On first start (no token at all), mints an admin token and writes it to
-/// `dir/admin-token` with mode 0600. Returns the path when it wrote one.
-pub async fn bootstrap_admin(db: &Db, dir: &Path) -> Result<Option<PathBuf>> {
+/// The file the bootstrap admin token is written to, in the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// When a bootstrap admin token minted now expires: `days` from now.
+pub fn admin_expiry(days: u32) -> i64 {
+    now_unix() + i64::from(days) * 86_400
+}
+
+/// On first start (no token at all), mints an admin token valid for `days`
+/// and writes it to `dir/admin-token` with mode 0600. Returns the path when
+/// it wrote one.
+pub async fn bootstrap_admin(db: &Db, dir: &Path, days: u32) -> Result<Option<PathBuf>> {
     if any_token(db).await? {
         return Ok(None);
     }
     std::fs::create_dir_all(dir)?;
-    let path = dir.join("admin-token");
+    let path = dir.join(ADMIN_TOKEN_FILE);
     // create_new: an existing file is never overwritten, so a token is written once.
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -237,12 +253,132 @@ pub async fn bootstrap_admin(db: &Db, dir: &Path) -> Result<Option<PathBuf>> {
             path.display()
         ))
     })?;
-    let token = mint(db, "admin", &[Role::Admin], None).await?;
+    let token = mint(db, "admin", &[Role::Admin], Some(admin_expiry(days))).await?;
     use std::io::Write;
     file.write_all(token.secret.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;
     Ok(Some(path))
+}
+
+/// What [`rotate_admin`] did.
+#[derive(Debug)]
+pub struct Rotated {
+    /// The file now holding the new token.
+    pub path: PathBuf,
+    /// Id of the new token.
+    pub new_id: String,
+    /// Id of the token the file held before, now revoked (`None` when the
+    /// file was missing or held no known token).
+    pub revoked_id: Option<String>,
+}
+
+/// Mints a new admin token valid for `days`, replaces `dir/admin-token`
+/// with it (mode 0600, written to a temporary file and renamed, so the file
+/// always holds a whole token) and revokes the token the file held before.
+pub async fn rotate_admin(db: &Db, dir: &Path, days: u32) -> Result<Rotated> {
+    let path = dir.join(ADMIN_TOKEN_FILE);
+    let old = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(Zeroizing::new(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    let old_id = match &old {
+        Some(text) => sqlx::query("SELECT id FROM api_tokens WHERE token_hash = $1")
+            .bind(hash_token(text.trim()))
+            .fetch_optional(&db.pool)
+            .await?
+            .map(|row| row.try_get::<String, _>("id"))
+            .transpose()?,
+        None => None,
+    };
+    let token = mint(db, "admin", &[Role::Admin], Some(admin_expiry(days))).await?;
+    let tmp = dir.join(format!("{ADMIN_TOKEN_FILE}.new"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    {
+        use std::io::Write;
+        let mut file = options.open(&tmp)?;
+        file.write_all(token.secret.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    let revoked_id = match old_id {
+        Some(id) => {
+            revoke(db, &id).await?;
+            Some(id)
+        }
+        None => None,
+    };
+    Ok(Rotated {
+        path,
+        new_id: token.id.clone(),
+        revoked_id,
+    })
+}
+
+/// A token as listed: never the secret, never its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TokenInfo {
+    /// Token id.
+    pub id: String,
+    /// Principal it speaks for.
+    pub principal: String,
+    /// Its roles.
+    pub roles: Vec<Role>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; `null` when it never expires.
+    pub expires_at: Option<i64>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+fn token_info(row: &sqlx::any::AnyRow) -> Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: row.try_get("id")?,
+        principal: row.try_get("principal")?,
+        roles: parse_roles(&row.try_get::<String, _>("roles")?)?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked: row.try_get::<i64, _>("revoked")? != 0,
+    })
+}
+
+/// Every token, oldest first.
+pub async fn list(db: &Db) -> Result<Vec<TokenInfo>> {
+    let rows = sqlx::query(
+        "SELECT id, principal, roles, created_at, expires_at, revoked FROM api_tokens \
+         ORDER BY created_at, id",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(token_info).collect()
+}
+
+/// Revokes token `id`; authentication reads the row on every request, so
+/// the token is refused from the next request on. Revoking a revoked token
+/// changes nothing. `NotFound` when there is no such token.
+pub async fn revoke(db: &Db, id: &str) -> Result<TokenInfo> {
+    sqlx::query("UPDATE api_tokens SET revoked = 1 WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    let row = sqlx::query(
+        "SELECT id, principal, roles, created_at, expires_at, revoked FROM api_tokens WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("token {id}")))?;
+    token_info(&row)
 }
 
 /// Library entry of `zkr token create`: mints a token directly in the database.

@@ -1,5 +1,5 @@
 //! The service's commands on the `zkr` command line: `serve`, `token
-//! create` and `audit verify`. Each builds its own tokio runtime, so the
+//! create|list|revoke|rotate-admin` and `audit verify`. Each builds its own tokio runtime, so the
 //! rest of the command line stays synchronous.
 
 use std::path::PathBuf;
@@ -27,6 +27,45 @@ pub struct TokenArgs {
 pub enum TokenCommand {
     /// Mint an API token directly in the database; prints it once on stdout.
     Create(TokenCreateArgs),
+    /// List tokens: id, principal, roles, created, expires, state (never a token).
+    List(TokenDbArgs),
+    /// Revoke a token by id; it is refused from the next request on.
+    Revoke(TokenRevokeArgs),
+    /// Write a new admin token to the data directory's `admin-token` (0600)
+    /// and revoke the one the file held.
+    RotateAdmin(RotateAdminArgs),
+}
+
+/// Where the tokens are: `zkr token list`.
+#[derive(Debug, Args)]
+pub struct TokenDbArgs {
+    /// Database URL (default: the one `zkr serve` would use).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, env = "ZKR_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// `zkr token revoke`.
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// Id of the token (as `zkr token list` shows it).
+    pub id: String,
+    /// Where the tokens are.
+    #[command(flatten)]
+    pub db: TokenDbArgs,
+}
+
+/// `zkr token rotate-admin`.
+#[derive(Debug, Args)]
+pub struct RotateAdminArgs {
+    /// Data directory holding `admin-token` (default: the one `zkr serve` would use).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Where the tokens are.
+    #[command(flatten)]
+    pub db: TokenDbArgs,
 }
 
 /// `zkr token create`.
@@ -91,10 +130,13 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn database_url(database: &Option<String>, config: &Option<PathBuf>) -> Result<String> {
-    match database {
-        Some(url) => Ok(url.clone()),
-        None => Ok(Config::load(config.as_deref())?.database_url()),
-    }
+    let url = match database {
+        Some(url) => url.clone(),
+        None => Config::load(config.as_deref())?.database_url(),
+    };
+    // The first command may be the one that creates the database.
+    super::files::prepare_sqlite(&url)?;
+    Ok(url)
 }
 
 /// Runs `zkr serve`.
@@ -156,8 +198,126 @@ pub fn token_create(args: &TokenCreateArgs) -> Result<String> {
     Ok(token.secret.to_string())
 }
 
-/// The actor of events written by `zkr` commands outside the service.
+/// Runs a `zkr token` command; returns what to print on stdout.
+pub fn token(args: &TokenArgs) -> Result<String> {
+    match &args.command {
+        TokenCommand::Create(c) => token_create(c),
+        TokenCommand::List(a) => token_list(a),
+        TokenCommand::Revoke(a) => token_revoke(a),
+        TokenCommand::RotateAdmin(a) => token_rotate_admin(a),
+    }
+}
+
+/// The actor of audit events written by `zkr token` commands.
 pub const CLI_ACTOR: &str = "zkr-cli";
+
+/// Appends one event for a command-line action and waits until it is
+/// committed.
+async fn audit_cli(db: &Db, action: &str, resource: String, detail: String) -> Result<()> {
+    let event = audit::NewEvent {
+        actor: CLI_ACTOR.into(),
+        roles: "system".into(),
+        action: action.into(),
+        resource,
+        purpose: "-".into(),
+        outcome: "allow".into(),
+        detail,
+    };
+    audit::append_direct(db, &event).await.map(|_| ())
+}
+
+fn show_time(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// Runs `zkr token list`: one line per token, oldest first. Audited before
+/// anything is shown.
+pub fn token_list(args: &TokenDbArgs) -> Result<String> {
+    let url = database_url(&args.database, &args.config)?;
+    runtime()?.block_on(async {
+        let db = Db::connect_and_migrate(&url).await?;
+        audit_cli(&db, "token_read", "token/*".into(), "cli list".into()).await?;
+        let tokens = auth::list(&db).await?;
+        let now = super::store::now_unix();
+        let mut out = format!(
+            "{:<36}  {:<20}  {:<24}  {:<25}  {:<25}  STATE",
+            "ID", "PRINCIPAL", "ROLES", "CREATED", "EXPIRES"
+        );
+        for t in tokens {
+            let roles: Vec<&str> = t.roles.iter().map(|r| r.as_str()).collect();
+            let state = if t.revoked {
+                "revoked"
+            } else if t.expires_at.is_some_and(|e| e <= now) {
+                "expired"
+            } else {
+                "active"
+            };
+            out.push_str(&format!(
+                "\n{:<36}  {:<20}  {:<24}  {:<25}  {:<25}  {state}",
+                t.id,
+                t.principal,
+                roles.join(","),
+                show_time(t.created_at),
+                t.expires_at.map_or_else(|| "never".into(), show_time),
+            ));
+        }
+        Ok(out)
+    })
+}
+
+/// Runs `zkr token revoke`.
+pub fn token_revoke(args: &TokenRevokeArgs) -> Result<String> {
+    let url = database_url(&args.db.database, &args.db.config)?;
+    runtime()?.block_on(async {
+        let db = Db::connect_and_migrate(&url).await?;
+        let info = auth::revoke(&db, &args.id).await?;
+        audit_cli(
+            &db,
+            "token_revoke",
+            format!("token/{}", info.id),
+            format!("cli revoke principal={}", info.principal),
+        )
+        .await?;
+        Ok(format!("revoked token {} of {}", info.id, info.principal))
+    })
+}
+
+/// Runs `zkr token rotate-admin`.
+pub fn token_rotate_admin(args: &RotateAdminArgs) -> Result<String> {
+    let mut config = Config::load(args.db.config.as_deref())?;
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    let url = match &args.db.database {
+        Some(url) => url.clone(),
+        None => config.database_url(),
+    };
+    super::files::secure_dir(&config.data_dir)?;
+    super::files::prepare_sqlite(&url)?;
+    runtime()?.block_on(async {
+        let db = Db::connect_and_migrate(&url).await?;
+        let rotated = auth::rotate_admin(&db, &config.data_dir, config.admin_token_days).await?;
+        let revoked = rotated.revoked_id.as_deref().unwrap_or("none");
+        audit_cli(
+            &db,
+            "token_rotate_admin",
+            format!("token/{}", rotated.new_id),
+            format!("cli rotate-admin revoked={revoked}"),
+        )
+        .await?;
+        Ok(format!(
+            "new admin token written to {} (valid {} days); revoked: {revoked}",
+            rotated.path.display(),
+            config.admin_token_days
+        ))
+    })
+}
 
 /// Runs `zkr audit verify`; `Ok(report)` whether or not the chain is intact.
 pub fn audit_verify(args: &AuditVerifyArgs) -> Result<audit::VerifyReport> {

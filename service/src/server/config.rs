@@ -42,6 +42,9 @@ pub struct Config {
     pub trusted_signing_keys: Vec<String>,
     /// The proof-job queue.
     pub proofs: ProofsConfig,
+    /// Days the bootstrap admin token (and one made by `zkr token
+    /// rotate-admin`) stays valid.
+    pub admin_token_days: u32,
     /// Which registry roots verification accepts.
     pub registries: RegistriesConfig,
 }
@@ -83,6 +86,18 @@ pub struct ProofsConfig {
     pub backend: String,
     /// Set up missing circuit keys on start (single-party, development only).
     pub setup_missing_keys: bool,
+    /// Most jobs one principal may have waiting; one more is answered with
+    /// 429. Unset: a quarter of `queue` (at least 1).
+    pub per_principal_queue: Option<usize>,
+}
+
+impl ProofsConfig {
+    /// The per-principal limit in force.
+    pub fn per_principal_limit(&self) -> usize {
+        self.per_principal_queue
+            .unwrap_or(self.queue / 4)
+            .clamp(1, self.queue.max(1))
+    }
 }
 
 impl Default for ProofsConfig {
@@ -92,6 +107,7 @@ impl Default for ProofsConfig {
             queue: 64,
             backend: "auto".into(),
             setup_missing_keys: true,
+            per_principal_queue: None,
         }
     }
 }
@@ -104,6 +120,14 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// A request still running after this many seconds is answered with 408.
     pub request_timeout_secs: u64,
+    /// A connection that has not sent a whole request head this many seconds
+    /// after it opened (or after its previous response) is closed.
+    pub header_read_timeout_secs: u64,
+    /// A connection on which no byte moved for this many seconds is closed.
+    pub idle_timeout_secs: u64,
+    /// Most connections served at once; further ones wait in the listen
+    /// backlog until one closes.
+    pub max_connections: usize,
 }
 
 /// Token-bucket sizes; a rate of 0 turns that limiter off.
@@ -167,6 +191,7 @@ impl Default for Config {
             signing_key_id: "coordinator".into(),
             trusted_signing_keys: Vec::new(),
             proofs: ProofsConfig::default(),
+            admin_token_days: 30,
             registries: RegistriesConfig::default(),
         }
     }
@@ -177,6 +202,9 @@ impl Default for HttpConfig {
         Self {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 1024,
         }
     }
 }
@@ -255,6 +283,12 @@ impl Config {
                 "DATABASE_URL" => self.database_url = value,
                 "BODY_LIMIT_BYTES" => self.http.body_limit_bytes = parse(&key, &value)?,
                 "REQUEST_TIMEOUT_SECS" => self.http.request_timeout_secs = parse(&key, &value)?,
+                "HEADER_READ_TIMEOUT_SECS" => {
+                    self.http.header_read_timeout_secs = parse(&key, &value)?
+                }
+                "IDLE_TIMEOUT_SECS" => self.http.idle_timeout_secs = parse(&key, &value)?,
+                "MAX_CONNECTIONS" => self.http.max_connections = parse(&key, &value)?,
+                "ADMIN_TOKEN_DAYS" => self.admin_token_days = parse(&key, &value)?,
                 "RATE_IP_PER_SECOND" => self.rate_limit.ip_per_second = parse(&key, &value)?,
                 "RATE_IP_BURST" => self.rate_limit.ip_burst = parse(&key, &value)?,
                 "RATE_PRINCIPAL_PER_SECOND" => {
@@ -284,6 +318,9 @@ impl Config {
                 "MINER_REGISTRY" => self.registries.miners = value,
                 "ROOT_WINDOW" => self.registries.root_window = parse(&key, &value)?,
                 "ROOT_MAX_AGE_SECS" => self.registries.root_max_age_secs = parse(&key, &value)?,
+                "PROOF_PER_PRINCIPAL_QUEUE" => {
+                    self.proofs.per_principal_queue = Some(parse(&key, &value)?)
+                }
                 other => {
                     if let Some(role) = other.strip_prefix("RETENTION_DAYS_") {
                         self.access
@@ -309,6 +346,16 @@ impl Config {
             return Err(Error::Config(
                 "body limit and request timeout must be > 0".into(),
             ));
+        }
+        let h = &self.http;
+        if h.header_read_timeout_secs == 0 || h.idle_timeout_secs == 0 || h.max_connections == 0 {
+            return Err(Error::Config(
+                "http.header_read_timeout_secs, http.idle_timeout_secs and http.max_connections must be > 0"
+                    .into(),
+            ));
+        }
+        if self.admin_token_days == 0 {
+            return Err(Error::Config("admin_token_days must be > 0".into()));
         }
         if !(1..=zkr_circuits::merkle::MAX_DEPTH).contains(&self.registry_depth) {
             return Err(Error::Config(format!(
@@ -339,6 +386,11 @@ impl Config {
         if super::registries::validate_name(&self.registries.miners).is_err() {
             return Err(Error::Config(
                 "registries.miners must be a registry name of [a-z0-9-_]".into(),
+            ));
+        }
+        if self.proofs.per_principal_queue == Some(0) {
+            return Err(Error::Config(
+                "proofs.per_principal_queue must be > 0".into(),
             ));
         }
         if !["auto", "cpu", "opencl"].contains(&self.proofs.backend.as_str()) {
@@ -435,6 +487,31 @@ mod tests {
             "a window of no roots accepts nothing"
         );
         assert!(Config::from_toml("[registries]\nroot_windw = 3\n").is_err());
+    }
+
+    #[test]
+    fn edge_limits_have_defaults_and_overrides() {
+        let c = Config::default();
+        assert_eq!(c.http.header_read_timeout_secs, 10);
+        assert_eq!(c.http.idle_timeout_secs, 60);
+        assert_eq!(c.http.max_connections, 1024);
+        assert_eq!(c.admin_token_days, 30);
+        // A quarter of the queue per principal unless configured.
+        assert_eq!(c.proofs.per_principal_limit(), 16);
+        let mut c = Config::from_toml(
+            "admin_token_days = 7\n[http]\nmax_connections = 8\n[proofs]\nqueue = 10\nper_principal_queue = 3\n",
+        )
+        .expect("valid toml");
+        assert_eq!(c.http.max_connections, 8);
+        assert_eq!(c.admin_token_days, 7);
+        assert_eq!(c.proofs.per_principal_limit(), 3);
+        c.apply_env([("ZKR_IDLE_TIMEOUT_SECS".to_string(), "5".to_string())])
+            .expect("valid env");
+        assert_eq!(c.http.idle_timeout_secs, 5);
+        c.http.max_connections = 0;
+        assert!(c.validate().is_err());
+        let c = Config::from_toml("[proofs]\nper_principal_queue = 0\n").expect("toml");
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -1,19 +1,34 @@
 //! Request plumbing shared by every route: the JSON extractor that turns
 //! rejections into the service error, the per-IP limiter, bearer
-//! authentication with the per-principal limiter, and the request timeout.
+//! authentication with the per-principal limiter, the request timeout, and
+//! the accept loop with its connection limits and timeouts.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
 
 use super::AppState;
 use super::auth::{self, Principal};
+use super::config::HttpConfig;
 use super::error::Error;
 
 /// `axum::Json`, but rejections become `Error` (400/413/415/422 JSON bodies).
@@ -250,6 +265,210 @@ pub async fn not_found() -> Error {
 /// Known routes, wrong method.
 pub async fn method_not_allowed() -> Error {
     Error::MethodNotAllowed
+}
+
+/// Counts the bytes moving on a connection: the time of the last one is
+/// what the idle timeout measures.
+struct Tracked {
+    inner: tokio::net::TcpStream,
+    opened: Instant,
+    last: Arc<AtomicU64>,
+}
+
+impl Tracked {
+    fn touch(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(ms, Ordering::Relaxed);
+    }
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.touch();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets every
+/// open connection finish the request it is on and waits for them.
+///
+/// Unlike `axum::serve`, it bounds what a client that does not behave can
+/// hold: a connection that has not sent a whole request head within
+/// `header_read_timeout_secs` (counted from its opening or from the end of
+/// its previous response) is closed; one on which no byte moved for
+/// `idle_timeout_secs` while no request was being handled is closed; and at
+/// most `max_connections` are served at once, further ones waiting in the
+/// kernel's listen backlog (where they cost the process no file descriptor)
+/// until one closes. HTTP/1.1 only, as before.
+pub async fn serve<F>(
+    listener: TcpListener,
+    app: Router,
+    config: &HttpConfig,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send,
+{
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(config.header_read_timeout_secs))
+        .keep_alive(true);
+    let idle = Duration::from_secs(config.idle_timeout_secs);
+    let (stop, stopped) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            () = &mut shutdown => break,
+        };
+        // The semaphore is never closed; stop serving rather than panic.
+        let Ok(slot) = slot else { break };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before it was
+                    // accepted: wait a little instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        connections.spawn(connection(
+            stream,
+            peer,
+            app.clone(),
+            builder.clone(),
+            idle,
+            stopped.clone(),
+            slot,
+        ));
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Drives one connection; `_slot` is its place among `max_connections`.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    builder: hyper::server::conn::http1::Builder,
+    idle: Duration,
+    mut stopped: watch::Receiver<bool>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let opened = Instant::now();
+    let last = Arc::new(AtomicU64::new(0));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let io = TokioIo::new(Tracked {
+        inner: stream,
+        opened,
+        last: last.clone(),
+    });
+    let (starts, ends) = (in_flight.clone(), in_flight.clone());
+    let service = app
+        .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+            starts.fetch_add(1, Ordering::Relaxed);
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req
+        })
+        .map_response(move |response: Response| {
+            ends.fetch_sub(1, Ordering::Relaxed);
+            response
+        });
+    let conn = builder.serve_connection(io, TowerToHyperService::new(service));
+    tokio::pin!(conn);
+    let mut stopping = *stopped.borrow();
+    if stopping {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        // While a request is being handled the connection is not idle
+        // (handlers have their own timeout); look again later.
+        let next_check = if in_flight.load(Ordering::Relaxed) > 0 {
+            Instant::now() + idle
+        } else {
+            opened + Duration::from_millis(last.load(Ordering::Relaxed)) + idle
+        };
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+                return;
+            }
+            changed = stopped.changed(), if !stopping => {
+                let _ = changed;
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = tokio::time::sleep_until(next_check.into()) => {
+                let quiet = opened.elapsed().saturating_sub(
+                    Duration::from_millis(last.load(Ordering::Relaxed)),
+                );
+                if quiet >= idle && in_flight.load(Ordering::Relaxed) == 0 {
+                    tracing::debug!(%peer, "idle connection closed");
+                    return;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
@@ -125,23 +125,44 @@ impl Metrics {
     }
 }
 
+/// The `route` label of requests that matched no route: one label for
+/// every unknown path, so that made-up paths cannot add series.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The `method` label: the standard methods by name, anything else
+/// `other`. HTTP allows any token as a method, so labelling by the raw
+/// method would let a caller add a series per request.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Middleware: counts and times every request by its route template (never
-/// the raw path, which would make one series per id).
+/// the raw path, which would make one series per id) and by a fixed set of
+/// methods, so the number of series is bounded whatever callers send.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().as_str().to_string();
+        .map_or(UNMATCHED_ROUTE, |p| p.as_str())
+        .to_string();
+    let method = method_label(req.method());
     let start = Instant::now();
     let response = next.run(req).await;
     let m = &state.metrics;
     m.latency
-        .with_label_values(&[&route, &method])
+        .with_label_values(&[&route, method])
         .observe(start.elapsed().as_secs_f64());
     m.requests
-        .with_label_values(&[&route, &method, response.status().as_str()])
+        .with_label_values(&[&route, method, response.status().as_str()])
         .inc();
     if let Some(code) = response.extensions().get::<ErrorCode>() {
         m.errors.with_label_values(&[&route, code.0]).inc();

@@ -8,6 +8,7 @@ pub mod checkpoints;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
@@ -181,6 +182,7 @@ impl AppState {
             config.proofs.queue,
             &config.proofs.backend,
         ));
+        jobs.set_per_principal_limit(config.proofs.per_principal_limit());
         let state = Self {
             config: Arc::new(config),
             db,
@@ -315,7 +317,8 @@ pub fn router(state: AppState) -> Router {
         tokens, transactions, verify,
     };
     let v1 = Router::new()
-        .route("/tokens", post(tokens::create))
+        .route("/tokens", post(tokens::create).get(tokens::list))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route(
             "/policies",
             get(policy_routes::list).post(policy_routes::create),
@@ -350,9 +353,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::circuits::verification_key),
         )
         .route("/signing-keys", get(routes::signing_keys::list))
-        // Layers run bottom-up: the IP bucket before authentication.
-        .layer(from_fn_with_state(state.clone(), http::authenticate))
-        .layer(from_fn_with_state(state.clone(), http::limit_ip));
+        .layer(from_fn_with_state(state.clone(), http::authenticate));
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -363,6 +364,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.http.body_limit_bytes))
         .layer(from_fn_with_state(state.clone(), http::timeout))
+        // The IP bucket covers every route, the fallback included, and
+        // runs before authentication; metrics still count its 429s.
+        .layer(from_fn_with_state(state.clone(), http::limit_ip))
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }
@@ -373,6 +377,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let config = args.load_config()?;
     let listen = config.listen;
     let data_dir = config.data_dir.clone();
+    files::secure_dir(&data_dir)?;
+    files::prepare_sqlite(&config.database_url())?;
     let (mut state, writer) = AppState::start(config).await?;
     state.attach_keys(kek(&data_dir)?).await?;
     for id in state.ensure_service_keys().await? {
@@ -383,6 +389,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     tokio::task::spawn_blocking(move || circuit_keys.ensure(setup_missing))
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
+    let circuits_dir = state.config.circuits_dir();
+    if circuits_dir.starts_with(&data_dir) && circuits_dir.exists() {
+        files::restrict_tree(&circuits_dir)?;
+    }
     let interrupted = state.jobs.fail_interrupted().await?;
     if interrupted > 0 {
         tracing::warn!(
@@ -392,7 +402,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
     let provers = state.start_provers();
     let checkpointer = checkpoints::Checkpointer::for_state(&state)?;
-    if let Some(path) = auth::bootstrap_admin(&state.db, &data_dir).await? {
+    if let Some(path) =
+        auth::bootstrap_admin(&state.db, &data_dir, state.config.admin_token_days).await?
+    {
         println!(
             "admin token written to {} (readable only by its owner)",
             path.display()
@@ -411,10 +423,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     });
     let audit = state.audit.clone();
     let db = state.db.clone();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let http_config = state.config.http.clone();
+    http::serve(listener, router(state), &http_config, shutdown_signal()).await?;
     sweeper.abort();
     for p in provers {
         p.abort();

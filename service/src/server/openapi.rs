@@ -15,6 +15,8 @@ use super::routes;
         routes::ops::openapi,
         super::metrics::metrics,
         routes::tokens::create,
+        routes::tokens::list,
+        routes::tokens::revoke,
         routes::policies::list,
         routes::policies::get,
         routes::policies::create,

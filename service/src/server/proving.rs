@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ark_bn254::Bn254;
@@ -260,7 +261,45 @@ pub struct NewJob {
 
 struct Queued {
     id: Uuid,
+    owner: String,
     circuit: AnyCircuit,
+}
+
+/// Jobs each principal has in the queue, so that one principal cannot fill
+/// it: a slot is taken before a job enters the queue and given back when a
+/// worker takes the job out (or the job never entered).
+struct PerPrincipal {
+    limit: AtomicUsize,
+    queued: Mutex<HashMap<String, usize>>,
+}
+
+impl PerPrincipal {
+    /// Takes one of `owner`'s slots; 429 when it has none left.
+    fn take(&self, owner: &str) -> Result<()> {
+        let mut queued = self
+            .queued
+            .lock()
+            .map_err(|_| Error::Internal("queue bookkeeping poisoned".into()))?;
+        let n = queued.entry(owner.to_string()).or_insert(0);
+        if *n >= self.limit.load(Ordering::Relaxed) {
+            return Err(Error::RateLimited {
+                retry_after_secs: 5,
+            });
+        }
+        *n += 1;
+        Ok(())
+    }
+
+    fn give_back(&self, owner: &str) {
+        if let Ok(mut queued) = self.queued.lock()
+            && let Some(n) = queued.get_mut(owner)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                queued.remove(owner);
+            }
+        }
+    }
 }
 
 /// The queue in front of the workers.
@@ -270,6 +309,7 @@ pub struct Jobs {
     db: Db,
     metrics: Metrics,
     configured_backend: String,
+    per_principal: PerPrincipal,
 }
 
 impl Jobs {
@@ -290,6 +330,18 @@ impl Jobs {
             db,
             metrics,
             configured_backend: configured_backend.to_string(),
+            per_principal: PerPrincipal {
+                limit: AtomicUsize::new(capacity),
+                queued: Mutex::new(HashMap::new()),
+            },
+        }
+    }
+
+    /// At most `limit` queued jobs per principal (0 keeps the default, the
+    /// whole queue).
+    pub fn set_per_principal_limit(&self, limit: usize) {
+        if limit > 0 {
+            self.per_principal.limit.store(limit, Ordering::Relaxed);
         }
     }
 
@@ -315,8 +367,19 @@ impl Jobs {
     }
 
     /// Appends the job's `queued` event, then stores the job and queues it;
-    /// 503 when the queue is full or the event cannot be appended.
+    /// 429 when its owner already has its share of the queue waiting, 503
+    /// when the queue is full or the event cannot be appended.
     pub async fn submit(&self, job: NewJob, audit: &AuditLog) -> Result<Uuid> {
+        self.per_principal.take(&job.owner)?;
+        let owner = job.owner.clone();
+        let queued = self.enqueue(job, audit).await;
+        if queued.is_err() {
+            self.per_principal.give_back(&owner);
+        }
+        queued
+    }
+
+    async fn enqueue(&self, job: NewJob, audit: &AuditLog) -> Result<Uuid> {
         let id = Uuid::new_v4();
         let permit = self.tx.try_reserve().map_err(|_| Error::QueueFull)?;
         // A job exists only once its `queued` event is durable: a submitter
@@ -342,6 +405,7 @@ impl Jobs {
         }
         permit.send(Queued {
             id,
+            owner: job.owner,
             circuit: job.circuit,
         });
         self.metrics.queue_depth.inc();
@@ -431,6 +495,7 @@ impl Jobs {
                         let next = rx.lock().await.recv().await;
                         let Some(job) = next else { break };
                         jobs.metrics.queue_depth.dec();
+                        jobs.per_principal.give_back(&job.owner);
                         if let Err(e) = jobs.run_one(job, &keys, backend, &audit).await {
                             tracing::error!(error = %e, "proof job bookkeeping failed");
                         }

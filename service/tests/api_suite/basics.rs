@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{api_test, test_config};
+use crate::helpers::{Backend, TestApp, api_test, test_config};
 
 api_test!(health_and_readiness, |app| {
     let r = app.call(Method::GET, "/healthz", None, None).await;
@@ -211,3 +211,140 @@ api_test!(
         app.router = original;
     }
 );
+
+// Made-up methods and paths must not add metric series: labels are the
+// route template (or `unmatched`) and a fixed set of methods.
+api_test!(metrics_labels_stay_bounded, |app| {
+    for path in ["/healthz", "/nothing", "/v1/policies"] {
+        let _ = app.call(Method::GET, path, None, None).await;
+    }
+    let before = app.call(Method::GET, "/metrics", None, None).await.text;
+    for i in 0..300 {
+        let method = Method::from_bytes(format!("MADEUP{i}").as_bytes()).expect("method");
+        for path in [
+            format!("/made-up/{i}"),
+            format!("/v1/made-up-{i}"),
+            "/healthz".to_string(),
+        ] {
+            let r = app.call(method.clone(), &path, None, None).await;
+            assert!(r.status.is_client_error(), "{path}: {}", r.status);
+        }
+    }
+    let after = app.call(Method::GET, "/metrics", None, None).await.text;
+    assert!(!after.contains("MADEUP"), "raw methods became labels");
+    assert!(!after.contains("made-up"), "raw paths became labels");
+    assert!(
+        after.contains(
+            r#"zkr_http_requests_total{method="other",route="unmatched",status="404"} 600"#
+        ),
+        "{after}"
+    );
+    assert!(
+        after.contains(
+            r#"zkr_http_requests_total{method="other",route="/healthz",status="405"} 300"#
+        ),
+        "{after}"
+    );
+    // 900 odd requests add a handful of series, not hundreds.
+    assert!(
+        after.len() < before.len() + 8 * 1024,
+        "metrics grew from {} to {} bytes",
+        before.len(),
+        after.len()
+    );
+});
+
+api_test!(readiness_needs_a_writable_audit_table, |app| {
+    let r = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let before: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .expect("count");
+    // Probing leaves nothing in the log.
+    for _ in 0..3 {
+        let r = app.call(Method::GET, "/readyz", None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let after: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(before, after);
+
+    sqlx::query("ALTER TABLE audit_events RENAME TO audit_events_away")
+        .execute(&app.state.db.pool)
+        .await
+        .expect("rename");
+    let r = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.json["reason"], "audit_not_writable", "{}", r.text);
+    assert_eq!(r.code(), "unavailable");
+    // Every audited call fails meanwhile: that is what "not ready" reports.
+    let r = app.get("/v1/policies", &app.admin).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    sqlx::query("ALTER TABLE audit_events_away RENAME TO audit_events")
+        .execute(&app.state.db.pool)
+        .await
+        .expect("rename back");
+    let r = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+});
+
+api_test!(readiness_fails_while_the_audit_table_is_locked, |app| {
+    let mut conn = app.state.db.pool.acquire().await.expect("connection");
+    let lock = match app.state.db.backend {
+        zkr::server::store::Backend::Sqlite => "BEGIN EXCLUSIVE",
+        zkr::server::store::Backend::Postgres => {
+            sqlx::query("BEGIN")
+                .execute(&mut *conn)
+                .await
+                .expect("begin");
+            "LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE"
+        }
+    };
+    sqlx::query(lock).execute(&mut *conn).await.expect("lock");
+    let r = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert!(r.json["reason"].is_string(), "{}", r.text);
+    sqlx::query("ROLLBACK")
+        .execute(&mut *conn)
+        .await
+        .expect("unlock");
+    drop(conn);
+    let r = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+});
+
+/// SQLite: a read-only or deleted database file is not ready, although the
+/// pool's open connections would still answer a `SELECT 1`.
+#[tokio::test]
+async fn readiness_fails_when_the_sqlite_file_is_read_only_or_gone() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::spawn(Backend::Sqlite, test_config())
+        .await
+        .expect("sqlite");
+    let path = app
+        .database_url
+        .strip_prefix("sqlite://")
+        .and_then(|p| p.split('?').next())
+        .map(std::path::PathBuf::from)
+        .expect("sqlite path");
+    let r = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).expect("chmod");
+    let r = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.json["reason"], "database_read_only", "{}", r.text);
+    assert_eq!(r.code(), "unavailable");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let r = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    std::fs::remove_file(&path).expect("delete");
+    let r = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.json["reason"], "database_missing", "{}", r.text);
+    app.teardown().await;
+}

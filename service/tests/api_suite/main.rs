@@ -8,6 +8,7 @@ mod audit_checkpoints;
 mod audit_isolation;
 mod audit_log;
 mod basics;
+mod connections;
 mod keys;
 mod policies;
 mod proofs;

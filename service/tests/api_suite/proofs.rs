@@ -46,6 +46,8 @@ fn paused(queue: usize) -> Config {
     let mut c = config();
     c.proofs.workers = 0;
     c.proofs.queue = queue;
+    // One principal may fill it: these tests are about the whole queue.
+    c.proofs.per_principal_queue = Some(queue);
     c
 }
 

@@ -88,3 +88,147 @@ api_test!(
         assert_eq!(r.status, StatusCode::OK);
     }
 );
+
+fn public_from_ip(method: Method, path: &str, ip: [u8; 4]) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::empty())
+        .expect("request");
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+    req
+}
+
+api_test!(
+    unauthenticated_routes_and_the_fallback_are_limited_per_ip,
+    config = {
+        let mut c = test_config();
+        c.rate_limit = RateLimitConfig {
+            ip_per_second: 1,
+            ip_burst: 2,
+            principal_per_second: 0,
+            principal_burst: 0,
+        };
+        c
+    },
+    |app| {
+        for (i, path) in [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/openapi.json",
+            "/no-such-route",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let ip = [10, 0, 1, u8::try_from(i).expect("small")];
+            for _ in 0..2 {
+                let r = app.send(public_from_ip(Method::GET, path, ip)).await;
+                assert_ne!(r.status, StatusCode::TOO_MANY_REQUESTS, "{path}");
+            }
+            let r = app.send(public_from_ip(Method::GET, path, ip)).await;
+            assert_eq!(
+                r.status,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{path}: {}",
+                r.text
+            );
+            assert_eq!(r.code(), "rate_limited");
+            assert!(r.headers.contains_key(header::RETRY_AFTER));
+        }
+        // Made-up methods on a known route drain the same bucket.
+        let ip = [10, 0, 2, 1];
+        let odd = Method::from_bytes(b"BREW").expect("method");
+        for _ in 0..2 {
+            let r = app.send(public_from_ip(odd.clone(), "/healthz", ip)).await;
+            assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+        }
+        let r = app.send(public_from_ip(odd, "/healthz", ip)).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+);
+
+fn batch(n: usize) -> serde_json::Value {
+    let item = serde_json::json!({"circuit": "range", "proof": {}, "public_signals": []});
+    serde_json::json!({"items": vec![item; n]})
+}
+
+api_test!(
+    a_batch_takes_one_token_per_item,
+    config = {
+        let mut c = test_config();
+        c.rate_limit = RateLimitConfig {
+            ip_per_second: 0,
+            ip_burst: 0,
+            principal_per_second: 1,
+            principal_burst: 10,
+        };
+        c
+    },
+    |app| {
+        let verifier = app
+            .token("market", &[zkr::server::auth::Role::Client])
+            .await;
+        let r = app.post("/v1/verify/batch", &verifier, batch(8)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        // Two tokens are left: an 8-item batch does not fit.
+        let r = app.post("/v1/verify/batch", &verifier, batch(8)).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+        assert_eq!(r.code(), "rate_limited");
+        assert!(r.headers.contains_key(header::RETRY_AFTER));
+        // The refused batch cost one token, like any request; one item still fits.
+        let r = app.post("/v1/verify/batch", &verifier, batch(1)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        // A batch larger than the whole burst waits for a full bucket.
+        let other = app
+            .token("market-2", &[zkr::server::auth::Role::Client])
+            .await;
+        let r = app.post("/v1/verify/batch", &other, batch(20)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = app.get("/v1/policies", &other).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    }
+);
+
+api_test!(
+    one_principal_cannot_fill_the_proof_queue,
+    config = {
+        let mut c = test_config();
+        c.proofs.workers = 0;
+        c.proofs.queue = 8;
+        c.proofs.per_principal_queue = Some(3);
+        c
+    },
+    |app| {
+        let input = serde_json::json!({"value": "50", "blind": "7", "min": "10", "max": "100"});
+        let body = serde_json::json!({"circuit": "range", "input": input});
+        let greedy = app
+            .token("client-greedy", &[zkr::server::auth::Role::Client])
+            .await;
+        let mut jobs = Vec::new();
+        for _ in 0..3 {
+            let r = app.post("/v1/proofs", &greedy, body.clone()).await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+            jobs.push(r.json["job_id"].as_str().expect("job").to_string());
+        }
+        let r = app.post("/v1/proofs", &greedy, body.clone()).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+        assert_eq!(r.code(), "rate_limited");
+        assert!(r.headers.contains_key(header::RETRY_AFTER));
+        // No job was stored for the refused request.
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM proof_jobs WHERE owner = $1")
+            .bind("client-greedy")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .expect("count");
+        assert_eq!(n, 3);
+        // Another principal still gets in.
+        let modest = app
+            .token("client-modest", &[zkr::server::auth::Role::Client])
+            .await;
+        let r = app.post("/v1/proofs", &modest, body.clone()).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    }
+);

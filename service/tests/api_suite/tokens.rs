@@ -64,9 +64,20 @@ api_test!(missing_bad_and_expired_tokens_are_401, |app| {
         StatusCode::UNAUTHORIZED
     );
 
-    let expired = zkr::server::auth::mint(&app.state.db, "old", &[Role::Admin], Some(1))
+    // Minting an expired token is refused, so this one expires in the database.
+    let expired = zkr::server::auth::mint(
+        &app.state.db,
+        "old",
+        &[Role::Admin],
+        Some(zkr::server::store::now_unix() + 3600),
+    )
+    .await
+    .expect("mint");
+    sqlx::query("UPDATE api_tokens SET expires_at = 1 WHERE id = $1")
+        .bind(&expired.id)
+        .execute(&app.state.db.pool)
         .await
-        .expect("mint");
+        .expect("expire");
     let r = app.get("/v1/policies", &expired.secret).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = app
@@ -103,7 +114,7 @@ async fn bootstrap_writes_the_admin_token_once() {
     let db = zkr::server::store::Db::connect_and_migrate(&url)
         .await
         .expect("db");
-    let path = zkr::server::auth::bootstrap_admin(&db, dir.path())
+    let path = zkr::server::auth::bootstrap_admin(&db, dir.path(), 30)
         .await
         .expect("bootstrap")
         .expect("first start writes a token");
@@ -112,6 +123,14 @@ async fn bootstrap_writes_the_admin_token_once() {
         .await
         .expect("valid");
     assert_eq!(principal.roles, vec![Role::Admin]);
+    // It expires in 30 days.
+    let listed = zkr::server::auth::list(&db).await.expect("list");
+    let expires = listed[0].expires_at.expect("an expiry");
+    let in_30_days = zkr::server::store::now_unix() + 30 * 86_400;
+    assert!(
+        (in_30_days - 60..=in_30_days).contains(&expires),
+        "{expires}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -119,7 +138,7 @@ async fn bootstrap_writes_the_admin_token_once() {
         assert_eq!(mode & 0o777, 0o600);
     }
     assert!(
-        zkr::server::auth::bootstrap_admin(&db, dir.path())
+        zkr::server::auth::bootstrap_admin(&db, dir.path(), 30)
             .await
             .expect("second")
             .is_none()
@@ -135,3 +154,202 @@ async fn bootstrap_writes_the_admin_token_once() {
         .expect("valid");
     assert_eq!(p.id, "coord");
 }
+
+api_test!(admins_list_and_revoke_tokens, |app| {
+    let miner = app.token("miner-7", &[Role::Miner]).await;
+    assert_ne!(
+        app.get("/v1/policies", &miner).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let r = app.get("/v1/tokens", &app.admin).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let list = r.json.as_array().expect("a list");
+    assert_eq!(list.len(), 2, "{}", r.text);
+    let entry = list
+        .iter()
+        .find(|t| t["principal"] == "miner-7")
+        .expect("the miner's token");
+    assert_eq!(entry["roles"], json!(["miner"]));
+    assert_eq!(entry["revoked"], false);
+    assert!(entry["created_at"].is_i64() && entry["expires_at"].is_null());
+    // Never the token, never its hash.
+    let hashes: Vec<(String,)> = sqlx::query_as("SELECT token_hash FROM api_tokens")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .expect("hashes");
+    for secret in [&miner, &app.admin] {
+        assert!(!r.text.contains(secret.as_str()));
+    }
+    for (h,) in &hashes {
+        assert!(!r.text.contains(h.as_str()));
+    }
+    let mut keys: Vec<&String> = entry.as_object().expect("object").keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "created_at",
+            "expires_at",
+            "id",
+            "principal",
+            "revoked",
+            "roles"
+        ]
+    );
+
+    // Only admins list and revoke.
+    let id = entry["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        app.get("/v1/tokens", &miner).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/tokens/{id}"),
+            Some(&miner),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/tokens/{id}"),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["revoked"], true);
+    // Refused from the very next request on.
+    let r = app.get("/v1/policies", &miner).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let r = app.get("/v1/tokens", &app.admin).await;
+    let listed = r.json.as_array().expect("list");
+    assert!(
+        listed
+            .iter()
+            .any(|t| t["id"] == id.as_str() && t["revoked"] == true)
+    );
+
+    let r = app
+        .call(
+            Method::DELETE,
+            "/v1/tokens/no-such-token",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.code(), "not_found");
+
+    // Both are audited, allowed and denied alike.
+    for (action, outcomes) in [
+        ("token_read", &["allow", "deny"]),
+        ("token_revoke", &["allow", "deny"]),
+    ] {
+        let r = app
+            .get(&format!("/v1/audit/events?action={action}"), &app.admin)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let text = r.text.clone();
+        for outcome in outcomes {
+            assert!(
+                text.contains(&format!("\"outcome\":\"{outcome}\"")),
+                "{action} {outcome}: {text}"
+            );
+        }
+    }
+});
+
+api_test!(minting_an_expired_token_is_refused, |app| {
+    let now = zkr::server::store::now_unix();
+    for expires_at in [now - 10, now, 0, -5] {
+        let r = app
+            .post(
+                "/v1/tokens",
+                &app.admin,
+                json!({"principal": "late", "roles": ["miner"], "expires_at": expires_at}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{expires_at}: {}",
+            r.text
+        );
+        assert!(
+            r.json["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("not in the future"),
+            "{}",
+            r.text
+        );
+    }
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_tokens WHERE principal = 'late'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(n, 0);
+    let r = app
+        .post(
+            "/v1/tokens",
+            &app.admin,
+            json!({"principal": "late", "roles": ["miner"], "expires_at": now + 60}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+});
+
+api_test!(rotating_the_admin_token_revokes_the_old_one, |app| {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = zkr::server::auth::bootstrap_admin(&app.state.db, dir.path(), 30)
+        .await
+        .expect("bootstrap");
+    // The app's own admin token exists already, so nothing is written.
+    assert!(path.is_none());
+    let first = zkr::server::auth::rotate_admin(&app.state.db, dir.path(), 7)
+        .await
+        .expect("rotate");
+    assert!(first.revoked_id.is_none(), "no file, nothing to revoke");
+    let old = std::fs::read_to_string(&first.path).expect("read");
+    assert_eq!(
+        app.get("/v1/tokens", old.trim()).await.status,
+        StatusCode::OK
+    );
+
+    let second = zkr::server::auth::rotate_admin(&app.state.db, dir.path(), 7)
+        .await
+        .expect("rotate again");
+    assert_eq!(second.path, first.path);
+    assert_eq!(second.revoked_id.as_deref(), Some(first.new_id.as_str()));
+    let new = std::fs::read_to_string(&second.path).expect("read");
+    assert_ne!(new, old);
+    assert_eq!(
+        app.get("/v1/tokens", old.trim()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app.get("/v1/tokens", new.trim()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let listed = r.json.as_array().expect("list");
+    let entry = listed
+        .iter()
+        .find(|t| t["id"] == second.new_id.as_str())
+        .expect("new token listed");
+    let in_7_days = zkr::server::store::now_unix() + 7 * 86_400;
+    let expires = entry["expires_at"].as_i64().expect("expiry");
+    assert!((in_7_days - 60..=in_7_days).contains(&expires));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&second.path)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+});

@@ -1,4 +1,4 @@
-//! `POST /v1/tokens`: admins mint API tokens.
+//! `/v1/tokens`: admins mint, list and revoke API tokens.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::server::access::{Action, Resource};
-use crate::server::auth::{self, Principal, Role};
+use crate::server::auth::{self, Principal, Role, TokenInfo};
 use crate::server::error::Result;
-use crate::server::http::ApiJson;
+use crate::server::http::{ApiJson, ApiPath};
 use crate::server::{AppState, Ask};
 
 /// A token request.
@@ -20,7 +20,7 @@ pub struct CreateToken {
     pub principal: String,
     /// Its roles.
     pub roles: Vec<Role>,
-    /// Optional expiry, unix seconds.
+    /// Optional expiry, unix seconds; must be in the future.
     #[serde(default)]
     pub expires_at: Option<i64>,
 }
@@ -41,7 +41,8 @@ pub struct CreatedToken {
 /// Mint a token (admin).
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateToken,
     security(("bearer" = [])),
-    responses((status = 201, body = CreatedToken), (status = 403, body = crate::server::error::ErrorBody)))]
+    responses((status = 201, body = CreatedToken), (status = 403, body = crate::server::error::ErrorBody),
+              (status = 422, description = "bad principal or roles, or an expiry that is not in the future", body = crate::server::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -61,4 +62,36 @@ pub async fn create(
             roles: req.roles,
         }),
     ))
+}
+
+/// List every token: id, principal, roles, times and whether it is revoked;
+/// never a token or its hash (admin).
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
+    responses((status = 200, body = [TokenInfo]), (status = 403, body = crate::server::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Principal,
+) -> Result<Json<Vec<TokenInfo>>> {
+    let resource = Resource::named("token/*");
+    state
+        .authorize(Ask::new(&caller, Action::TokenRead, &resource))
+        .await?;
+    Ok(Json(auth::list(&state.db).await?))
+}
+
+/// Revoke a token (admin); it is refused from the next request on.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 200, body = TokenInfo), (status = 403, body = crate::server::error::ErrorBody),
+              (status = 404, body = crate::server::error::ErrorBody)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<TokenInfo>> {
+    let resource = Resource::named(format!("token/{id}"));
+    state
+        .authorize(Ask::new(&caller, Action::TokenRevoke, &resource))
+        .await?;
+    Ok(Json(auth::revoke(&state.db, &id).await?))
 }

@@ -315,6 +315,10 @@ pub async fn verify_batch(
             "items must hold 1..={MAX_BATCH} proofs"
         )));
     }
+    // Each item counts as a request for the principal's rate limit.
+    state
+        .limits
+        .check_principal_batch(&caller.id, req.items.len())?;
     let resource = Resource::named("circuit/*");
     let detail = format!("batch of {}", req.items.len());
     state
