@@ -199,12 +199,11 @@ pub async fn check_registry_root(
         )));
     }
     let (Some(index), Some(registry)) = (kind.registry_root_input(), registry) else {
-        return Ok(match kind.registry_root_input() {
-            // A circuit with a root but no registry to check it against is
-            // never accepted.
-            Some(_) => Some(UNKNOWN_REGISTRY_ROOT.to_string()),
-            None => None,
-        });
+        // A circuit with a root but no registry to check it against is
+        // never accepted.
+        return Ok(kind
+            .registry_root_input()
+            .map(|_| UNKNOWN_REGISTRY_ROOT.to_string()));
     };
     let c = &state.config.registries;
     let window = registries::RootWindow {
