@@ -263,6 +263,28 @@ struct Queued {
     circuit: AnyCircuit,
 }
 
+/// A taken per-principal slot; given back on drop unless the job entered
+/// the queue (then the worker that takes it out gives it back).
+struct Slot<'a> {
+    of: &'a PerPrincipal,
+    owner: String,
+    kept: bool,
+}
+
+impl Slot<'_> {
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.of.give_back(&self.owner);
+        }
+    }
+}
+
 /// Jobs each principal has in the queue, so that one principal cannot fill
 /// it: a slot is taken before a job enters the queue and given back when a
 /// worker takes the job out (or the job never entered).
@@ -272,8 +294,9 @@ struct PerPrincipal {
 }
 
 impl PerPrincipal {
-    /// Takes one of `owner`'s slots; 429 when it has none left.
-    fn take(&self, owner: &str) -> Result<()> {
+    /// Takes one of `owner`'s slots; 429 when it has none left. The slot
+    /// is given back when the returned guard drops, unless it is kept.
+    fn take(&self, owner: &str) -> Result<Slot<'_>> {
         let mut queued = self
             .queued
             .lock()
@@ -285,7 +308,11 @@ impl PerPrincipal {
             });
         }
         *n += 1;
-        Ok(())
+        Ok(Slot {
+            of: self,
+            owner: owner.to_string(),
+            kept: false,
+        })
     }
 
     fn give_back(&self, owner: &str) {
@@ -367,18 +394,10 @@ impl Jobs {
     /// Stores the job and queues it; 429 when its owner already has its
     /// share of the queue waiting, 503 when the queue is full.
     pub async fn submit(&self, job: NewJob) -> Result<Uuid> {
-        self.per_principal.take(&job.owner)?;
-        let owner = job.owner.clone();
-        let queued = self.enqueue(job).await;
-        if queued.is_err() {
-            self.per_principal.give_back(&owner);
-        }
-        queued
-    }
-
-    async fn enqueue(&self, job: NewJob) -> Result<Uuid> {
         let id = Uuid::new_v4();
         let permit = self.tx.try_reserve().map_err(|_| Error::QueueFull)?;
+        // A full queue is answered first; then the owner's share of it.
+        let slot = self.per_principal.take(&job.owner)?;
         sqlx::query(
             "INSERT INTO proof_jobs (id, circuit, kind, owner, tx_id, state, created_at) \
              VALUES ($1, $2, $3, $4, $5, 'queued', $6)",
@@ -396,6 +415,7 @@ impl Jobs {
             owner: job.owner,
             circuit: job.circuit,
         });
+        slot.keep();
         self.metrics.queue_depth.inc();
         self.gauge(JobState::Queued, &self.configured_backend, 1);
         Ok(id)
