@@ -265,6 +265,28 @@ struct Queued {
     circuit: AnyCircuit,
 }
 
+/// A taken per-principal slot; given back on drop unless the job entered
+/// the queue (then the worker that takes it out gives it back).
+struct Slot<'a> {
+    of: &'a PerPrincipal,
+    owner: String,
+    kept: bool,
+}
+
+impl Slot<'_> {
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.of.give_back(&self.owner);
+        }
+    }
+}
+
 /// Jobs each principal has in the queue, so that one principal cannot fill
 /// it: a slot is taken before a job enters the queue and given back when a
 /// worker takes the job out (or the job never entered).
@@ -274,8 +296,9 @@ struct PerPrincipal {
 }
 
 impl PerPrincipal {
-    /// Takes one of `owner`'s slots; 429 when it has none left.
-    fn take(&self, owner: &str) -> Result<()> {
+    /// Takes one of `owner`'s slots; 429 when it has none left. The slot
+    /// is given back when the returned guard drops, unless it is kept.
+    fn take(&self, owner: &str) -> Result<Slot<'_>> {
         let mut queued = self
             .queued
             .lock()
@@ -287,7 +310,11 @@ impl PerPrincipal {
             });
         }
         *n += 1;
-        Ok(())
+        Ok(Slot {
+            of: self,
+            owner: owner.to_string(),
+            kept: false,
+        })
     }
 
     fn give_back(&self, owner: &str) {
@@ -367,21 +394,13 @@ impl Jobs {
     }
 
     /// Appends the job's `queued` event, then stores the job and queues it;
-    /// 429 when its owner already has its share of the queue waiting, 503
-    /// when the queue is full or the event cannot be appended.
+    /// 503 when the queue is full or the event cannot be appended, 429 when
+    /// its owner already has its share of the queue waiting.
     pub async fn submit(&self, job: NewJob, audit: &AuditLog) -> Result<Uuid> {
-        self.per_principal.take(&job.owner)?;
-        let owner = job.owner.clone();
-        let queued = self.enqueue(job, audit).await;
-        if queued.is_err() {
-            self.per_principal.give_back(&owner);
-        }
-        queued
-    }
-
-    async fn enqueue(&self, job: NewJob, audit: &AuditLog) -> Result<Uuid> {
         let id = Uuid::new_v4();
         let permit = self.tx.try_reserve().map_err(|_| Error::QueueFull)?;
+        // A full queue is answered first; then the owner's share of it.
+        let slot = self.per_principal.take(&job.owner)?;
         // A job exists only once its `queued` event is durable: a submitter
         // answered 503 has no job that runs behind its back.
         let mut event = job.queued_event;
@@ -408,6 +427,7 @@ impl Jobs {
             owner: job.owner,
             circuit: job.circuit,
         });
+        slot.keep();
         self.metrics.queue_depth.inc();
         self.gauge(JobState::Queued, &self.configured_backend, 1);
         Ok(id)
