@@ -259,7 +259,9 @@ impl Checkpointer {
         let (stop, mut stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             let every_events = i64::try_from(every_events).unwrap_or(i64::MAX);
-            let mut tick = tokio::time::interval(Duration::from_secs(every_secs));
+            // The first tick one period after the start, not at once.
+            let period = Duration::from_secs(every_secs);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut signed = *head.borrow();
             loop {
