@@ -2,6 +2,7 @@
 //! authentication, access control, audit log, rate limits and metrics.
 
 pub mod access;
+pub mod access_log;
 pub mod audit;
 pub mod auth;
 pub mod commands;
@@ -40,6 +41,7 @@ use self::store::Db;
 
 /// `zkr serve` flags; each overrides the file and the environment.
 #[derive(Debug, Clone, Default, clap::Args)]
+#[command(after_help = config::env_help())]
 pub struct ServeArgs {
     /// TOML configuration file.
     #[arg(long, env = "ZKR_CONFIG")]
@@ -326,7 +328,7 @@ pub fn router(state: AppState) -> Router {
         .route("/confidential/transactions/{id}", get(transactions::get))
         .route("/confidential/access", post(transactions::access))
         .route("/confidential/audit", post(transactions::escrow))
-        .route("/confidential/keys", post(keys::create))
+        .route("/confidential/keys", get(keys::list).post(keys::create))
         .route("/confidential/keys/{id}", get(keys::get))
         .route("/confidential/keys/{id}/rotate", post(keys::rotate))
         .route("/proofs", post(proofs::create))
@@ -341,6 +343,10 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), http::authenticate))
         .layer(from_fn_with_state(state.clone(), http::limit_ip));
     Router::new()
+        .route("/", get(ops::index))
+        .route("/docs", get(ops::docs))
+        .route("/docs/", get(ops::docs_index))
+        .route("/docs/{*file}", get(ops::docs_file))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/openapi.json", get(ops::openapi))
@@ -351,6 +357,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.http.body_limit_bytes))
         .layer(from_fn_with_state(state.clone(), http::timeout))
         .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn(access_log::log))
         .with_state(state)
 }
 

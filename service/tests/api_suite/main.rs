@@ -3,9 +3,11 @@
 
 mod helpers;
 
+mod access_log;
 mod access_matrix;
 mod audit_log;
 mod basics;
+mod docs;
 mod keys;
 mod policies;
 mod proofs;

@@ -27,6 +27,7 @@ pub enum Format {
 
 /// Export filters.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// Earliest time: unix seconds or RFC 3339.
@@ -49,6 +50,7 @@ pub struct ExportQuery {
 
 /// Purpose and authorization reference for verification.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyQuery {
     /// Stated purpose (auditors: `audit`).
