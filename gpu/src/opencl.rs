@@ -336,6 +336,16 @@ mod tests {
     use ark_std::rand::{SeedableRng, rngs::StdRng};
     use proptest::prelude::*;
 
+    /// Tells that the running test (libtest names its thread after it)
+    /// did not run, in a line `cargo test` shows: libtest captures
+    /// `eprintln!` of a passing test, not writes to the stderr handle.
+    fn skip(reason: &str) {
+        use std::io::Write;
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("a test");
+        let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
+    }
+
     /// The device, or `None` (with a visible message) when there is none,
     /// unless `ZKR_REQUIRE_OPENCL=1`, which turns a missing device into a
     /// failure.
@@ -346,7 +356,7 @@ mod tests {
                 if std::env::var("ZKR_REQUIRE_OPENCL").is_ok_and(|v| v == "1") {
                     panic!("ZKR_REQUIRE_OPENCL=1 but no OpenCL device: {e}");
                 }
-                eprintln!("SKIPPED: {e}; set ZKR_REQUIRE_OPENCL=1 to fail instead");
+                skip(&format!("{e}; set ZKR_REQUIRE_OPENCL=1 to fail instead"));
                 None
             }
         }

@@ -25,7 +25,7 @@ pub enum Error {
     #[error("refused X25519 public key: low order point")]
     LowOrderPublicKey,
     /// No key with this id (and version) exists.
-    #[error("unknown key {key_id} version {version:?}")]
+    #[error("unknown key {key_id}{}", version_suffix(.version))]
     UnknownKey {
         /// The key id.
         key_id: String,
@@ -117,8 +117,32 @@ pub enum Error {
 /// This crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// ` version N` when a version was asked for, else nothing.
+fn version_suffix(version: &Option<u32>) -> String {
+    version.map(|v| format!(" version {v}")).unwrap_or_default()
+}
+
 impl Error {
     pub(crate) fn malformed(what: &'static str, reason: &'static str) -> Self {
         Error::Malformed { what, reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_reads_as_a_sentence() {
+        let e = Error::UnknownKey {
+            key_id: "miner-7".into(),
+            version: None,
+        };
+        assert_eq!(e.to_string(), "unknown key miner-7");
+        let e = Error::UnknownKey {
+            key_id: "miner-7".into(),
+            version: Some(2),
+        };
+        assert_eq!(e.to_string(), "unknown key miner-7 version 2");
     }
 }

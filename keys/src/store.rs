@@ -431,6 +431,18 @@ impl KeyStore {
         rows.iter().map(info_from_row).collect()
     }
 
+    /// Every version of every key, by key id then version: public metadata
+    /// only (the wrapped private parts are not even read).
+    pub async fn list(&self) -> Result<Vec<KeyInfo>> {
+        let rows = sqlx::query(
+            "SELECT key_id, version, kind, custody, public_key, kek_id, status, created_at, rotated_at
+             FROM zkr_keys ORDER BY key_id, version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(info_from_row).collect()
+    }
+
     /// One version of a key.
     pub async fn key(&self, key_id: &str, version: u32) -> Result<KeyInfo> {
         let row = sqlx::query(

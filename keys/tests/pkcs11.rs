@@ -32,8 +32,11 @@ fn config(test: &str) -> Option<Pkcs11Config> {
             !required,
             "ZKR_REQUIRE_SOFTHSM=1 but {module} is missing (apt-get install softhsm2)"
         );
-        eprintln!(
-            "SKIP {test}: PKCS#11 module {module} not found (install softhsm2, or source .ci/softhsm.sh)"
+        common::skip(
+            test,
+            &format!(
+                "PKCS#11 module {module} not found (install softhsm2, or source .ci/softhsm.sh)"
+            ),
         );
         return None;
     }

@@ -37,6 +37,7 @@ fn range_fixture() -> &'static Path {
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stderr(&o).contains("development only"));
+        assert!(stderr(&o).contains("warning: range: single-party setup"));
         std::fs::write(
             d.join("in.json"),
             r#"{"value":"50","blind":"7","min":"10","max":"100"}"#,

@@ -11,6 +11,14 @@ use sqlx::any::AnyPoolOptions;
 use zkr_keys::kek::{Kek, KekFuture};
 use zkr_keys::{CacheConfig, FileKek, KeyStore, SecretBytes};
 
+/// Tells that `test` did not run, and why, in a line `cargo test` shows:
+/// libtest captures `eprintln!` of a passing test, but not writes to the
+/// stderr handle itself.
+pub fn skip(test: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
+}
+
 /// A database for one test: a SQLite file in a temporary directory, or a
 /// fresh PostgreSQL database when `ZKR_TEST_DATABASE_URL` is set.
 pub struct TestDb {
@@ -77,7 +85,14 @@ pub fn sqlite_db(dir: &Path) -> TestDb {
 /// `ZKR_TEST_DATABASE_URL` is not set.
 pub async fn postgres_db(test: &str) -> Option<TestDb> {
     let Ok(base) = std::env::var("ZKR_TEST_DATABASE_URL") else {
-        eprintln!("SKIP {test} on PostgreSQL: ZKR_TEST_DATABASE_URL is not set");
+        assert!(
+            std::env::var("ZKR_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "ZKR_REQUIRE_POSTGRES=1 but ZKR_TEST_DATABASE_URL is not set"
+        );
+        skip(
+            &format!("{test} on PostgreSQL"),
+            "ZKR_TEST_DATABASE_URL is not set",
+        );
         return None;
     };
     sqlx::any::install_default_drivers();

@@ -9,8 +9,8 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use zkr_circuits::{CircuitKind, circuits::DEFAULT_DEPTH};
 
-/// The warning printed by every setup.
-pub const DEV_SETUP_WARNING: &str = "warning: single-party setup: this machine knew the toxic waste, so whoever ran it could forge proofs. \
+/// The warning printed by every setup, after the circuit's name.
+pub const DEV_SETUP_WARNING: &str = "single-party setup: this machine knew the toxic waste, so whoever ran it could forge proofs. \
 For development only; production keys need a multi-party ceremony.";
 
 /// Arguments of `zkr setup`.
@@ -46,7 +46,12 @@ pub fn run(a: &SetupArgs) -> CliResult {
 /// Generates keys for `kind` at `depth` into `dir`, printing the
 /// development-setup warning.
 pub fn setup_keys(kind: CircuitKind, depth: usize, dir: &Path) -> CliResult<CircuitInfo> {
-    eprintln!("{DEV_SETUP_WARNING}");
+    let circuit = if kind.has_depth() {
+        format!("{}({depth})", kind.name())
+    } else {
+        kind.name().to_string()
+    };
+    eprintln!("warning: {circuit}: {DEV_SETUP_WARNING}");
     let blank = kind.blank(depth)?;
     let constraints = blank.num_constraints()?;
     let pb = spinner(&format!(

@@ -38,6 +38,8 @@ pub enum Action {
     EscrowOpen,
     /// Read key status.
     KeyRead,
+    /// List every key (ids, kinds, versions, public parts).
+    KeyList,
     /// Register, create or rotate keys.
     KeyWrite,
     /// Read a registry's root, history and paths.
@@ -64,7 +66,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for matrices.
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::TokenCreate,
         Action::PolicyRead,
         Action::PolicyWrite,
@@ -75,6 +77,7 @@ impl Action {
         Action::RecordAccess,
         Action::EscrowOpen,
         Action::KeyRead,
+        Action::KeyList,
         Action::KeyWrite,
         Action::RegistryRead,
         Action::RegistryWrite,
@@ -101,6 +104,7 @@ impl Action {
             Action::RecordAccess => "record_access",
             Action::EscrowOpen => "escrow_open",
             Action::KeyRead => "key_read",
+            Action::KeyList => "key_list",
             Action::KeyWrite => "key_write",
             Action::RegistryRead => "registry_read",
             Action::RegistryWrite => "registry_write",
@@ -383,6 +387,7 @@ fn built_in(req: &Request<'_>, config: &AccessConfig) -> Option<Decision> {
         }
         TokenRead | TokenRevoke if p.has(Role::Admin) => "admin-manages",
         KeyRead if p.has(Role::Admin) || p.has(Role::Coordinator) => "key-status",
+        KeyList if p.has(Role::Admin) => "admin-lists-keys",
         AuditRead | AuditVerify if p.has(Role::Admin) => "admin-reads-audit-log",
         AuditRead | AuditVerify if auditor_ok => "auditor-purpose-hours-retention",
         AuditRead | AuditVerify if regulator_ok => "regulator-authorization-ref",
@@ -535,6 +540,7 @@ mod tests {
                             | KeyRead | AuditRead | AuditVerify | ProofRead,
                         ) => true,
                         (Role::Admin, TokenRead | TokenRevoke) => true,
+                        (Role::Admin, KeyList) => true,
                         (Role::Coordinator, TxCreate | KeyRead) => true,
                         (Role::Auditor, AuditRead | AuditVerify | RecordAccess | EscrowOpen) => {
                             purpose == Purpose::Audit

@@ -323,11 +323,19 @@ impl Config {
                 }
                 other => {
                     if let Some(role) = other.strip_prefix("RETENTION_DAYS_") {
+                        let role = role.to_ascii_lowercase();
+                        role.parse::<super::auth::Role>()
+                            .map_err(|_| Error::Config(format!("{key}: {role} is not a role")))?;
                         self.access
                             .retention_days
-                            .insert(role.to_ascii_lowercase(), parse(&key, &value)?);
+                            .insert(role, parse(&key, &value)?);
+                    } else if !is_known_other_var(&key) {
+                        // A typo must not silently fall back to a default,
+                        // as with unknown TOML keys.
+                        return Err(Error::Config(format!(
+                            "unknown environment variable {key} (`zkr serve --help` lists the ZKR_* variables)"
+                        )));
                     }
-                    // Other ZKR_* variables belong to other commands or tests.
                 }
             }
         }
@@ -433,6 +441,150 @@ impl Config {
     }
 }
 
+/// The `ZKR_*` variables that set a configuration key: name, key, example.
+pub const ENV_VARS: &[(&str, &str, &str)] = &[
+    ("ZKR_LISTEN", "listen", "127.0.0.1:8080"),
+    ("ZKR_DATA_DIR", "data_dir", "zkr-data"),
+    ("ZKR_DATABASE_URL", "database_url", "postgres://zkr@db/zkr"),
+    ("ZKR_BODY_LIMIT_BYTES", "http.body_limit_bytes", "1048576"),
+    (
+        "ZKR_REQUEST_TIMEOUT_SECS",
+        "http.request_timeout_secs",
+        "30",
+    ),
+    ("ZKR_RATE_IP_PER_SECOND", "rate_limit.ip_per_second", "50"),
+    ("ZKR_RATE_IP_BURST", "rate_limit.ip_burst", "100"),
+    (
+        "ZKR_RATE_PRINCIPAL_PER_SECOND",
+        "rate_limit.principal_per_second",
+        "20",
+    ),
+    (
+        "ZKR_RATE_PRINCIPAL_BURST",
+        "rate_limit.principal_burst",
+        "40",
+    ),
+    (
+        "ZKR_BUSINESS_HOURS_START",
+        "access.business_hours_start",
+        "8",
+    ),
+    ("ZKR_BUSINESS_HOURS_END", "access.business_hours_end", "18"),
+    ("ZKR_BUSINESS_WEEKENDS", "access.weekends", "false"),
+    (
+        "ZKR_RETENTION_DAYS_<ROLE>",
+        "access.retention_days.<role>",
+        "2555",
+    ),
+    ("ZKR_AUDIT_BATCH_MAX", "audit.batch_max", "256"),
+    ("ZKR_AUDIT_QUEUE", "audit.queue", "4096"),
+    ("ZKR_ESCROW_KEY_ID", "escrow_key_id", "escrow"),
+    ("ZKR_SIGNING_KEY_ID", "signing_key_id", "coordinator"),
+    ("ZKR_CIRCUITS_DIR", "circuits_dir", "zkr-data/circuits"),
+    ("ZKR_REGISTRY_DEPTH", "registry_depth", "20"),
+    ("ZKR_PROOF_WORKERS", "proofs.workers", "1"),
+    ("ZKR_PROOF_QUEUE", "proofs.queue", "64"),
+    ("ZKR_PROOF_BACKEND", "proofs.backend", "auto"),
+    (
+        "ZKR_SETUP_MISSING_KEYS",
+        "proofs.setup_missing_keys",
+        "true",
+    ),
+    (
+        "ZKR_PROOF_PER_PRINCIPAL_QUEUE",
+        "proofs.per_principal_queue",
+        "16",
+    ),
+    (
+        "ZKR_HEADER_READ_TIMEOUT_SECS",
+        "http.header_read_timeout_secs",
+        "10",
+    ),
+    ("ZKR_IDLE_TIMEOUT_SECS", "http.idle_timeout_secs", "60"),
+    ("ZKR_MAX_CONNECTIONS", "http.max_connections", "1024"),
+    ("ZKR_ADMIN_TOKEN_DAYS", "admin_token_days", "30"),
+    (
+        "ZKR_AUDIT_CHECKPOINT_EVERY_EVENTS",
+        "audit.checkpoint_every_events",
+        "1000",
+    ),
+    (
+        "ZKR_AUDIT_CHECKPOINT_EVERY_SECS",
+        "audit.checkpoint_every_secs",
+        "60",
+    ),
+    (
+        "ZKR_AUDIT_CHECKPOINT_KEY_ID",
+        "audit.checkpoint_key_id",
+        "audit-checkpoint",
+    ),
+    ("ZKR_MINER_REGISTRY", "registries.miners", "miners"),
+    ("ZKR_ROOT_WINDOW", "registries.root_window", "128"),
+    ("ZKR_ROOT_MAX_AGE_SECS", "registries.root_max_age_secs", "86400"),
+];
+
+/// `ZKR_*` variables that `zkr` reads outside the configuration file: the
+/// file itself, the log filter and the key-encryption key.
+pub const SERVICE_ENV_VARS: &[(&str, &str)] = &[
+    (
+        "ZKR_CONFIG",
+        "the TOML configuration file (same as --config)",
+    ),
+    (
+        "ZKR_LOG",
+        "log filter, e.g. `info` or `warn,zkr::server=debug` (default `warn,zkr::server=info`)",
+    ),
+    (
+        "ZKR_PKCS11_MODULE",
+        "PKCS#11 module (.so) holding the key-encryption key",
+    ),
+    ("ZKR_PKCS11_TOKEN_LABEL", "label of the PKCS#11 token"),
+    ("ZKR_PKCS11_PIN", "the token's user PIN"),
+    (
+        "ZKR_PKCS11_KEY_LABEL",
+        "label of the AES key-encryption key (default zkr-kek)",
+    ),
+    (
+        "ZKR_DEV_KEK_FILE",
+        "development key-encryption key file (instead of an HSM)",
+    ),
+];
+
+/// `ZKR_*` variables of the test suite, CI and scripts: never configuration,
+/// accepted so that `zkr` runs inside them.
+pub const NON_CONFIG_ENV_VARS: &[&str] = &[
+    "ZKR_TEST_DATABASE_URL",
+    "ZKR_REQUIRE_POSTGRES",
+    "ZKR_REQUIRE_SOFTHSM",
+    "ZKR_REQUIRE_OPENCL",
+    "ZKR_PKCS11_SO_PIN",
+    "ZKR_BIN",
+    "ZKR_REQUIRE_IFMA",
+    "ZKR_CPU_MSM",
+];
+
+fn is_known_other_var(key: &str) -> bool {
+    SERVICE_ENV_VARS.iter().any(|(name, _)| *name == key) || NON_CONFIG_ENV_VARS.contains(&key)
+}
+
+/// The environment section of `zkr serve --help`.
+pub fn env_help() -> String {
+    let mut text = String::from(
+        "Environment (overrides the file; flags override both; any other ZKR_* variable is an error):\n",
+    );
+    for (name, key, _) in ENV_VARS {
+        text.push_str(&format!("  {name:<32} {key}\n"));
+    }
+    for (name, what) in SERVICE_ENV_VARS {
+        text.push_str(&format!("  {name:<32} {what}\n"));
+    }
+    text.push_str(&format!(
+        "Ignored (tests and CI): {}",
+        NON_CONFIG_ENV_VARS.join(", ")
+    ));
+    text
+}
+
 fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
     value
         .trim()
@@ -512,6 +664,95 @@ mod tests {
         assert!(c.validate().is_err());
         let c = Config::from_toml("[proofs]\nper_principal_queue = 0\n").expect("toml");
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn documented_example_is_valid() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let example = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|s| s.split("```").next())
+            .expect("a toml block in docs/configuration.md");
+        let c = Config::from_toml(example).expect("the documented example parses");
+        c.validate().expect("the documented example is valid");
+        assert_eq!(c.listen.port(), 8080);
+        assert!(!c.proofs.setup_missing_keys);
+        assert_eq!(c.access.retention_days["auditor"], 2555);
+        // Every variable of the table is in the document.
+        for (name, key, _) in ENV_VARS {
+            assert!(
+                doc.contains(name),
+                "{name} missing from docs/configuration.md"
+            );
+            let last = key.rsplit('.').next().unwrap_or(key);
+            assert!(
+                doc.contains(last),
+                "{key} missing from docs/configuration.md"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_env_variables_are_errors() {
+        let mut c = Config::default();
+        let e = c
+            .apply_env([("ZKR_LISTN".to_string(), "127.0.0.1:1".to_string())])
+            .expect_err("a misspelt variable is refused");
+        assert!(e.to_string().contains("ZKR_LISTN"), "{e}");
+        assert!(
+            c.apply_env([("ZKR_RETENTION_DAYS_AUDITR".into(), "1".into())])
+                .is_err()
+        );
+        // Variables of the tests, CI and the key-encryption key are not
+        // configuration and pass.
+        let others = NON_CONFIG_ENV_VARS
+            .iter()
+            .chain(SERVICE_ENV_VARS.iter().map(|(n, _)| n))
+            .map(|n| (n.to_string(), "x".to_string()));
+        c.apply_env(others)
+            .expect("known non-configuration variables");
+    }
+
+    #[test]
+    fn every_documented_variable_is_applied() {
+        for (name, key, example) in ENV_VARS {
+            let name = name.replace("<ROLE>", "AUDITOR");
+            let mut c = Config::default();
+            c.apply_env([(name.clone(), example.to_string())])
+                .unwrap_or_else(|e| panic!("{name} ({key}) = {example}: {e}"));
+        }
+    }
+
+    /// Every variable `apply_env` matches is in the table behind `zkr serve
+    /// --help` and docs/configuration.md.
+    #[test]
+    fn every_applied_variable_is_documented() {
+        let source = include_str!("config.rs");
+        let body = source
+            .split("pub fn apply_env")
+            .nth(1)
+            .and_then(|s| s.split("pub fn validate").next())
+            .expect("apply_env in config.rs");
+        let mut found = 0;
+        for arm in body.split("\n").filter_map(|l| {
+            let l = l.trim_start();
+            let rest = l.strip_prefix('"')?;
+            let (name, tail) = rest.split_once('"')?;
+            tail.trim_start().starts_with("=>").then_some(name)
+        }) {
+            found += 1;
+            let var = format!("ZKR_{arm}");
+            assert!(
+                ENV_VARS.iter().any(|(n, _, _)| *n == var),
+                "{var} is applied but missing from ENV_VARS"
+            );
+        }
+        assert!(found >= 20, "parsed only {found} variables");
+        let help = env_help();
+        for (name, _, _) in ENV_VARS {
+            assert!(help.contains(name), "{name} not in --help");
+        }
     }
 
     #[test]

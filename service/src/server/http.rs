@@ -244,8 +244,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     if let Err(e) = state.limits.check_principal(&principal.id) {
         return e.into_response();
     }
+    let id = super::access_log::PrincipalId(principal.id.clone());
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    let mut response = next.run(req).await;
+    response.extensions_mut().insert(id);
+    response
 }
 
 /// Answers 408 when a request takes longer than the configured time.

@@ -2,6 +2,7 @@
 //! authentication, access control, audit log, rate limits and metrics.
 
 pub mod access;
+pub mod access_log;
 pub mod audit;
 pub mod auth;
 pub mod checkpoints;
@@ -42,6 +43,7 @@ use self::store::Db;
 
 /// `zkr serve` flags; each overrides the file and the environment.
 #[derive(Debug, Clone, Default, clap::Args)]
+#[command(after_help = config::env_help())]
 pub struct ServeArgs {
     /// TOML configuration file.
     #[arg(long, env = "ZKR_CONFIG")]
@@ -336,7 +338,7 @@ pub fn router(state: AppState) -> Router {
         .route("/confidential/transactions/{id}", get(transactions::get))
         .route("/confidential/access", post(transactions::access))
         .route("/confidential/audit", post(transactions::escrow))
-        .route("/confidential/keys", post(keys::create))
+        .route("/confidential/keys", get(keys::list).post(keys::create))
         .route("/confidential/keys/{id}", get(keys::get))
         .route("/confidential/keys/{id}/rotate", post(keys::rotate))
         .route("/proofs", post(proofs::create))
@@ -355,6 +357,10 @@ pub fn router(state: AppState) -> Router {
         .route("/signing-keys", get(routes::signing_keys::list))
         .layer(from_fn_with_state(state.clone(), http::authenticate));
     Router::new()
+        .route("/", get(ops::index))
+        .route("/docs", get(ops::docs))
+        .route("/docs/", get(ops::docs_index))
+        .route("/docs/{*file}", get(ops::docs_file))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/openapi.json", get(ops::openapi))
@@ -368,6 +374,7 @@ pub fn router(state: AppState) -> Router {
         // runs before authentication; metrics still count its 429s.
         .layer(from_fn_with_state(state.clone(), http::limit_ip))
         .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn(access_log::log))
         .with_state(state)
 }
 

@@ -10,6 +10,8 @@ use super::routes;
 #[openapi(
     info(title = "zk-receipts", description = "Confidential receipts and their zero-knowledge proofs"),
     paths(
+        routes::ops::index,
+        routes::ops::docs,
         routes::ops::healthz,
         routes::ops::readyz,
         routes::ops::openapi,
@@ -29,6 +31,7 @@ use super::routes;
         routes::transactions::get,
         routes::transactions::access,
         routes::transactions::escrow,
+        routes::keys::list,
         routes::keys::create,
         routes::keys::get,
         routes::keys::rotate,
@@ -45,8 +48,13 @@ use super::routes;
         routes::circuits::verification_key,
         routes::signing_keys::list,
     ),
-    components(schemas(super::error::ErrorBody, super::error::ErrorDetail)),
-    modifiers(&Bearer)
+    components(schemas(
+        super::error::ErrorBody,
+        super::error::ErrorDetail,
+        // Referenced from query parameters, which utoipa does not collect.
+        routes::audit::Format,
+    )),
+    modifiers(&Bearer, &OperationIds)
 )]
 pub struct ApiDoc;
 
@@ -59,5 +67,35 @@ impl Modify for Bearer {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Handlers in different modules share names (`create`, `get`), which
+/// utoipa uses as operation ids; OpenAPI wants them unique, and client
+/// generators name their methods after them. Each becomes `{tag}_{name}`.
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for op in operations.into_iter().flatten() {
+                let tag = op.tags.as_ref().and_then(|t| t.first()).cloned();
+                if let (Some(tag), Some(id)) = (tag, op.operation_id.as_mut())
+                    && !id.starts_with(&format!("{tag}_"))
+                {
+                    *id = format!("{tag}_{id}");
+                }
+            }
+        }
     }
 }

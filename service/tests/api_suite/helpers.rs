@@ -67,6 +67,17 @@ pub fn test_config() -> Config {
     config
 }
 
+/// Tells that the running test did not run, and why, in a line that
+/// `cargo test` shows: libtest captures `eprintln!` of a passing test, but
+/// not writes to the stderr handle itself. libtest names each test's
+/// thread after the test.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
+}
+
 fn postgres_admin_url() -> Option<String> {
     std::env::var("ZKR_TEST_DATABASE_URL")
         .ok()
@@ -88,12 +99,7 @@ impl TestApp {
                     if std::env::var("ZKR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
                         panic!("ZKR_REQUIRE_POSTGRES=1 but ZKR_TEST_DATABASE_URL is not set");
                     }
-                    // Straight to stderr: the test harness would swallow eprintln! of a passing test.
-                    use std::io::Write;
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "SKIPPED (PostgreSQL): ZKR_TEST_DATABASE_URL is not set"
-                    );
+                    skip("ZKR_TEST_DATABASE_URL is not set");
                     return None;
                 };
                 let name = format!("zkr_test_{}", uuid::Uuid::new_v4().simple());

@@ -152,3 +152,84 @@ api_test!(create_register_rotate_and_read_keys, |app| {
         .await;
     assert!(r.text.lines().count() >= 7, "{}", r.text);
 });
+
+api_test!(admins_list_keys_with_public_parts_only, |app| {
+    app.create_keys(&[("client-1", "participant"), ("escrow-2", "escrow")])
+        .await;
+    let r = app
+        .post(
+            "/v1/confidential/keys/client-1/rotate",
+            &app.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    let r = app.get("/v1/confidential/keys", &app.admin).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let keys = r.json.as_array().expect("a list");
+    let listed: Vec<(String, u64)> = keys
+        .iter()
+        .map(|k| {
+            (
+                k["key_id"].as_str().unwrap_or_default().to_string(),
+                k["version"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    for want in [("client-1", 1), ("client-1", 2), ("escrow-2", 1)] {
+        assert!(
+            listed.contains(&(want.0.to_string(), want.1)),
+            "{want:?} missing from {listed:?}"
+        );
+    }
+    let field_names: std::collections::BTreeSet<&str> = keys
+        .iter()
+        .flat_map(|k| k.as_object().expect("object").keys().map(String::as_str))
+        .collect();
+    let expected = [
+        "created_at",
+        "custody",
+        "key_id",
+        "kind",
+        "public_key",
+        "rotated_at",
+        "status",
+        "version",
+    ];
+    assert_eq!(field_names, expected.into_iter().collect());
+    let c1 = &keys[listed
+        .iter()
+        .position(|k| k.0 == "client-1")
+        .expect("client-1")];
+    assert_eq!(c1["kind"], "participant");
+    assert_eq!(c1["status"], "decrypt_only");
+    assert_eq!(c1["public_key"].as_str().map(str::len), Some(64));
+
+    for role in Role::ALL {
+        if role == Role::Admin {
+            continue;
+        }
+        let token = app.token(&format!("{role}-1"), &[role]).await;
+        let r = app.get("/v1/confidential/keys", &token).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{role}: {}", r.text);
+    }
+
+    // Every answer, allow or deny, is an audit event.
+    let r = app
+        .get("/v1/audit/events?action=key_list", &app.admin)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let outcomes: Vec<serde_json::Value> = r
+        .text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json line")["outcome"].clone()
+        })
+        .collect();
+    assert_eq!(outcomes.iter().filter(|o| *o == "allow").count(), 1);
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "deny").count(),
+        Role::ALL.len() - 1
+    );
+});

@@ -3,12 +3,14 @@
 
 mod helpers;
 
+mod access_log;
 mod access_matrix;
 mod audit_checkpoints;
 mod audit_isolation;
 mod audit_log;
 mod basics;
 mod connections;
+mod docs;
 mod keys;
 mod policies;
 mod proofs;

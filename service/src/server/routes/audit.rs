@@ -28,6 +28,7 @@ pub enum Format {
 
 /// Export filters.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// Earliest time: unix seconds or RFC 3339.
@@ -50,6 +51,7 @@ pub struct ExportQuery {
 
 /// Purpose and authorization reference for verification.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyQuery {
     /// Stated purpose (auditors: `audit`).

@@ -140,6 +140,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(info.into())))
 }
 
+/// Every key with every version: ids, kinds, versions, public keys and
+/// status; never private material (admin).
+#[utoipa::path(get, path = "/v1/confidential/keys", tag = "keys", security(("bearer" = [])),
+    responses((status = 200, body = Vec<KeyView>), (status = 403, body = crate::server::error::ErrorBody)))]
+pub async fn list(State(state): State<AppState>, caller: Principal) -> Result<Json<Vec<KeyView>>> {
+    let resource = Resource::named("keys");
+    state
+        .authorize(Ask::new(&caller, Action::KeyList, &resource))
+        .await?;
+    let keys = state.key_store()?.list().await?;
+    Ok(Json(keys.into_iter().map(KeyView::from).collect()))
+}
+
 /// Every version of a key (admin, coordinator).
 #[utoipa::path(get, path = "/v1/confidential/keys/{id}", tag = "keys", security(("bearer" = [])),
     params(("id" = String, Path, description = "Key id")),

@@ -23,6 +23,7 @@ pub struct NewMember {
 
 /// How much root history to return.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InfoQuery {
     /// Most recent roots to list (default 100, at most 10000).

@@ -25,7 +25,7 @@ use crate::server::{AppState, Ask};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTransaction {
-    /// The nine receipt fields (DESIGN §4), decimal strings.
+    /// The nine receipt fields (docs/formats.md), decimal strings.
     #[schema(value_type = Object)]
     pub receipt: ReceiptJson,
     /// The client's key id (also its principal id).
