@@ -276,7 +276,7 @@ mod tests {
     use ark_std::rand::{SeedableRng, rngs::StdRng};
 
     fn have_ifma() -> bool {
-        super::super::available()
+        super::super::tests::lanes_here()
     }
 
     fn edge_values() -> Vec<Fq> {
@@ -363,7 +363,6 @@ mod tests {
     #[test]
     fn mul_matches_ark_ff() {
         if !have_ifma() {
-            eprintln!("SKIP: no AVX-512 IFMA on this CPU");
             return;
         }
         let mut rng = StdRng::seed_from_u64(2);
@@ -409,7 +408,6 @@ mod tests {
     #[test]
     fn sub_and_cond_sub_match_ark_ff() {
         if !have_ifma() {
-            eprintln!("SKIP: no AVX-512 IFMA on this CPU");
             return;
         }
         let mut rng = StdRng::seed_from_u64(3);
@@ -459,7 +457,6 @@ mod tests {
     #[test]
     fn lanes_round_trip() {
         if !have_ifma() {
-            eprintln!("SKIP: no AVX-512 IFMA on this CPU");
             return;
         }
         let mut rng = StdRng::seed_from_u64(4);
