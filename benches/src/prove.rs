@@ -58,9 +58,8 @@ where
     );
     let (_, ark_peak) =
         mem::with_peak(|| black_box(Groth16::<Bn254>::prove(pk, circuit.clone(), &mut rng2).ok()));
-    let (_, ours_peak) = mem::with_peak(|| {
-        black_box(prepared.prove(pk, circuit.clone(), &mut rng, backend).ok())
-    });
+    let (_, ours_peak) =
+        mem::with_peak(|| black_box(prepared.prove(pk, circuit.clone(), &mut rng, backend).ok()));
     Ok(CaseResult {
         case: format!("prove/{case}"),
         n,
