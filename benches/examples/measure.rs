@@ -39,7 +39,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     if what == "profile" {
-        // Only ours, for a profiler.
+        // Only ours (the G1 path of this process, see ZKR_CPU_MSM), for a
+        // profiler.
         let n = 1usize << sizes[0];
         let bases = zkr_benches::inputs::g1_points(n, 1);
         let scalars: Vec<_> = zkr_benches::inputs::scalars(n, 2)
@@ -47,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|s| ark_ff::PrimeField::into_bigint(*s))
             .collect();
         for _ in 0..10 {
-            let _ = std::hint::black_box(zkr_gpu::cpu::msm(&bases, &scalars));
+            let _ = std::hint::black_box(zkr_gpu::cpu::msm_g1(&bases, &scalars));
         }
         return Ok(());
     }

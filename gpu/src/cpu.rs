@@ -122,6 +122,33 @@ pub(crate) fn digit(s: &[u64], k: &[u64; 6], w: usize, c: usize) -> i32 {
     ((bits & mask) as i64 - (1i64 << (c - 1))) as i32
 }
 
+/// The bucket arithmetic behind [`msm_with`]: `bases[idx[k]] * scalars[k]`
+/// summed, for scalars below `2^num_bits`.
+pub(crate) trait Engine<C: SWCurveConfig>: Sync {
+    fn pippenger<L: AsRef<[u64]> + Sync>(
+        &self,
+        bases: &[Affine<C>],
+        idx: &[u32],
+        scalars: &[L],
+        num_bits: usize,
+    ) -> Projective<C>;
+}
+
+/// The portable engine: arkworks' field arithmetic, any curve.
+pub(crate) struct Portable;
+
+impl<C: SWCurveConfig> Engine<C> for Portable {
+    fn pippenger<L: AsRef<[u64]> + Sync>(
+        &self,
+        bases: &[Affine<C>],
+        idx: &[u32],
+        scalars: &[L],
+        num_bits: usize,
+    ) -> Projective<C> {
+        pippenger(bases, idx, scalars, num_bits)
+    }
+}
+
 /// `bases[idx[k]] * scalars[k]` summed, by Pippenger with signed digits of
 /// width chosen by [`window_size`]. `num_bits` bounds the scalars.
 fn pippenger<C, L>(
@@ -329,9 +356,86 @@ fn classify<'a, C: SWCurveConfig>(
     cl
 }
 
-/// `sum_i bases[i] * scalars[i]`, over the common length of the two slices.
-/// Identity points and zero scalars are allowed anywhere.
+/// `sum_i bases[i] * scalars[i]`, over the common length of the two slices,
+/// with the portable arithmetic. Identity points and zero scalars are
+/// allowed anywhere.
 pub fn msm<C: SWCurveConfig>(bases: &[Affine<C>], scalars: &[ScalarBigInt<C>]) -> Projective<C> {
+    msm_with(&Portable, bases, scalars)
+}
+
+/// Which arithmetic the CPU backend uses for G1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum G1Path {
+    /// arkworks' field arithmetic ([`msm`]).
+    Scalar,
+    /// Eight lanes of AVX-512 IFMA (x86-64 CPUs that have it).
+    Ifma,
+}
+
+impl G1Path {
+    /// `"scalar"` or `"ifma"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Scalar => "scalar",
+            Self::Ifma => "ifma",
+        }
+    }
+}
+
+/// The G1 path of this process: IFMA when the CPU has it, unless the
+/// environment says `ZKR_CPU_MSM=scalar` (so that CI can test the portable
+/// path on IFMA machines). Decided once.
+pub fn g1_path() -> G1Path {
+    static PATH: std::sync::OnceLock<G1Path> = std::sync::OnceLock::new();
+    *PATH.get_or_init(|| {
+        let forced_scalar =
+            std::env::var("ZKR_CPU_MSM").is_ok_and(|v| v.trim().eq_ignore_ascii_case("scalar"));
+        if !forced_scalar && ifma_available() {
+            G1Path::Ifma
+        } else {
+            G1Path::Scalar
+        }
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn ifma_available() -> bool {
+    crate::ifma::available()
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn ifma_available() -> bool {
+    false
+}
+
+/// G1 MSM on the path given by [`g1_path`].
+pub fn msm_g1(bases: &[ark_bn254::G1Affine], scalars: &[crate::Scalar]) -> ark_bn254::G1Projective {
+    msm_g1_on(g1_path(), bases, scalars)
+}
+
+/// G1 MSM on the given path; the IFMA path on a CPU without IFMA (or off
+/// x86-64) is the scalar path.
+pub fn msm_g1_on(
+    path: G1Path,
+    bases: &[ark_bn254::G1Affine],
+    scalars: &[crate::Scalar],
+) -> ark_bn254::G1Projective {
+    #[cfg(target_arch = "x86_64")]
+    if path == G1Path::Ifma
+        && let Some(r) = crate::ifma::msm_g1_tuned(bases, scalars)
+    {
+        return r;
+    }
+    let _ = path;
+    msm(bases, scalars)
+}
+
+/// [`msm`] with the bucket arithmetic of `engine`.
+pub(crate) fn msm_with<C: SWCurveConfig, E: Engine<C>>(
+    engine: &E,
+    bases: &[Affine<C>],
+    scalars: &[ScalarBigInt<C>],
+) -> Projective<C> {
     let n = bases.len().min(scalars.len());
     let (bases, scalars) = (&bases[..n], &scalars[..n]);
     let cl = classify(bases, scalars);
@@ -347,13 +451,13 @@ pub fn msm<C: SWCurveConfig>(bases: &[Affine<C>], scalars: &[ScalarBigInt<C>]) -
                 },
                 || {
                     rayon::join(
-                        || pippenger(bases, &cl.small.0, &cl.small.1, 64),
-                        || pippenger(bases, &cl.minus_small.0, &cl.minus_small.1, 64),
+                        || engine.pippenger(bases, &cl.small.0, &cl.small.1, 64),
+                        || engine.pippenger(bases, &cl.minus_small.0, &cl.minus_small.1, 64),
                     )
                 },
             )
         },
-        || pippenger(bases, &cl.large.0, &cl.large.1, num_bits),
+        || engine.pippenger(bases, &cl.large.0, &cl.large.1, num_bits),
     );
     ones - minus_ones + small - minus_small + large
 }

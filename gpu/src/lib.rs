@@ -7,10 +7,18 @@
 //! let sum = msm.msm_g1(&[], &[]).expect("empty MSM");
 //! assert!(ark_ff::Zero::is_zero(&sum));
 //! ```
-#![cfg_attr(not(feature = "opencl"), forbid(unsafe_code))]
+// `unsafe` is denied by the workspace lints; the OpenCL and IFMA modules
+// allow it where their APIs need it.
+#![cfg_attr(
+    not(any(feature = "opencl", target_arch = "x86_64")),
+    forbid(unsafe_code)
+)]
 
 pub mod backend;
 pub mod cpu;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)] // SIMD intrinsics: loads, stores, gathers, scatters
+pub mod ifma;
 #[cfg(feature = "opencl")]
 pub mod opencl;
 

@@ -8,6 +8,9 @@
 #![forbid(unsafe_code)]
 
 pub mod circuit;
+mod prepared;
+
+pub use prepared::Prepared;
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::{AffineRepr, CurveGroup};
@@ -98,66 +101,97 @@ where
 {
     let msm = zkr_gpu::select(backend)?;
 
-    let cs = ConstraintSystem::new_ref();
-    cs.set_optimization_goal(OptimizationGoal::Constraints);
-    cs.set_mode(SynthesisMode::Prove {
-        construct_matrices: true,
-        generate_lc_assignments: false,
-    });
-    circuit.generate_constraints(cs.clone())?;
-    cs.finalize();
-    let h = LibsnarkReduction::witness_map::<Fr, GeneralEvaluationDomain<Fr>>(cs.clone())?;
-
+    let cs = {
+        let _span = tracing::debug_span!("synthesis", matrices = true).entered();
+        let cs = ConstraintSystem::new_ref();
+        cs.set_optimization_goal(OptimizationGoal::Constraints);
+        cs.set_mode(SynthesisMode::Prove {
+            construct_matrices: true,
+            generate_lc_assignments: false,
+        });
+        circuit.generate_constraints(cs.clone())?;
+        cs.finalize();
+        cs
+    };
+    let h = {
+        let _span = tracing::debug_span!("witness_map").entered();
+        LibsnarkReduction::witness_map::<Fr, GeneralEvaluationDomain<Fr>>(cs.clone())?
+    };
     let inner = cs.borrow().ok_or(SynthesisError::MissingCS)?;
-    let input = inner.instance_assignment()?;
-    let aux = inner.witness_assignment()?;
+    prove_from_assignment(
+        pk,
+        h,
+        inner.instance_assignment()?,
+        inner.witness_assignment()?,
+        r,
+        s,
+        &msm,
+    )
+}
+
+/// The MSM phase: the proof from the QAP witness `h` and the R1CS
+/// assignment (`input` starts with the constant one).
+pub(crate) fn prove_from_assignment(
+    pk: &ProvingKey<Bn254>,
+    h: Vec<Fr>,
+    input: &[Fr],
+    aux: &[Fr],
+    r: Fr,
+    s: Fr,
+    msm: &FallbackMsm,
+) -> Result<Proved> {
+    let _span = tracing::debug_span!("msm").entered();
     let to_bigints = |v: &[Fr]| {
         v.par_iter()
             .map(|x| x.into_bigint())
             .collect::<Vec<Scalar>>()
     };
 
-    let mut ran = msm.preferred();
-    let mut note = |r: Ran| {
-        if r == Ran::Cpu {
-            ran = Ran::Cpu;
-        }
-    };
-
     let h = to_bigints(&h);
-    let (h_acc, r1) = g1(&msm, &pk.h_query, &h)?;
-    note(r1);
-    drop(h);
-
     let input = to_bigints(input.get(1..).unwrap_or_default());
     let aux = to_bigints(aux);
-    let (l_acc, r2) = g1(&msm, &pk.l_query, &aux)?;
-    note(r2);
     let assignment = [&input[..], &aux[..]].concat();
-    drop((input, aux));
-    drop(inner);
-    drop(cs);
+    drop(input);
 
-    let (a_acc, r3) = g1(&msm, pk.a_query.get(1..).unwrap_or_default(), &assignment)?;
-    note(r3);
-    let g_a = pk.delta_g1 * r + first(&pk.a_query) + a_acc + pk.vk.alpha_g1;
-
-    let g1_b = if r.is_zero() {
-        G1Projective::zero()
+    // The G2 MSM (CPU, scalar arithmetic) runs beside the G1 MSMs, so that
+    // a core that finishes its G1 windows early takes G2 work.
+    let (g1_sums, g2_acc) = rayon::join(
+        || -> Result<_> {
+            let (h_acc, r1) = g1(msm, &pk.h_query, &h)?;
+            let (l_acc, r2) = g1(msm, &pk.l_query, &aux)?;
+            let (a_acc, r3) = g1(msm, pk.a_query.get(1..).unwrap_or_default(), &assignment)?;
+            let b = if r.is_zero() {
+                None
+            } else {
+                Some(g1(
+                    msm,
+                    pk.b_g1_query.get(1..).unwrap_or_default(),
+                    &assignment,
+                )?)
+            };
+            let on_device = [r1, r2, r3]
+                .into_iter()
+                .chain(b.map(|(_, r)| r))
+                .all(|r| r == Ran::OpenCl);
+            Ok((h_acc, l_acc, a_acc, b.map(|(b, _)| b), on_device))
+        },
+        || g2(msm, &pk.b_g2_query[..], &assignment),
+    );
+    let (h_acc, l_acc, a_acc, b_acc, on_device) = g1_sums?;
+    let g2_acc = g2_acc?;
+    drop((h, aux, assignment));
+    let ran = if on_device && msm.preferred() == Ran::OpenCl {
+        Ran::OpenCl
     } else {
-        let (b_acc, r4) = g1(
-            &msm,
-            pk.b_g1_query.get(1..).unwrap_or_default(),
-            &assignment,
-        )?;
-        note(r4);
-        pk.delta_g1 * s + first(&pk.b_g1_query) + b_acc + pk.beta_g1
+        Ran::Cpu
     };
-    let g2_b = pk.vk.delta_g2 * s
-        + first(&pk.b_g2_query)
-        + g2(&msm, &pk.b_g2_query[..], &assignment)?
-        + pk.vk.beta_g2;
-    drop(assignment);
+
+    let g_a = pk.delta_g1 * r + first(&pk.a_query) + a_acc + pk.vk.alpha_g1;
+    let g1_b = match b_acc {
+        None => G1Projective::zero(),
+        Some(b_acc) => pk.delta_g1 * s + first(&pk.b_g1_query) + b_acc + pk.beta_g1,
+    };
+    let g2_b = pk.vk.delta_g2 * s + first(&pk.b_g2_query) + g2_acc + pk.vk.beta_g2;
 
     let g_c = g_a * s + g1_b * r - pk.delta_g1 * (r * s) + l_acc + h_acc;
     Ok(Proved {
