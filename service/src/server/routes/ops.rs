@@ -2,7 +2,6 @@
 //! API docs page at `/docs/`.
 
 use std::sync::{Arc, LazyLock};
-
 use std::time::Duration;
 
 use axum::Json;
@@ -14,7 +13,7 @@ use sqlx::Row;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::server::AppState;
-use crate::server::error::{ErrorCode, ErrorDetail};
+use crate::server::error::{Error, ErrorCode, ErrorDetail, Result};
 use crate::server::store::{Backend, now_unix};
 
 /// Health answer.
