@@ -7,6 +7,7 @@ pub mod batch;
 pub mod binary;
 pub mod error;
 pub mod snarkjs;
+pub mod solidity;
 pub mod verify;
 
 pub use batch::{BatchItem, verify_batch};
