@@ -17,6 +17,7 @@ use ark_groth16::Groth16;
 use ark_std::rand::{SeedableRng, rngs::StdRng};
 use num_bigint::BigUint;
 use serde_json::{Value, json};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use zkr_circuits::{CircuitKind, sample};
@@ -42,7 +43,12 @@ fn interop() -> Option<PathBuf> {
         (None, Ok(_)) => return Some(dir),
     };
     assert!(!require(), "ZKR_REQUIRE_EVM=1 but {why}");
-    eprintln!("SKIPPED: {why}; set ZKR_REQUIRE_EVM=1 to fail instead");
+    // straight to stderr, past the test harness's capture, so that the skip
+    // shows in a plain `cargo test` run
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {why}; set ZKR_REQUIRE_EVM=1 to fail instead"
+    );
     None
 }
 
