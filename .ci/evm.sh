@@ -8,4 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 (cd interop/evm && npm ci --no-audit --no-fund --loglevel=error)
 [ -d interop/node_modules/snarkjs ] || (cd interop && npm ci --no-audit --no-fund --loglevel=error)
+# `test = false` keeps this target out of --all-targets: lint it here
+cargo clippy -p zkr-verifier --test evm -- -D warnings
 ZKR_REQUIRE_EVM=1 cargo test -p zkr-verifier --test evm -- --nocapture
