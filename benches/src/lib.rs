@@ -11,6 +11,7 @@ pub mod inputs;
 pub mod mem;
 pub mod msm;
 pub mod prove;
+pub mod verify;
 
 use serde::Serialize;
 use std::time::Instant;
@@ -27,6 +28,9 @@ pub enum Error {
     /// Key generation or the baseline prover failed.
     #[error("arkworks: {0}")]
     Arkworks(String),
+    /// Our verifier refused its input.
+    #[error("verify: {0}")]
+    Verify(String),
     /// Our result differs from arkworks': the measurement is meaningless.
     #[error("{0}: result differs from arkworks")]
     Mismatch(String),

@@ -55,6 +55,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The operating system's random number generator failed.
+    #[error("random number generator: {0}")]
+    Random(String),
 }
 
 /// Result with this crate's error.

@@ -3,10 +3,13 @@
 //! `verification_key.json`, `public.json`) and arkworks' compressed binary.
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod binary;
 pub mod error;
 pub mod snarkjs;
+pub mod solidity;
 pub mod verify;
 
+pub use batch::{BatchItem, verify_batch};
 pub use error::{Error, Result};
 pub use verify::{verify, verify_prepared};

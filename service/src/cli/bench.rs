@@ -54,6 +54,8 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Verifying many proofs: our batch against one `Groth16::verify_with_processed_vk` each.
+    Verify(super::verify_batch::BenchVerifyArgs),
 }
 
 /// Runs `zkr bench`.
@@ -102,6 +104,7 @@ pub fn run(a: &BenchArgs) -> CliResult {
                 *json,
             )
         }
+        BenchCommand::Verify(v) => (vec![super::verify_batch::bench(v)?], v.json),
     };
     if json {
         let out = serde_json::json!({

@@ -4,12 +4,15 @@
 
 pub mod bench;
 pub mod demo;
+pub mod export;
+pub mod export_solidity;
 pub mod hash;
 pub mod keys;
 pub mod prove;
 pub mod registry;
 pub mod setup;
 pub mod verify;
+pub mod verify_batch;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -40,6 +43,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Measure our MSM and prover beside arkworks on the same inputs.
     Bench(bench::BenchArgs),
+    /// Export for other tools: a Solidity verifier, a verifier call's arguments.
+    Export(export::ExportArgs),
     /// Run the HTTP service.
     Serve(crate::server::ServeArgs),
     /// API tokens.
@@ -108,6 +113,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Registry(a) => registry::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Export(a) => export::run(&a),
         Command::Serve(a) => service(crate::server::commands::serve(a)),
         Command::Token(a) => token(&a),
         Command::Audit(a) => audit(&a),

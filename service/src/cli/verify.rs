@@ -23,11 +23,14 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub vk: PathBuf,
     /// snarkjs proof.json.
-    #[arg(long)]
-    pub proof: PathBuf,
+    #[arg(long, required_unless_present = "batch")]
+    pub proof: Option<PathBuf>,
     /// snarkjs public.json.
-    #[arg(long)]
-    pub public: PathBuf,
+    #[arg(long, required_unless_present = "batch")]
+    pub public: Option<PathBuf>,
+    /// A directory of NAME.proof.json + NAME.public.json pairs, verified as one batch.
+    #[arg(long, conflicts_with_all = ["proof", "public", "registry_roots", "attestation"])]
+    pub batch: Option<PathBuf>,
     /// The circuit the key is for (range, membership, receipt, disclosure);
     /// by default read from circuit.json beside --vk. Needed with
     /// --registry-root and --attestation.
@@ -120,11 +123,19 @@ fn circuit_of(a: &VerifyArgs) -> CliResult<CircuitKind> {
 
 /// Runs `zkr verify`.
 pub fn run(a: &VerifyArgs) -> CliResult {
+    if let Some(dir) = &a.batch {
+        return super::verify_batch::run(&a.vk, dir);
+    }
+    let (Some(proof_path), Some(public_path)) = (&a.proof, &a.public) else {
+        return Err(CliError::Input(
+            "give --proof and --public, or --batch DIR".into(),
+        ));
+    };
     let vk = read_vk_json(&a.vk)?;
-    let proof_text = binary::read_text_bounded(&a.proof, binary::MAX_JSON_BYTES)?;
-    let proof = snarkjs::parse_proof(&proof_text, &a.proof.display().to_string())?;
-    let public_text = binary::read_text_bounded(&a.public, binary::MAX_JSON_BYTES)?;
-    let public = snarkjs::parse_public(&public_text, &a.public.display().to_string())?;
+    let proof_text = binary::read_text_bounded(proof_path, binary::MAX_JSON_BYTES)?;
+    let proof = snarkjs::parse_proof(&proof_text, &proof_path.display().to_string())?;
+    let public_text = binary::read_text_bounded(public_path, binary::MAX_JSON_BYTES)?;
+    let public = snarkjs::parse_public(&public_text, &public_path.display().to_string())?;
 
     let extra_checks = !a.registry_roots.is_empty() || a.attestation.is_some();
     let kind = if extra_checks {
@@ -133,7 +144,7 @@ pub fn run(a: &VerifyArgs) -> CliResult {
         if public.len() != expected {
             return Err(CliError::Input(format!(
                 "{}: the {} circuit has {expected} public inputs, got {}",
-                a.public.display(),
+                public_path.display(),
                 kind.name(),
                 public.len()
             )));

@@ -236,6 +236,26 @@ api_test!(verify_single_and_batch, config = config(), |app| {
         .map(|v| v["valid"].clone())
         .collect();
     assert_eq!(valid, vec![json!(true), json!(false), json!(false)]);
+    // One randomised check for the whole batch, bisected to name the false
+    // proofs wherever they stand.
+    let r = app
+        .post(
+            "/v1/verify/batch",
+            &miner,
+            json!({"items": [false_one, good, good, false_one, good]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let valid: Vec<_> = r.json["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|v| v["valid"].clone())
+        .collect();
+    assert_eq!(
+        valid,
+        vec![json!(false), json!(true), json!(true), json!(false), json!(true)]
+    );
     assert_eq!(
         app.post("/v1/verify/batch", &miner, json!({"items": []}))
             .await
@@ -259,7 +279,12 @@ api_test!(verify_single_and_batch, config = config(), |app| {
             json!("invalid"),
             json!("valid"),
             json!("invalid"),
-            json!("invalid")
+            json!("invalid"),
+            json!("invalid"),
+            json!("valid"),
+            json!("valid"),
+            json!("invalid"),
+            json!("valid")
         ]
     );
 });

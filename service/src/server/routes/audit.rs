@@ -62,6 +62,7 @@ pub struct VerifyQuery {
 
 /// Which checkpoints to list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointsQuery {
     /// Only checkpoints after this sequence number (default 0: all).

@@ -5,7 +5,11 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use ark_bn254::Fr;
+use std::sync::Arc;
+
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::{PreparedVerifyingKey, Proof};
+use zkr_verifier::batch::BatchItem;
 use zkr_circuits::CircuitKind;
 use zkr_circuits::field::fr_to_be_bytes;
 
@@ -218,8 +222,17 @@ pub async fn check_registry_root(
     Ok((!known).then(|| UNKNOWN_REGISTRY_ROOT.to_string()))
 }
 
-/// `Ok(verdict)` for a well-formed request; `Err` (4xx) for a malformed one.
-async fn check(state: &AppState, req: VerifyRequest) -> Result<Verdict> {
+/// A well-formed request whose statement still needs the pairing check.
+struct Ready {
+    pvk: Arc<PreparedVerifyingKey<Bn254>>,
+    proof: Proof<Bn254>,
+    public: Vec<Fr>,
+}
+
+/// Everything but the pairing: `Ok(Err(verdict))` when the request is
+/// well formed but already invalid (attestation, registry root), `Err`
+/// (4xx) when it is malformed.
+async fn prepare(state: &AppState, req: VerifyRequest) -> Result<Result<Ready, Verdict>> {
     let kind = CircuitKind::from_name(&req.circuit)
         .map_err(|_| Error::Unprocessable(format!("unknown circuit {:?}", req.circuit)))?;
     let proof = zkr_verifier::snarkjs::parse_proof(&req.proof.to_string(), "proof")
@@ -230,8 +243,8 @@ async fn check(state: &AppState, req: VerifyRequest) -> Result<Verdict> {
         .map_err(|e| Error::Unprocessable(e.to_string()))?;
     let registry = registry_for(state, kind, req.registry.as_deref())?;
     if kind == CircuitKind::Receipt {
-        // DESIGN §4: a receipt proof counts only with a valid attestation by
-        // a coordinator key this service trusts.
+        // A receipt proof counts only with a valid attestation by a
+        // coordinator key this service trusts.
         let attestation = req.attestation.as_ref().ok_or_else(|| {
             Error::Unprocessable("a receipt proof needs the coordinator's attestation".into())
         })?;
@@ -239,7 +252,7 @@ async fn check(state: &AppState, req: VerifyRequest) -> Result<Verdict> {
             Error::Unprocessable("public_signals: the receipt circuit has 4 public inputs".into())
         })?;
         if let Some(reason) = check_attestation(state, attestation, receipt_hash).await? {
-            return Ok(invalid(reason));
+            return Ok(Err(invalid(reason)));
         }
     } else if req.attestation.is_some() {
         return Err(Error::Unprocessable(
@@ -248,20 +261,50 @@ async fn check(state: &AppState, req: VerifyRequest) -> Result<Verdict> {
     }
     let pvk = state.verifying_keys.get(kind.name()).await?;
     if let Some(reason) = check_registry_root(state, kind, registry.as_deref(), &public).await? {
-        return Ok(invalid(reason));
+        return Ok(Err(invalid(reason)));
     }
-    let outcome =
-        tokio::task::spawn_blocking(move || zkr_verifier::verify_prepared(&pvk, &proof, &public))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
-    match outcome {
-        Ok(true) => Ok(Verdict {
+    let ready = Ready { pvk, proof, public };
+    // The count of public inputs and the points, before any pairing.
+    zkr_verifier::batch::check_item(&ready.item())
+        .map_err(|e| Error::Unprocessable(e.to_string()))?;
+    Ok(Ok(ready))
+}
+
+impl Ready {
+    fn item(&self) -> BatchItem<'_> {
+        BatchItem {
+            pvk: &self.pvk,
+            proof: &self.proof,
+            public_inputs: &self.public,
+        }
+    }
+}
+
+fn verdict(valid: bool) -> Verdict {
+    if valid {
+        Verdict {
             valid: true,
             reason: None,
-        }),
-        Ok(false) => Ok(invalid("the proof does not verify for these public inputs")),
-        Err(e) => Err(Error::Unprocessable(e.to_string())),
+        }
+    } else {
+        invalid("the proof does not verify for these public inputs")
     }
+}
+
+/// `Ok(verdict)` for a well-formed request; `Err` (4xx) for a malformed one.
+async fn check(state: &AppState, req: VerifyRequest) -> Result<Verdict> {
+    let ready = match prepare(state, req).await? {
+        Ok(ready) => ready,
+        Err(verdict) => return Ok(verdict),
+    };
+    let outcome = tokio::task::spawn_blocking(move || {
+        zkr_verifier::verify_prepared(&ready.pvk, &ready.proof, &ready.public)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    outcome
+        .map(verdict)
+        .map_err(|e| Error::Unprocessable(e.to_string()))
 }
 
 async fn record(state: &AppState, caller: &Principal, circuit: &str, v: &Verdict) -> Result<()> {
@@ -323,18 +366,44 @@ pub async fn verify_batch(
     state
         .authorize(Ask::new(&caller, Action::Verify, &resource).detail(&detail))
         .await?;
-    let mut results = Vec::with_capacity(req.items.len());
-    for item in req.items {
-        let circuit = item.circuit.clone();
-        let verdict = match check(&state, item).await {
-            Ok(v) => v,
-            Err(e) if e.status_and_code().0.is_client_error() => Verdict {
+    // Every item is checked up to the pairing; the well-formed ones then
+    // go through one randomised batch check (bisected to name the false
+    // ones), and verdicts come back in request order.
+    let mut circuits = Vec::with_capacity(req.items.len());
+    let mut slots: Vec<Option<Verdict>> = Vec::with_capacity(req.items.len());
+    let mut ready = Vec::new();
+    for (i, item) in req.items.into_iter().enumerate() {
+        circuits.push(item.circuit.clone());
+        match prepare(&state, item).await {
+            Ok(Ok(r)) => {
+                ready.push((i, r));
+                slots.push(None);
+            }
+            Ok(Err(v)) => slots.push(Some(v)),
+            Err(e) if e.status_and_code().0.is_client_error() => slots.push(Some(Verdict {
                 valid: false,
                 reason: Some(e.to_string()),
-            },
+            })),
             Err(e) => return Err(e),
-        };
-        record(&state, &caller, &circuit, &verdict).await?;
+        }
+    }
+    if !ready.is_empty() {
+        let (ready, valid) = tokio::task::spawn_blocking(move || {
+            let items: Vec<BatchItem<'_>> = ready.iter().map(|(_, r)| r.item()).collect();
+            let valid = zkr_verifier::batch::verify_batch(&items);
+            (ready, valid)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        let valid = valid.map_err(|e| Error::Internal(format!("batch verification: {e}")))?;
+        for ((i, _), ok) in ready.iter().zip(valid) {
+            slots[*i] = Some(verdict(ok));
+        }
+    }
+    let mut results = Vec::with_capacity(slots.len());
+    for (circuit, slot) in circuits.iter().zip(slots) {
+        let verdict = slot.ok_or_else(|| Error::Internal("batch verdict missing".into()))?;
+        record(&state, &caller, circuit, &verdict).await?;
         results.push(verdict);
     }
     Ok(Json(BatchVerdict { results }))
