@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod circuit;
+pub mod zkey;
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::{AffineRepr, CurveGroup};
