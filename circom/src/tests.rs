@@ -248,10 +248,10 @@ fn zkey_refuses_g2_points_outside_the_subgroup() {
     };
     let p = loop {
         let x = ark_bn254::Fq2::rand(&mut rng);
-        if let Some(p) = G2Affine::get_point_from_x_unchecked(x, false) {
-            if !p.is_in_correct_subgroup_assuming_on_curve() {
-                break p;
-            }
+        if let Some(p) = G2Affine::get_point_from_x_unchecked(x, false)
+            && !p.is_in_correct_subgroup_assuming_on_curve()
+        {
+            break p;
         }
     };
     z.key.b2[1] = p;
