@@ -1,0 +1,27 @@
+//! `zkr export`: the project's circuits and keys in other tools' formats.
+//! One subcommand per format, each in its own module.
+
+use super::CliResult;
+use clap::{Args, Subcommand};
+
+/// Arguments of `zkr export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// What to export.
+    #[command(subcommand)]
+    pub what: ExportCommand,
+}
+
+/// The formats.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// A circuit's constraint system as circom's .r1cs, for a snarkjs phase-2 ceremony.
+    R1cs(super::export_r1cs::ExportR1csArgs),
+}
+
+/// Runs `zkr export`.
+pub fn run(a: &ExportArgs) -> CliResult {
+    match &a.what {
+        ExportCommand::R1cs(a) => super::export_r1cs::run(a),
+    }
+}
