@@ -71,9 +71,12 @@ pub fn r1cs(data: &[u8]) {
     }
 }
 
+/// A target's body.
+pub type Body = fn(&[u8]);
+
 /// Every target by its cargo-fuzz name.
 #[allow(dead_code)]
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("snarkjs_proof", snarkjs_proof),
     ("snarkjs_vk", snarkjs_vk),
     ("public_inputs", public_inputs),
