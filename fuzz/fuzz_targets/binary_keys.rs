@@ -1,8 +1,5 @@
 #![no_main]
-use libfuzzer_sys::fuzz_target;
+#[path = "../bodies.rs"]
+mod bodies;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = zkr_verifier::binary::proof_from_bytes(data, "proof.bin");
-    let _ = zkr_verifier::binary::verifying_key_from_bytes(data, "verifying_key.bin");
-    let _ = zkr_verifier::binary::proving_key_from_bytes(data, "proving_key.bin");
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::binary_keys(data));

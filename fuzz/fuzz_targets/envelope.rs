@@ -1,6 +1,5 @@
 #![no_main]
-use libfuzzer_sys::fuzz_target;
+#[path = "../bodies.rs"]
+mod bodies;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = zkr_keys::Envelope::from_bytes(data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::envelope(data));

@@ -1,8 +1,5 @@
 #![no_main]
-use libfuzzer_sys::fuzz_target;
+#[path = "../bodies.rs"]
+mod bodies;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(s) = std::str::from_utf8(data) {
-        let _ = zkr_verifier::snarkjs::parse_public(s, "public.json");
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::public_inputs(data));

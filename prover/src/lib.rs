@@ -10,6 +10,8 @@
 pub mod circuit;
 mod prepared;
 
+pub mod zkey;
+
 pub use prepared::Prepared;
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};

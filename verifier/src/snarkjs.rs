@@ -29,8 +29,11 @@ pub struct ProofJson {
     pub pi_c: Vec<String>,
     /// Always `groth16`.
     pub protocol: String,
-    /// Always `bn128` (snarkjs's name for BN254).
-    pub curve: String,
+    /// `bn128` (snarkjs's name for BN254). rapidsnark leaves it out and
+    /// snarkjs does not require it, so a missing tag is accepted; a present
+    /// one must name BN254.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curve: Option<String>,
 }
 
 /// `verification_key.json`.
@@ -182,7 +185,8 @@ fn parse_g2(v: &[Vec<String>], file: &str, field: &str) -> Result<G2Affine> {
     Ok(p)
 }
 
-fn check_tags(protocol: &str, curve: &str, file: &str) -> Result<()> {
+/// `curve` is `None` when the file has no tag (rapidsnark's proofs).
+fn check_tags(protocol: &str, curve: Option<&str>, file: &str) -> Result<()> {
     if protocol != "groth16" {
         return Err(field_err(
             file,
@@ -190,6 +194,9 @@ fn check_tags(protocol: &str, curve: &str, file: &str) -> Result<()> {
             format!("expected \"groth16\", got {protocol:?}"),
         ));
     }
+    let Some(curve) = curve else {
+        return Ok(());
+    };
     if curve != "bn128" && curve != "bn254" {
         return Err(field_err(
             file,
@@ -215,14 +222,14 @@ impl ProofJson {
             pi_b: g2_json(&p.b),
             pi_c: g1_json(&p.c),
             protocol: "groth16".into(),
-            curve: "bn128".into(),
+            curve: Some("bn128".into()),
         }
     }
 
     /// Validates and converts to an arkworks proof; `file` names the source
     /// in errors.
     pub fn to_proof(&self, file: &str) -> Result<Proof<Bn254>> {
-        check_tags(&self.protocol, &self.curve, file)?;
+        check_tags(&self.protocol, self.curve.as_deref(), file)?;
         Ok(Proof {
             a: parse_g1(&self.pi_a, file, "pi_a")?,
             b: parse_g2(&self.pi_b, file, "pi_b")?,
@@ -255,7 +262,7 @@ impl VerificationKeyJson {
 
     /// Validates and converts to an arkworks verifying key.
     pub fn to_vk(&self, file: &str) -> Result<VerifyingKey<Bn254>> {
-        check_tags(&self.protocol, &self.curve, file)?;
+        check_tags(&self.protocol, Some(&self.curve), file)?;
         if self.ic.is_empty() || self.ic.len() > MAX_PUBLIC_INPUTS + 1 {
             return Err(field_err(
                 file,

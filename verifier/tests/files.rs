@@ -231,3 +231,30 @@ fn binary_forms_round_trip_and_refuse_garbage() {
     assert!(binary::proof_from_bytes(&[0xff; 128], "p.bin").is_err());
     assert!(binary::proof_from_bytes(&[], "p.bin").is_err());
 }
+
+/// rapidsnark writes `proof.json` without `curve`; snarkjs verifies it, so
+/// must we. A `curve` that is present must still name BN254.
+#[test]
+fn proof_without_curve_tag_is_accepted_and_a_wrong_tag_is_not() {
+    let f = fixture();
+    let mut v = serde_json::to_value(ProofJson::from_proof(&f.proof)).unwrap();
+    assert_eq!(v["curve"], "bn128");
+    v.as_object_mut().unwrap().remove("curve");
+    let proof = parse_proof(&v.to_string(), "proof.json").unwrap();
+    assert_eq!(proof, f.proof);
+    let vk = parse_vk(
+        &serde_json::to_string(&VerificationKeyJson::from_vk(&f.pk.vk)).unwrap(),
+        "vk.json",
+    )
+    .unwrap();
+    assert!(verify(&vk, &proof, &f.public).unwrap());
+    for wrong in ["bls12-381", "", "BN128"] {
+        v["curve"] = wrong.into();
+        let e = parse_proof(&v.to_string(), "proof.json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("curve"), "{wrong}: {e}");
+    }
+    v["curve"] = serde_json::Value::Null;
+    assert!(parse_proof(&v.to_string(), "proof.json").is_ok());
+}

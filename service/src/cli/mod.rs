@@ -5,10 +5,13 @@
 pub mod bench;
 pub mod demo;
 pub mod export;
+pub mod export_r1cs;
 pub mod export_solidity;
 pub mod hash;
+pub mod import_zkey;
 pub mod keys;
 pub mod prove;
+pub mod prove_zkey;
 pub mod registry;
 pub mod setup;
 pub mod verify;
@@ -43,14 +46,19 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Measure our MSM and prover beside arkworks on the same inputs.
     Bench(bench::BenchArgs),
-    /// Export for other tools: a Solidity verifier, a verifier call's arguments.
-    Export(export::ExportArgs),
     /// Run the HTTP service.
     Serve(crate::server::ServeArgs),
     /// API tokens.
     Token(crate::server::commands::TokenArgs),
     /// The audit log.
     Audit(crate::server::commands::AuditArgs),
+    /// Write a circuit or key in another tool's format: circom .r1cs, a
+    /// Solidity verifier, a verifier call's arguments.
+    Export(export::ExportArgs),
+    /// Prove with a snarkjs .zkey and a circom .wtns (rapidsnark's arguments).
+    ProveZkey(prove_zkey::ProveZkeyArgs),
+    /// Turn a snarkjs ceremony's .zkey for one of our circuits into a key directory.
+    ImportZkey(import_zkey::ImportZkeyArgs),
 }
 
 /// A command's failure, with the exit code it maps to.
@@ -113,10 +121,12 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Registry(a) => registry::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Bench(a) => bench::run(&a),
-        Command::Export(a) => export::run(&a),
         Command::Serve(a) => service(crate::server::commands::serve(a)),
         Command::Token(a) => token(&a),
         Command::Audit(a) => audit(&a),
+        Command::Export(a) => export::run(&a),
+        Command::ProveZkey(a) => prove_zkey::run(&a),
+        Command::ImportZkey(a) => import_zkey::run(&a),
     }
 }
 

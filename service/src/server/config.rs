@@ -520,7 +520,11 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ),
     ("ZKR_MINER_REGISTRY", "registries.miners", "miners"),
     ("ZKR_ROOT_WINDOW", "registries.root_window", "128"),
-    ("ZKR_ROOT_MAX_AGE_SECS", "registries.root_max_age_secs", "86400"),
+    (
+        "ZKR_ROOT_MAX_AGE_SECS",
+        "registries.root_max_age_secs",
+        "86400",
+    ),
 ];
 
 /// `ZKR_*` variables that `zkr` reads outside the configuration file: the
@@ -561,6 +565,9 @@ pub const NON_CONFIG_ENV_VARS: &[&str] = &[
     "ZKR_BIN",
     "ZKR_REQUIRE_IFMA",
     "ZKR_CPU_MSM",
+    "ZKR_REQUIRE_EVM",
+    "ZKR_FUZZ_SECONDS",
+    "ZKR_FUZZ_SEED",
 ];
 
 fn is_known_other_var(key: &str) -> bool {

@@ -254,7 +254,13 @@ api_test!(verify_single_and_batch, config = config(), |app| {
         .collect();
     assert_eq!(
         valid,
-        vec![json!(false), json!(true), json!(true), json!(false), json!(true)]
+        vec![
+            json!(false),
+            json!(true),
+            json!(true),
+            json!(false),
+            json!(true)
+        ]
     );
     assert_eq!(
         app.post("/v1/verify/batch", &miner, json!({"items": []}))

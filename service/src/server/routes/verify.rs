@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::{PreparedVerifyingKey, Proof};
-use zkr_verifier::batch::BatchItem;
 use zkr_circuits::CircuitKind;
 use zkr_circuits::field::fr_to_be_bytes;
+use zkr_verifier::batch::BatchItem;
 
 use crate::server::access::{Action, Resource};
 use crate::server::audit::NewEvent;

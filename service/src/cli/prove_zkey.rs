@@ -1,0 +1,86 @@
+//! `zkr prove-zkey circuit.zkey witness.wtns proof.json public.json`:
+//! rapidsnark's command, on our prover: any circom circuit with a snarkjs
+//! key and a circom witness.
+
+use super::keys::write_json;
+use super::prove::parse_backend;
+use super::{CliError, CliResult, spinner};
+use ark_std::rand::rngs::OsRng;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use zkr_verifier::{binary, snarkjs};
+
+/// The largest `.zkey` read (a 2^27-constraint key is about 40 GB, far
+/// beyond this machine class; 8 GiB covers 2^24).
+pub const MAX_ZKEY_BYTES: u64 = 8 << 30;
+/// The largest `.wtns` read.
+pub const MAX_WTNS_BYTES: u64 = 2 << 30;
+
+/// Arguments of `zkr prove-zkey`.
+#[derive(Debug, Args)]
+pub struct ProveZkeyArgs {
+    /// snarkjs Groth16 proving key (.zkey).
+    pub zkey: PathBuf,
+    /// circom witness (.wtns).
+    pub witness: PathBuf,
+    /// Where to write the proof (snarkjs proof.json).
+    pub proof: PathBuf,
+    /// Where to write the public signals (snarkjs public.json).
+    pub public: PathBuf,
+    /// Multi-scalar multiplication backend: auto, cpu or opencl.
+    #[arg(long, default_value = "auto")]
+    pub backend: String,
+}
+
+/// Reads and validates a `.zkey`.
+pub fn read_zkey(path: &Path) -> CliResult<zkr_circom::Zkey> {
+    let bytes = binary::read_bounded(path, MAX_ZKEY_BYTES)?;
+    zkr_circom::zkey::read(&bytes, &path.display().to_string()).map_err(circom_err)
+}
+
+/// Maps this crate's errors: malformed files are bad input (exit 2), files
+/// that do not belong together fail the check (exit 1).
+pub fn circom_err(e: zkr_circom::Error) -> CliError {
+    match e {
+        zkr_circom::Error::Malformed { .. } => CliError::Input(e.to_string()),
+        zkr_circom::Error::Mismatch(_) => CliError::Failed(e.to_string()),
+    }
+}
+
+/// Runs `zkr prove-zkey`.
+pub fn run(a: &ProveZkeyArgs) -> CliResult {
+    let backend = parse_backend(&a.backend)?;
+    let zkey = read_zkey(&a.zkey)?;
+    let wbytes = binary::read_bounded(&a.witness, MAX_WTNS_BYTES)?;
+    let witness =
+        zkr_circom::wtns::read(&wbytes, &a.witness.display().to_string()).map_err(circom_err)?;
+    let key = &zkey.key;
+    if witness.len() != key.n_vars() {
+        return Err(CliError::Input(format!(
+            "{}: {} values, but {} has {} wires: the witness is for another circuit",
+            a.witness.display(),
+            witness.len(),
+            a.zkey.display(),
+            key.n_vars()
+        )));
+    }
+    let pb = spinner("proving");
+    let proved = zkr_prover::zkey::prove_zkey(key, &witness, &mut OsRng, backend);
+    pb.finish_and_clear();
+    let proof = proved
+        .map_err(|e| CliError::Failed(format!("proving failed: {e}")))?
+        .proof;
+    let public = &witness[1..=key.n_public];
+    // snarkjs's prover does not check the witness; we never hand out a proof
+    // that does not verify.
+    if !zkr_verifier::verify(&key.verifying_key(), &proof, public)? {
+        return Err(CliError::Rejected(format!(
+            "INVALID: {} does not satisfy the circuit of {}; no proof written",
+            a.witness.display(),
+            a.zkey.display()
+        )));
+    }
+    write_json(&a.proof, &snarkjs::ProofJson::from_proof(&proof))?;
+    write_json(&a.public, &snarkjs::public_json(public))?;
+    Ok(())
+}
