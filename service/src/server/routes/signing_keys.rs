@@ -49,7 +49,7 @@ pub fn trusted_ids(state: &AppState) -> Vec<String> {
 }
 
 /// Public keys of the trusted coordinator signing keys.
-#[utoipa::path(get, path = "/v1/signing-keys", tag = "circuits", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/signing-keys", tag = "circuits", operation_id = "list_signing_keys", security(("bearer" = [])),
     responses((status = 200, body = SigningKeyList), (status = 403, body = crate::server::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
