@@ -21,7 +21,8 @@ echo "circom round trips: $(( $(date +%s) - t0 ))s"
 # cargo-fuzz are already installed; installing them is left to longer runs
 # (fuzz/README.md) because building the sanitized targets alone exceeds this
 # step's time budget on a fresh 2-core machine.
-ZKR_FUZZ_SECONDS=${ZKR_FUZZ_SECONDS:-5} cargo test -p zkr --test fuzz_smoke -- --nocapture
+# --workspace resolves features as the test step did, so its build is reused.
+ZKR_FUZZ_SECONDS=${ZKR_FUZZ_SECONDS:-5} cargo test --workspace --test fuzz_smoke -- --nocapture
 if cargo +nightly --version >/dev/null 2>&1 && cargo +nightly fuzz --version >/dev/null 2>&1; then
   for t in $(cd fuzz && cargo +nightly fuzz list); do
     (cd fuzz && cargo +nightly fuzz run "$t" -- -max_total_time=10 -rss_limit_mb=2048)
