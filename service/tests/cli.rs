@@ -93,10 +93,7 @@ fn setup_writes_the_four_files() {
     );
     assert!(info["constraints"].as_u64().unwrap() > 500);
     let vk = std::fs::read(d.join("verifying_key.bin")).unwrap();
-    assert_eq!(
-        info["verifying_key_sha256"],
-        zkr::cli::keys::sha256_hex(&vk)
-    );
+    assert_eq!(info["verifying_key_sha256"], zkr_artifacts::sha256_hex(&vk));
 }
 
 #[test]

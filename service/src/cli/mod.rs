@@ -9,7 +9,6 @@ pub mod export_r1cs;
 pub mod export_solidity;
 pub mod hash;
 pub mod import_zkey;
-pub mod keys;
 pub mod prove;
 pub mod prove_zkey;
 pub mod registry;
@@ -89,6 +88,15 @@ impl CliError {
 impl From<zkr_circuits::Error> for CliError {
     fn from(e: zkr_circuits::Error) -> Self {
         Self::Input(e.to_string())
+    }
+}
+
+impl From<zkr_artifacts::Error> for CliError {
+    fn from(e: zkr_artifacts::Error) -> Self {
+        match e {
+            zkr_artifacts::Error::Input(m) => Self::Input(m),
+            zkr_artifacts::Error::Failed(m) => Self::Failed(m),
+        }
     }
 }
 

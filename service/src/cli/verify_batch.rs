@@ -4,11 +4,11 @@
 //! `NAME: INVALID`, in name order; exit 0 when all are valid, 1 when some are
 //! not, 2 for a malformed or unpaired file.
 
-use super::keys::read_vk_json;
 use super::{CliError, CliResult};
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::{Proof, prepare_verifying_key};
 use std::path::Path;
+use zkr_artifacts::read_vk_json;
 use zkr_verifier::{BatchItem, batch, binary, snarkjs};
 
 /// The most proofs one directory may hold.

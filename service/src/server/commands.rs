@@ -135,7 +135,7 @@ fn database_url(database: &Option<String>, config: &Option<PathBuf>) -> Result<S
         None => Config::load(config.as_deref())?.database_url(),
     };
     // The first command may be the one that creates the database.
-    super::files::prepare_sqlite(&url)?;
+    zkr_artifacts::prepare_sqlite(&url)?;
     Ok(url)
 }
 
@@ -298,8 +298,8 @@ pub fn token_rotate_admin(args: &RotateAdminArgs) -> Result<String> {
         Some(url) => url.clone(),
         None => config.database_url(),
     };
-    super::files::secure_dir(&config.data_dir)?;
-    super::files::prepare_sqlite(&url)?;
+    zkr_artifacts::secure_dir(&config.data_dir)?;
+    zkr_artifacts::prepare_sqlite(&url)?;
     runtime()?.block_on(async {
         let db = Db::connect_and_migrate(&url).await?;
         let rotated = auth::rotate_admin(&db, &config.data_dir, config.admin_token_days).await?;

@@ -216,6 +216,14 @@ impl From<zkr_keys::Error> for Error {
     }
 }
 
+impl From<zkr_artifacts::Error> for Error {
+    fn from(e: zkr_artifacts::Error) -> Self {
+        // A key directory belongs to the operator, not to the client: any
+        // problem with it is internal.
+        Error::Internal(e.to_string())
+    }
+}
+
 impl From<QueryRejection> for Error {
     fn from(rejection: QueryRejection) -> Self {
         Error::BadRequest(rejection.body_text())

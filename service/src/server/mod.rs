@@ -9,7 +9,6 @@ pub mod checkpoints;
 pub mod commands;
 pub mod config;
 pub mod error;
-pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
@@ -384,8 +383,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let config = args.load_config()?;
     let listen = config.listen;
     let data_dir = config.data_dir.clone();
-    files::secure_dir(&data_dir)?;
-    files::prepare_sqlite(&config.database_url())?;
+    zkr_artifacts::secure_dir(&data_dir)?;
+    zkr_artifacts::prepare_sqlite(&config.database_url())?;
     let (mut state, writer) = AppState::start(config).await?;
     state.attach_keys(kek(&data_dir)?).await?;
     for id in state.ensure_service_keys().await? {
@@ -398,7 +397,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .map_err(|e| Error::Internal(e.to_string()))??;
     let circuits_dir = state.config.circuits_dir();
     if circuits_dir.starts_with(&data_dir) && circuits_dir.exists() {
-        files::restrict_tree(&circuits_dir)?;
+        zkr_artifacts::restrict_tree(&circuits_dir)?;
     }
     let interrupted = state.jobs.fail_interrupted().await?;
     if interrupted > 0 {

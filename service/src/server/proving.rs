@@ -27,8 +27,7 @@ use super::audit::{AuditLog, NewEvent};
 use super::error::{Error, Result};
 use super::metrics::Metrics;
 use super::store::{Db, now_unix};
-use crate::cli::CliError;
-use crate::cli::keys::{self as key_files, CircuitInfo};
+use zkr_artifacts::{self as key_files, CircuitInfo};
 
 /// Every circuit the service proves and verifies.
 pub const CIRCUITS: [CircuitKind; 4] = [
@@ -40,10 +39,6 @@ pub const CIRCUITS: [CircuitKind; 4] = [
 
 /// The actor of events the workers append.
 pub const PROVER_ACTOR: &str = "zkr-prover";
-
-fn cli_error(e: CliError) -> Error {
-    Error::Internal(e.to_string())
-}
 
 /// The proving keys under `dir/<circuit>/` (what `zkr setup` writes), read
 /// once and kept in memory.
@@ -80,8 +75,7 @@ impl CircuitKeys {
                         "no circuit keys; proofs of this circuit will be refused");
                     continue;
                 }
-                let info =
-                    crate::cli::setup::setup_keys(kind, self.depth, &dir).map_err(cli_error)?;
+                let info = key_files::setup_keys(kind, self.depth, &dir)?;
                 tracing::info!(
                     circuit = kind.name(),
                     constraints = info.constraints,
@@ -90,8 +84,8 @@ impl CircuitKeys {
                 infos.push(info);
                 continue;
             }
-            let info = key_files::read_info(&dir).map_err(cli_error)?;
-            let (_, depth) = info.kind_and_depth().map_err(cli_error)?;
+            let info = key_files::read_info(&dir)?;
+            let (_, depth) = info.kind_and_depth()?;
             if kind.has_depth() && depth != self.depth {
                 return Err(Error::Config(format!(
                     "{}: keys are for registry depth {depth}, the service is configured for {}",
@@ -122,8 +116,8 @@ impl CircuitKeys {
                 kind.name()
             )));
         }
-        let info = key_files::read_info(&dir).map_err(cli_error)?;
-        let pk = Arc::new(key_files::read_proving_key(&dir, &info).map_err(cli_error)?);
+        let info = key_files::read_info(&dir)?;
+        let pk = Arc::new(key_files::read_proving_key(&dir, &info)?);
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(kind.name(), pk.clone());
         }

@@ -7,9 +7,9 @@ use ark_bn254::{Bn254, Fr};
 use ark_groth16::Groth16;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use zkr::cli::keys::CircuitInfo;
 use zkr::server::Clock;
 use zkr::server::auth::Role;
+use zkr_artifacts::CircuitInfo;
 use zkr_circuits::circuits::{MembershipCircuit, RangeCircuit, ReceiptCircuit};
 use zkr_circuits::field::fr_to_decimal;
 use zkr_circuits::merkle::MerkleTree;
@@ -69,7 +69,7 @@ fn setup_keys<C: ark_relations::gr1cs::ConstraintSynthesizer<Fr> + Clone>(
 ) -> ark_groth16::ProvingKey<Bn254> {
     let pk =
         Groth16::<Bn254>::generate_random_parameters_with_reduction(blank, rng).expect("setup");
-    zkr::cli::keys::write_keys(&dir.join(name), &pk, |sha| CircuitInfo {
+    zkr_artifacts::write_keys(&dir.join(name), &pk, |sha| CircuitInfo {
         name: name.into(),
         depth,
         constraints: 1,

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::error::Result;
+use std::io::Result;
 
 /// Creates `dir` (and missing parents) with mode 0700; an existing `dir`
 /// that group or others may enter is narrowed to 0700, with a warning.
@@ -56,7 +56,7 @@ pub fn prepare_sqlite(url: &str) -> Result<()> {
     match options.open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
