@@ -465,7 +465,7 @@ fn token_list_revoke_and_rotate_admin() {
     let o = zkr_env(&["audit", "verify", "--database", &url], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let events = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let db = zkr::server::store::Db::connect(&url).await.unwrap();
+        let db = zkr_store::Db::connect(&url).await.unwrap();
         let filter = zkr::server::audit::Filter {
             limit: 1000,
             ..Default::default()

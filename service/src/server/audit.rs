@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use super::checkpoints::{self, Checkpoint, Trust};
 use super::error::{Error, Result};
 use super::metrics::Metrics;
-use super::store::{Backend, Db, now_unix};
+use zkr_store::{Backend, Db, now_unix};
 
 /// What a caller hands to the log; the writer adds sequence and hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use super::error::{Error, Result};
-use super::store::{Db, now_unix};
+use zkr_store::{Db, now_unix};
 
 /// Prefix of every token, so that leaked tokens are easy to scan for.
 pub const TOKEN_PREFIX: &str = "zkr_";

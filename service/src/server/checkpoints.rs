@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 
 use super::audit::{Broken, decode_hash};
 use super::error::{Error, Result};
-use super::store::{Db, now_unix};
+use zkr_store::{Db, now_unix};
 
 /// One signed checkpoint, as stored, served and kept by auditors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

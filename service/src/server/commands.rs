@@ -11,8 +11,8 @@ use super::auth::{self, Role};
 use super::checkpoints::{Checkpoint, Trust};
 use super::config::Config;
 use super::error::{Error, Result};
-use super::store::Db;
 use super::{ServeArgs, audit};
+use zkr_store::Db;
 
 /// `zkr token ...`.
 #[derive(Debug, Args)]
@@ -157,7 +157,7 @@ pub fn token_create(args: &TokenCreateArgs) -> Result<String> {
     };
     let expires_at = args
         .expires_in_days
-        .map(|d| super::store::now_unix() + i64::from(d) * 86_400);
+        .map(|d| zkr_store::now_unix() + i64::from(d) * 86_400);
     let url = database_url(&args.database, &args.config)?;
     let roles_csv = roles
         .iter()
@@ -244,7 +244,7 @@ pub fn token_list(args: &TokenDbArgs) -> Result<String> {
         let db = Db::connect_and_migrate(&url).await?;
         audit_cli(&db, "token_read", "token/*".into(), "cli list".into()).await?;
         let tokens = auth::list(&db).await?;
-        let now = super::store::now_unix();
+        let now = zkr_store::now_unix();
         let mut out = format!(
             "{:<36}  {:<20}  {:<24}  {:<25}  {:<25}  STATE",
             "ID", "PRINCIPAL", "ROLES", "CREATED", "EXPIRES"

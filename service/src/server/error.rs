@@ -216,6 +216,18 @@ impl From<zkr_keys::Error> for Error {
     }
 }
 
+impl From<zkr_store::Error> for Error {
+    fn from(e: zkr_store::Error) -> Self {
+        use zkr_store::Error as S;
+        match e {
+            S::Config(m) => Error::Config(m),
+            S::Database(e) => Error::Database(e),
+            S::Migrate(e) => Error::Migrate(e),
+            S::Io(e) => Error::Io(e),
+        }
+    }
+}
+
 impl From<zkr_artifacts::Error> for Error {
     fn from(e: zkr_artifacts::Error) -> Self {
         // A key directory belongs to the operator, not to the client: any

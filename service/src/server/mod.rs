@@ -17,7 +17,6 @@ pub mod proving;
 pub mod ratelimit;
 pub mod registries;
 pub mod routes;
-pub mod store;
 pub mod verifying_keys;
 
 use std::net::SocketAddr;
@@ -38,7 +37,7 @@ use self::config::Config;
 pub use self::error::{Error, Result};
 use self::metrics::Metrics;
 use self::ratelimit::Limits;
-use self::store::Db;
+use zkr_store::Db;
 
 /// `zkr serve` flags; each overrides the file and the environment.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -200,9 +199,9 @@ impl AppState {
         Ok((state, writer))
     }
 
-    /// Attaches the key store on this state's database, under `kek`.
+    /// Attaches the key store on this state's database (whose migrations
+    /// created its tables), under `kek`.
     pub async fn attach_keys(&mut self, kek: Arc<dyn zkr_keys::Kek>) -> Result<()> {
-        zkr_keys::KeyStore::migrate(&self.db.pool).await?;
         self.keys = Some(Arc::new(zkr_keys::KeyStore::new(
             self.db.pool.clone(),
             kek,

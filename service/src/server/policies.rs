@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::access::{Policy, PolicyBody};
 use super::error::{Error, Result};
-use super::store::{Db, now_unix};
+use zkr_store::{Db, now_unix};
 
 /// One stored version.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]

@@ -26,8 +26,8 @@ use zkr_verifier::snarkjs;
 use super::audit::{AuditLog, NewEvent};
 use super::error::{Error, Result};
 use super::metrics::Metrics;
-use super::store::{Db, now_unix};
 use zkr_artifacts::{self as key_files, CircuitInfo};
+use zkr_store::{Db, now_unix};
 
 /// Every circuit the service proves and verifies.
 pub const CIRCUITS: [CircuitKind; 4] = [

@@ -14,7 +14,7 @@ use zkr_circuits::field::{fr_to_decimal, parse_fr_named};
 use zkr_circuits::merkle::{MerklePath, MerkleTree};
 
 use super::error::{Error, Result};
-use super::store::{Backend, Db, now_unix};
+use zkr_store::{Backend, Db, now_unix};
 
 /// Default tree depth (the circuits' default D).
 pub const DEFAULT_DEPTH: usize = 20;

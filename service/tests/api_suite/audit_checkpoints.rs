@@ -11,7 +11,7 @@ use sqlx::Row;
 use zkr::server::audit::{self, NewEvent};
 use zkr::server::auth::Role;
 use zkr::server::checkpoints::{self, Checkpointer};
-use zkr::server::store::Backend;
+use zkr_store::Backend;
 
 use crate::helpers::{TestApp, api_test};
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use zkr::server::audit::NewEvent;
 use zkr::server::auth::Role;
-use zkr::server::store::Backend;
+use zkr_store::Backend;
 
 use crate::helpers::{TestApp, api_test, test_config};
 

@@ -294,8 +294,8 @@ api_test!(readiness_needs_a_writable_audit_table, |app| {
 api_test!(readiness_fails_while_the_audit_table_is_locked, |app| {
     let mut conn = app.state.db.pool.acquire().await.expect("connection");
     let lock = match app.state.db.backend {
-        zkr::server::store::Backend::Sqlite => "BEGIN EXCLUSIVE",
-        zkr::server::store::Backend::Postgres => {
+        zkr_store::Backend::Sqlite => "BEGIN EXCLUSIVE",
+        zkr_store::Backend::Postgres => {
             sqlx::query("BEGIN")
                 .execute(&mut *conn)
                 .await

@@ -11,8 +11,8 @@ use sqlx::Connection;
 use tower::ServiceExt;
 use zkr::server::auth::{self, Role};
 use zkr::server::config::{Config, RateLimitConfig};
-use zkr::server::store::Db;
 use zkr::server::{AppState, router};
+use zkr_store::Db;
 
 /// The two storage backends every test runs against.
 #[derive(Debug, Clone, Copy)]

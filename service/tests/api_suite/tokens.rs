@@ -69,7 +69,7 @@ api_test!(missing_bad_and_expired_tokens_are_401, |app| {
         &app.state.db,
         "old",
         &[Role::Admin],
-        Some(zkr::server::store::now_unix() + 3600),
+        Some(zkr_store::now_unix() + 3600),
     )
     .await
     .expect("mint");
@@ -111,9 +111,7 @@ api_test!(missing_bad_and_expired_tokens_are_401, |app| {
 async fn bootstrap_writes_the_admin_token_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("zkr.db").display());
-    let db = zkr::server::store::Db::connect_and_migrate(&url)
-        .await
-        .expect("db");
+    let db = zkr_store::Db::connect_and_migrate(&url).await.expect("db");
     let path = zkr::server::auth::bootstrap_admin(&db, dir.path(), 30)
         .await
         .expect("bootstrap")
@@ -126,7 +124,7 @@ async fn bootstrap_writes_the_admin_token_once() {
     // It expires in 30 days.
     let listed = zkr::server::auth::list(&db).await.expect("list");
     let expires = listed[0].expires_at.expect("an expiry");
-    let in_30_days = zkr::server::store::now_unix() + 30 * 86_400;
+    let in_30_days = zkr_store::now_unix() + 30 * 86_400;
     assert!(
         (in_30_days - 60..=in_30_days).contains(&expires),
         "{expires}"
@@ -266,7 +264,7 @@ api_test!(admins_list_and_revoke_tokens, |app| {
 });
 
 api_test!(minting_an_expired_token_is_refused, |app| {
-    let now = zkr::server::store::now_unix();
+    let now = zkr_store::now_unix();
     for expires_at in [now - 10, now, 0, -5] {
         let r = app
             .post(
@@ -340,7 +338,7 @@ api_test!(rotating_the_admin_token_revokes_the_old_one, |app| {
         .iter()
         .find(|t| t["id"] == second.new_id.as_str())
         .expect("new token listed");
-    let in_7_days = zkr::server::store::now_unix() + 7 * 86_400;
+    let in_7_days = zkr_store::now_unix() + 7 * 86_400;
     let expires = entry["expires_at"].as_i64().expect("expiry");
     assert!((in_7_days - 60..=in_7_days).contains(&expires));
     #[cfg(unix)]

@@ -14,7 +14,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::server::AppState;
 use crate::server::error::{Error, ErrorCode, ErrorDetail, Result};
-use crate::server::store::{Backend, now_unix};
+use zkr_store::{Backend, now_unix};
 
 /// Health answer.
 #[derive(Debug, Serialize, ToSchema)]

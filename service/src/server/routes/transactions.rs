@@ -18,8 +18,8 @@ use crate::server::access::{Action, Purpose, Resource};
 use crate::server::auth::Principal;
 use crate::server::error::{Error, Result};
 use crate::server::http::{ApiJson, ApiPath};
-use crate::server::store::now_unix;
 use crate::server::{AppState, Ask};
+use zkr_store::now_unix;
 
 /// A receipt to store.
 #[derive(Debug, Deserialize, ToSchema)]
