@@ -2,6 +2,7 @@
 //! errors to exit codes (2 for bad input, 1 for a failed check or an
 //! operation that could not complete).
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod demo;
 pub mod export;
@@ -44,6 +45,7 @@ pub enum Command {
     /// Run setup, prove and verify of the receipt circuit in a temporary directory.
     Demo(demo::DemoArgs),
     /// Measure our MSM and prover beside arkworks on the same inputs.
+    #[cfg(feature = "bench")]
     Bench(bench::BenchArgs),
     /// Run the HTTP service.
     Serve(crate::server::ServeArgs),
@@ -128,6 +130,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Hash(a) => hash::run(&a),
         Command::Registry(a) => registry::run(&a),
         Command::Demo(a) => demo::run(&a),
+        #[cfg(feature = "bench")]
         Command::Bench(a) => bench::run(&a),
         Command::Serve(a) => service(crate::server::commands::serve(a)),
         Command::Token(a) => token(&a),
