@@ -13,6 +13,7 @@ pub mod import_zkey;
 pub mod prove;
 pub mod prove_zkey;
 pub mod registry;
+pub mod service;
 pub mod setup;
 pub mod verify;
 pub mod verify_batch;
@@ -48,11 +49,11 @@ pub enum Command {
     #[cfg(feature = "bench")]
     Bench(bench::BenchArgs),
     /// Run the HTTP service.
-    Serve(crate::server::ServeArgs),
+    Serve(service::ServeArgs),
     /// API tokens.
-    Token(crate::server::commands::TokenArgs),
+    Token(service::TokenArgs),
     /// The audit log.
-    Audit(crate::server::commands::AuditArgs),
+    Audit(service::AuditArgs),
     /// Write a circuit or key in another tool's format: circom .r1cs, a
     /// Solidity verifier, a verifier call's arguments.
     Export(export::ExportArgs),
@@ -132,7 +133,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Demo(a) => demo::run(&a),
         #[cfg(feature = "bench")]
         Command::Bench(a) => bench::run(&a),
-        Command::Serve(a) => service(crate::server::commands::serve(a)),
+        Command::Serve(a) => service(service::serve(a)),
         Command::Token(a) => token(&a),
         Command::Audit(a) => audit(&a),
         Command::Export(a) => export::run(&a),
@@ -141,9 +142,9 @@ pub fn run(cli: Cli) -> CliResult {
     }
 }
 
-fn service<T>(r: crate::server::Result<T>) -> CliResult<T> {
+fn service<T>(r: zkr_server::Result<T>) -> CliResult<T> {
     r.map_err(|e| {
-        if crate::server::commands::is_input_error(&e) {
+        if service::is_input_error(&e) {
             CliError::Input(e.to_string())
         } else {
             CliError::Failed(e.to_string())
@@ -151,15 +152,15 @@ fn service<T>(r: crate::server::Result<T>) -> CliResult<T> {
     })
 }
 
-fn token(a: &crate::server::commands::TokenArgs) -> CliResult {
-    println!("{}", service(crate::server::commands::token(a))?);
+fn token(a: &service::TokenArgs) -> CliResult {
+    println!("{}", service(service::token(a))?);
     Ok(())
 }
 
-fn audit(a: &crate::server::commands::AuditArgs) -> CliResult {
-    let crate::server::commands::AuditCommand::Verify(v) = &a.command;
-    let report = service(crate::server::commands::audit_verify(v))?;
-    eprintln!("{}", crate::server::commands::checkpoint_summary(&report));
+fn audit(a: &service::AuditArgs) -> CliResult {
+    let service::AuditCommand::Verify(v) = &a.command;
+    let report = service(service::audit_verify(v))?;
+    eprintln!("{}", service::checkpoint_summary(&report));
     match report.first_broken {
         None => {
             eprintln!("OK: {} audit entries, head {}", report.entries, report.head);

@@ -202,7 +202,7 @@ api_test!(
             )
             .layer(axum::middleware::from_fn_with_state(
                 app.state.clone(),
-                zkr::server::http::timeout,
+                zkr_server::http::timeout,
             ));
         let original = std::mem::replace(&mut app.router, slow);
         let r = app.call(Method::GET, "/slow", None, None).await;

@@ -9,9 +9,9 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use sqlx::Connection;
 use tower::ServiceExt;
-use zkr::server::auth::{self, Role};
-use zkr::server::config::{Config, RateLimitConfig};
-use zkr::server::{AppState, router};
+use zkr_server::auth::{self, Role};
+use zkr_server::config::{Config, RateLimitConfig};
+use zkr_server::{AppState, router};
 use zkr_store::Db;
 
 /// The two storage backends every test runs against.
@@ -42,7 +42,7 @@ pub struct TestApp {
     pub router: Router,
     pub admin: String,
     pub database_url: String,
-    writer: Option<zkr::server::audit::AuditWriter>,
+    writer: Option<zkr_server::audit::AuditWriter>,
     provers: Vec<tokio::task::JoinHandle<()>>,
     postgres: Option<(String, String)>,
     _dir: tempfile::TempDir,

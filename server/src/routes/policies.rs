@@ -6,12 +6,13 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::server::access::{Action, PolicyBody, Resource};
-use crate::server::auth::Principal;
-use crate::server::error::Result;
-use crate::server::http::{ApiJson, ApiPath};
-use crate::server::policies::{self, PolicyVersion};
-use crate::server::{AppState, Ask};
+use crate::access::{Action, PolicyBody, Resource};
+use crate::auth::Principal;
+use crate::error::Result;
+use crate::http::{ApiJson, ApiPath};
+use crate::policies::{self, PolicyVersion};
+use crate::{AppState, Ask};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// A new policy.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -43,7 +44,7 @@ pub async fn list(
 /// Every version of one policy.
 #[utoipa::path(get, path = "/v1/policies/{id}", tag = "policies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Policy id")),
-    responses((status = 200, body = Vec<PolicyVersion>), (status = 404, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = Vec<PolicyVersion>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Principal,
@@ -60,7 +61,7 @@ pub async fn get(
 /// Add a policy.
 #[utoipa::path(post, path = "/v1/policies", tag = "policies", security(("bearer" = [])),
     request_body = NewPolicy,
-    responses((status = 201, body = PolicyVersion), (status = 409, body = crate::server::error::ErrorBody)))]
+    responses((status = 201, body = PolicyVersion), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -79,7 +80,7 @@ pub async fn create(
 /// Change a policy (adds a version).
 #[utoipa::path(put, path = "/v1/policies/{id}", tag = "policies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Policy id")), request_body = PolicyBody,
-    responses((status = 200, body = PolicyVersion), (status = 404, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = PolicyVersion), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Principal,
@@ -100,7 +101,7 @@ pub async fn update(
 /// Retire a policy (adds a retired version).
 #[utoipa::path(delete, path = "/v1/policies/{id}", tag = "policies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Policy id")),
-    responses((status = 200, body = PolicyVersion), (status = 404, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = PolicyVersion), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn retire(
     State(state): State<AppState>,
     caller: Principal,
@@ -112,4 +113,11 @@ pub async fn retire(
         .authorize(Ask::new(&caller, Action::PolicyWrite, &resource).detail("retire"))
         .await?;
     Ok(Json(policies::retire(&state.db, &id, &caller.id).await?))
+}
+
+/// The routes of `/v1/policies`: access policies (authenticated, under `/v1`).
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get, update, retire))
 }

@@ -10,10 +10,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Serialize;
 use sqlx::Row;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-use crate::server::AppState;
-use crate::server::error::{Error, ErrorCode, ErrorDetail, Result};
+use crate::AppState;
+use crate::error::{Error, ErrorCode, ErrorDetail, Result};
+use axum::routing::get;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use zkr_store::{Backend, now_unix};
 
 /// Health answer.
@@ -153,7 +155,7 @@ async fn audit_append_probe(state: &AppState) -> Result<(), NotReadyReason> {
 /// `GET /openapi.json`.
 #[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "This document")))]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::server::openapi::ApiDoc::openapi())
+    Json(crate::openapi::document())
 }
 
 /// What `/` names: where to go from here.
@@ -243,4 +245,20 @@ fn swagger_file(file: &str) -> Response {
         Ok(None) => Error::NotFound("docs file".into()).into_response(),
         Err(e) => Error::Internal(format!("docs page: {e}")).into_response(),
     }
+}
+
+/// The public routes: the index, the docs page and its files, health,
+/// readiness, the OpenAPI document and the metrics (no authentication).
+/// The docs page's files are not API operations, so they are the only
+/// routes added without their OpenAPI entry.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(docs))
+        .route("/docs/", get(docs_index))
+        .route("/docs/{*file}", get(docs_file))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(openapi))
+        .routes(routes!(crate::metrics::metrics))
 }

@@ -6,12 +6,13 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::server::access::{Action, Resource};
-use crate::server::auth::Principal;
-use crate::server::error::{Error, Result};
-use crate::server::http::{ApiJson, ApiPath, ApiQuery};
-use crate::server::registries::{self, Added, MemberPath, RegistryInfo};
-use crate::server::{AppState, Ask};
+use crate::access::{Action, Resource};
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::http::{ApiJson, ApiPath, ApiQuery};
+use crate::registries::{self, Added, MemberPath, RegistryInfo};
+use crate::{AppState, Ask};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// A new member.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -34,8 +35,8 @@ pub struct InfoQuery {
 #[utoipa::path(post, path = "/v1/registries/{name}/members", tag = "registries",
     security(("bearer" = [])), request_body = NewMember,
     params(("name" = String, Path, description = "Registry name, e.g. miners")),
-    responses((status = 201, body = Added), (status = 409, body = crate::server::error::ErrorBody),
-              (status = 422, body = crate::server::error::ErrorBody)))]
+    responses((status = 201, body = Added), (status = 409, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
 pub async fn add_member(
     State(state): State<AppState>,
     caller: Principal,
@@ -58,7 +59,7 @@ pub async fn add_member(
 /// Current root, size and root history.
 #[utoipa::path(get, path = "/v1/registries/{name}", tag = "registries", security(("bearer" = [])),
     params(("name" = String, Path, description = "Registry name"), InfoQuery),
-    responses((status = 200, body = RegistryInfo), (status = 404, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = RegistryInfo), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn info(
     State(state): State<AppState>,
     caller: Principal,
@@ -84,7 +85,7 @@ pub async fn info(
     security(("bearer" = [])),
     params(("name" = String, Path, description = "Registry name"),
            ("member" = String, Path, description = "Identity commitment, decimal")),
-    responses((status = 200, body = MemberPath), (status = 404, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = MemberPath), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn path(
     State(state): State<AppState>,
     caller: Principal,
@@ -97,4 +98,12 @@ pub async fn path(
         .authorize(Ask::new(&caller, Action::RegistryRead, &resource))
         .await?;
     Ok(Json(state.registries.path(&state.db, &name, member).await?))
+}
+
+/// The routes of `/v1/registries`: registry trees (authenticated, under `/v1`).
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(info))
+        .routes(routes!(add_member))
+        .routes(routes!(path))
 }

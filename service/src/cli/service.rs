@@ -2,17 +2,52 @@
 //! create|list|revoke|rotate-admin` and `audit verify`. Each builds its own tokio runtime, so the
 //! rest of the command line stays synchronous.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-
-use super::access::Action;
-use super::auth::{self, Role};
-use super::checkpoints::{Checkpoint, Trust};
-use super::config::Config;
-use super::error::{Error, Result};
-use super::{ServeArgs, audit};
+use zkr_server::access::Action;
+use zkr_server::auth::{self, Role};
+use zkr_server::checkpoints::{Checkpoint, Trust};
+use zkr_server::config::{self, Config};
+use zkr_server::{Error, Result, audit};
 use zkr_store::Db;
+
+/// `zkr serve` flags; each overrides the file and the environment.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(after_help = config::env_help())]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "ZKR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL (`sqlite://...` or `postgres://...`); default SQLite in the data directory.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Data directory (default ./zkr-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The configuration these flags select.
+    pub fn load_config(&self) -> Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(url) = &self.database {
+            config.database_url = url.clone();
+        }
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
 
 /// `zkr token ...`.
 #[derive(Debug, Args)]
@@ -141,7 +176,8 @@ fn database_url(database: &Option<String>, config: &Option<PathBuf>) -> Result<S
 
 /// Runs `zkr serve`.
 pub fn serve(args: ServeArgs) -> Result<()> {
-    runtime()?.block_on(super::run(args))
+    let config = args.load_config()?;
+    runtime()?.block_on(zkr_server::run(config))
 }
 
 /// Runs `zkr token create`; returns the secret to print.

@@ -536,7 +536,7 @@ pub const SERVICE_ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         "ZKR_LOG",
-        "log filter, e.g. `info` or `warn,zkr::server=debug` (default `warn,zkr::server=info`)",
+        "log filter, e.g. `info` or `warn,zkr_server=debug` (default `warn,zkr::server=info,zkr_server=info`)",
     ),
     (
         "ZKR_PKCS11_MODULE",
@@ -675,7 +675,7 @@ mod tests {
 
     #[test]
     fn documented_example_is_valid() {
-        let doc = include_str!("../../../docs/configuration.md");
+        let doc = include_str!("../../docs/configuration.md");
         let example = doc
             .split("```toml\n")
             .nth(1)

@@ -8,10 +8,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use zkr_keys::{KeyKind, KeyStatus};
 
-use crate::server::access::{Action, Resource};
-use crate::server::auth::Principal;
-use crate::server::error::Result;
-use crate::server::{AppState, Ask};
+use crate::access::{Action, Resource};
+use crate::auth::Principal;
+use crate::error::Result;
+use crate::{AppState, Ask};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// One version of a trusted coordinator signing key.
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,7 +51,7 @@ pub fn trusted_ids(state: &AppState) -> Vec<String> {
 
 /// Public keys of the trusted coordinator signing keys.
 #[utoipa::path(get, path = "/v1/signing-keys", tag = "circuits", operation_id = "list_signing_keys", security(("bearer" = [])),
-    responses((status = 200, body = SigningKeyList), (status = 403, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = SigningKeyList), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Principal,
@@ -81,4 +82,9 @@ pub async fn list(
         );
     }
     Ok(Json(SigningKeyList { keys }))
+}
+
+/// The routes of `/v1/signing-keys`: the coordinator's public signing keys (authenticated, under `/v1`).
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }

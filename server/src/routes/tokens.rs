@@ -6,11 +6,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::server::access::{Action, Resource};
-use crate::server::auth::{self, Principal, Role, TokenInfo};
-use crate::server::error::Result;
-use crate::server::http::{ApiJson, ApiPath};
-use crate::server::{AppState, Ask};
+use crate::access::{Action, Resource};
+use crate::auth::{self, Principal, Role, TokenInfo};
+use crate::error::Result;
+use crate::http::{ApiJson, ApiPath};
+use crate::{AppState, Ask};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// A token request.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -41,8 +42,8 @@ pub struct CreatedToken {
 /// Mint a token (admin).
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateToken,
     security(("bearer" = [])),
-    responses((status = 201, body = CreatedToken), (status = 403, body = crate::server::error::ErrorBody),
-              (status = 422, description = "bad principal or roles, or an expiry that is not in the future", body = crate::server::error::ErrorBody)))]
+    responses((status = 201, body = CreatedToken), (status = 403, body = crate::error::ErrorBody),
+              (status = 422, description = "bad principal or roles, or an expiry that is not in the future", body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -67,7 +68,7 @@ pub async fn create(
 /// List every token: id, principal, roles, times and whether it is revoked;
 /// never a token or its hash (admin).
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
-    responses((status = 200, body = [TokenInfo]), (status = 403, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = [TokenInfo]), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Principal,
@@ -82,8 +83,8 @@ pub async fn list(
 /// Revoke a token (admin); it is refused from the next request on.
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id")),
-    responses((status = 200, body = TokenInfo), (status = 403, body = crate::server::error::ErrorBody),
-              (status = 404, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = TokenInfo), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Principal,
@@ -94,4 +95,11 @@ pub async fn revoke(
         .authorize(Ask::new(&caller, Action::TokenRevoke, &resource))
         .await?;
     Ok(Json(auth::revoke(&state.db, &id).await?))
+}
+
+/// The routes of `/v1/tokens`: API tokens (authenticated, under `/v1`).
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(revoke))
 }

@@ -6,19 +6,20 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use zkr_circuits::Receipt;
 use zkr_circuits::field::{fr_to_be_bytes, fr_to_decimal};
 use zkr_circuits::receipt::ReceiptJson;
-use zkr_keys::{Envelope, SealedRecord};
+use zkr_keys::Envelope;
 
-use crate::server::access::{Action, Purpose, Resource};
-use crate::server::auth::Principal;
-use crate::server::error::{Error, Result};
-use crate::server::http::{ApiJson, ApiPath};
-use crate::server::{AppState, Ask};
+use crate::access::{Action, Purpose, Resource};
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::http::{ApiJson, ApiPath};
+use crate::records::{self, NewRecord, Stored};
+use crate::{AppState, Ask};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use zkr_store::now_unix;
 
 /// A receipt to store.
@@ -88,7 +89,7 @@ pub struct Transaction {
 /// Store a confidential receipt (coordinator).
 #[utoipa::path(post, path = "/v1/confidential/transactions", tag = "confidential",
     security(("bearer" = [])), request_body = NewTransaction,
-    responses((status = 201, body = Transaction), (status = 422, body = crate::server::error::ErrorBody)))]
+    responses((status = 201, body = Transaction), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -112,7 +113,7 @@ pub async fn create(
         ("client_key", &req.client_key),
         ("miner_key", &req.miner_key),
     ] {
-        if !is_participant_key(&state, key_id).await? {
+        if !records::is_participant_key(&state, key_id).await? {
             return Err(Error::Unprocessable(format!(
                 "{field}: {key_id:?} is not a participant's key (the escrow, signing and other service keys cannot stand for a participant)"
             )));
@@ -139,30 +140,26 @@ pub async fn create(
         .sign_receipt(&state.config.signing_key_id, &hash_bytes)
         .await?;
     let created_at = now_unix();
-    sqlx::query(
-        "INSERT INTO confidential_txs (id, receipt_hash, nonce, ciphertext, client_key, miner_key, \
-         escrow_key, signing_key, signing_version, signature, created_at, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    let receipt_hash = fr_to_decimal(&hash);
+    records::insert(
+        &state,
+        NewRecord {
+            record: &envelope.record,
+            receipt_hash: &receipt_hash,
+            client_key: &req.client_key,
+            miner_key: &req.miner_key,
+            escrow_key: escrow,
+            signature: &signature,
+            created_at,
+            created_by: &caller.id,
+        },
     )
-    .bind(tx_id.to_string())
-    .bind(fr_to_decimal(&hash))
-    .bind(hex::encode(envelope.record.nonce))
-    .bind(hex::encode(&envelope.record.ciphertext))
-    .bind(&req.client_key)
-    .bind(&req.miner_key)
-    .bind(escrow)
-    .bind(&signature.key_id)
-    .bind(i64::from(signature.key_version))
-    .bind(hex::encode(signature.signature))
-    .bind(created_at)
-    .bind(&caller.id)
-    .execute(&state.db.pool)
     .await?;
     Ok((
         StatusCode::CREATED,
         Json(Transaction {
             tx_id: tx_id.to_string(),
-            receipt_hash: fr_to_decimal(&hash),
+            receipt_hash,
             attestation: Attestation {
                 key_id: signature.key_id,
                 key_version: signature.key_version,
@@ -177,7 +174,7 @@ pub async fn create(
 /// Public metadata; a participant also gets its own envelope copy.
 #[utoipa::path(get, path = "/v1/confidential/transactions/{id}", tag = "confidential",
     security(("bearer" = [])), params(("id" = String, Path, description = "Transaction id")),
-    responses((status = 200, body = Transaction), (status = 404, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = Transaction), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Principal,
@@ -185,49 +182,22 @@ pub async fn get(
 ) -> Result<Json<Transaction>> {
     let tx_id =
         Uuid::parse_str(&id).map_err(|_| Error::BadRequest("tx id must be a UUID".into()))?;
-    let row = sqlx::query("SELECT * FROM confidential_txs WHERE id = $1")
-        .bind(tx_id.to_string())
-        .fetch_optional(&state.db.pool)
-        .await?;
+    let stored = records::find(&state, tx_id).await?;
     // Authorize before answering, so a probe for ids is audited even when absent.
-    let participants = match &row {
-        Some(r) => {
-            participant_ids(
-                &state,
-                [
-                    r.try_get::<String, _>("client_key")?,
-                    r.try_get("miner_key")?,
-                ],
-            )
-            .await?
-        }
-        None => vec![],
-    };
-    let created_at = row
-        .as_ref()
-        .map(|r| r.try_get::<i64, _>("created_at"))
-        .transpose()?;
-    let resource = Resource {
-        id: format!("tx/{tx_id}"),
-        participants: participants.clone(),
-        created_at,
+    let resource = match &stored {
+        Some(stored) => records::resource(stored),
+        None => Resource {
+            id: format!("tx/{tx_id}"),
+            participants: vec![],
+            created_at: None,
+        },
     };
     state
         .authorize(Ask::new(&caller, Action::TxRead, &resource))
         .await?;
-    let row = row.ok_or_else(|| Error::NotFound(format!("transaction {tx_id}")))?;
-    let receipt_hash: String = row.try_get("receipt_hash")?;
-    let hash =
-        zkr_circuits::field::parse_fr(&receipt_hash).map_err(|e| Error::Internal(e.to_string()))?;
-    let envelope = if participants.contains(&caller.id) {
-        let record = SealedRecord {
-            tx_id,
-            receipt_hash: fr_to_be_bytes(&hash),
-            nonce: decode_array(&row.try_get::<String, _>("nonce")?)?,
-            ciphertext: hex::decode(row.try_get::<String, _>("ciphertext")?)
-                .map_err(|e| Error::Internal(e.to_string()))?,
-        };
-        let full = state.key_store()?.envelope(record).await?;
+    let stored = stored.ok_or_else(|| Error::NotFound(format!("transaction {tx_id}")))?;
+    let envelope = if stored.participants.contains(&caller.id) {
+        let full = state.key_store()?.envelope(stored.record.clone()).await?;
         // The newest wrap for the caller's key.
         let wrap = full
             .wraps
@@ -258,57 +228,16 @@ pub async fn get(
     };
     Ok(Json(Transaction {
         tx_id: tx_id.to_string(),
-        receipt_hash,
+        receipt_hash: stored.receipt_hash,
         attestation: Attestation {
-            key_id: row.try_get("signing_key")?,
-            key_version: u32::try_from(row.try_get::<i64, _>("signing_version")?)
+            key_id: stored.signing_key,
+            key_version: u32::try_from(stored.signing_version)
                 .map_err(|e| Error::Internal(e.to_string()))?,
-            signature: row.try_get("signature")?,
+            signature: stored.signature,
         },
-        created_at: row.try_get("created_at")?,
+        created_at: stored.created_at,
         envelope,
     }))
-}
-
-/// Whether `key_id` names a participant's key: a key of kind participant
-/// in the key store that is none of the service's own key ids. Key ids are
-/// also principal ids, so a record may only name participant keys, and a
-/// principal whose id is a service key's id gains nothing from the name.
-pub(crate) async fn is_participant_key(state: &AppState, key_id: &str) -> Result<bool> {
-    let c = &state.config;
-    if key_id == c.escrow_key_id
-        || key_id == c.signing_key_id
-        || c.trusted_signing_keys.iter().any(|k| k == key_id)
-    {
-        return Ok(false);
-    }
-    match state.key_store()?.versions(key_id).await {
-        Ok(versions) => Ok(versions
-            .iter()
-            .all(|k| k.kind == zkr_keys::KeyKind::Participant)),
-        Err(zkr_keys::Error::UnknownKey { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The stored participant ids that are participants' keys (records stored
-/// before keys were checked may name a service key: that name is no
-/// participant).
-async fn participant_ids(state: &AppState, ids: [String; 2]) -> Result<Vec<String>> {
-    let mut out = Vec::with_capacity(2);
-    for id in ids {
-        if is_participant_key(state, &id).await? {
-            out.push(id);
-        }
-    }
-    Ok(out)
-}
-
-fn decode_array<const N: usize>(text: &str) -> Result<[u8; N]> {
-    hex::decode(text)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::Internal("stored value has the wrong length".into()))
 }
 
 /// A request to read a record's plaintext.
@@ -340,91 +269,15 @@ pub struct OpenedRecord {
     pub record: serde_json::Value,
 }
 
-/// A stored transaction, still sealed.
-pub(crate) struct Stored {
-    pub(crate) tx_id: Uuid,
-    pub(crate) receipt_hash: String,
-    pub(crate) record: SealedRecord,
-    pub(crate) participants: Vec<String>,
-    pub(crate) created_at: i64,
-}
-
-/// Reads transaction `id` (400 for a malformed id, 404 for an unknown one).
-pub(crate) async fn load(state: &AppState, id: &str) -> Result<Stored> {
-    let tx_id =
-        Uuid::parse_str(id).map_err(|_| Error::BadRequest("tx id must be a UUID".into()))?;
-    let row = sqlx::query("SELECT * FROM confidential_txs WHERE id = $1")
-        .bind(tx_id.to_string())
-        .fetch_optional(&state.db.pool)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("transaction {tx_id}")))?;
-    let receipt_hash: String = row.try_get("receipt_hash")?;
-    let hash =
-        zkr_circuits::field::parse_fr(&receipt_hash).map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(Stored {
-        tx_id,
-        record: SealedRecord {
-            tx_id,
-            receipt_hash: fr_to_be_bytes(&hash),
-            nonce: decode_array(&row.try_get::<String, _>("nonce")?)?,
-            ciphertext: hex::decode(row.try_get::<String, _>("ciphertext")?)
-                .map_err(|e| Error::Internal(e.to_string()))?,
-        },
-        receipt_hash,
-        participants: participant_ids(
-            state,
-            [row.try_get("client_key")?, row.try_get("miner_key")?],
-        )
-        .await?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-/// Decrypts `stored` with `key_id`: the record and its receipt.
-pub(crate) async fn decrypt(
-    state: &AppState,
-    stored: &Stored,
-    key_id: &str,
-) -> Result<(serde_json::Value, Receipt)> {
-    let keys = state.key_store()?;
-    let envelope = keys.envelope(stored.record.clone()).await?;
-    let plaintext = keys.open(&envelope, key_id).await?;
-    let record: serde_json::Value = serde_json::from_slice(plaintext.expose())
-        .map_err(|e| Error::Internal(format!("stored record is not JSON: {e}")))?;
-    let receipt: ReceiptJson = serde_json::from_value(record["receipt"].clone())
-        .map_err(|e| Error::Internal(format!("stored record has no receipt: {e}")))?;
-    let receipt = Receipt::try_from(&receipt).map_err(|e| Error::Internal(e.to_string()))?;
-    Ok((record, receipt))
-}
-
-/// The key the service opens `stored` with for `caller`: the caller's own
-/// custodial key when it is a participant, otherwise the audit escrow (only
-/// reached after access control allowed the escrow path).
-pub(crate) fn key_for(state: &AppState, stored: &Stored, caller: &Principal) -> String {
-    if stored.participants.contains(&caller.id) {
-        caller.id.clone()
-    } else {
-        state.config.escrow_key_id.clone()
-    }
-}
-
 /// Decrypts with `key_id` and checks the receipt against the commitment.
 async fn open_as(state: &AppState, stored: Stored, key_id: &str) -> Result<OpenedRecord> {
-    let (record, receipt) = decrypt(state, &stored, key_id).await?;
+    let (record, receipt) = records::decrypt(state, &stored, key_id).await?;
     Ok(OpenedRecord {
         tx_id: stored.tx_id.to_string(),
         hash_matches: fr_to_decimal(&receipt.hash()) == stored.receipt_hash,
         receipt_hash: stored.receipt_hash,
         record,
     })
-}
-
-pub(crate) fn resource(stored: &Stored) -> Resource {
-    Resource {
-        id: format!("tx/{}", stored.tx_id),
-        participants: stored.participants.clone(),
-        created_at: Some(stored.created_at),
-    }
 }
 
 /// Asks for `action` on the record `req` names and, if allowed, decrypts it
@@ -436,9 +289,9 @@ async fn open_record(
     action: Action,
     key_of: impl FnOnce(&AppState, &Stored, &Principal) -> String,
 ) -> Result<Json<OpenedRecord>> {
-    let stored = load(state, &req.tx_id).await?;
+    let stored = records::load(state, &req.tx_id).await?;
     let detail = format!("justification={:?}", req.justification);
-    let res = resource(&stored);
+    let res = records::resource(&stored);
     let ask = Ask::new(caller, action, &res)
         .purpose(Some(req.purpose))
         .authorization_ref(req.authorization_ref.as_deref())
@@ -453,20 +306,20 @@ async fn open_record(
 /// the escrow key. Denials are 403 naming the rule.
 #[utoipa::path(post, path = "/v1/confidential/access", tag = "confidential",
     security(("bearer" = [])), request_body = AccessRequest,
-    responses((status = 200, body = OpenedRecord), (status = 403, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = OpenedRecord), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn access(
     State(state): State<AppState>,
     caller: Principal,
     ApiJson(req): ApiJson<AccessRequest>,
 ) -> Result<Json<OpenedRecord>> {
-    open_record(&state, &caller, req, Action::RecordAccess, key_for).await
+    open_record(&state, &caller, req, Action::RecordAccess, records::key_for).await
 }
 
 /// Open the audit-escrow copy (regulators; auditors for purpose audit), with
 /// an authorization reference; confirms the record hashes to the commitment.
 #[utoipa::path(post, path = "/v1/confidential/audit", tag = "confidential",
     security(("bearer" = [])), request_body = AccessRequest,
-    responses((status = 200, body = OpenedRecord), (status = 403, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = OpenedRecord), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn escrow(
     State(state): State<AppState>,
     caller: Principal,
@@ -476,4 +329,13 @@ pub async fn escrow(
         state.config.escrow_key_id.clone()
     })
     .await
+}
+
+/// The routes of `/v1/confidential`: records and their decryption (authenticated, under `/v1`).
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(get))
+        .routes(routes!(access))
+        .routes(routes!(escrow))
 }

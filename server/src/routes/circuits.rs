@@ -7,11 +7,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use zkr_circuits::CircuitKind;
 
-use crate::server::access::{Action, Resource};
-use crate::server::auth::Principal;
-use crate::server::error::Result;
-use crate::server::http::ApiPath;
-use crate::server::{AppState, Ask};
+use crate::access::{Action, Resource};
+use crate::auth::Principal;
+use crate::error::Result;
+use crate::http::ApiPath;
+use crate::{AppState, Ask};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// One circuit whose keys are set up.
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,7 +43,7 @@ pub struct CircuitList {
 
 /// List the circuits and what their public inputs are.
 #[utoipa::path(get, path = "/v1/circuits", tag = "circuits", security(("bearer" = [])),
-    responses((status = 200, body = CircuitList), (status = 403, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = CircuitList), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(State(state): State<AppState>, caller: Principal) -> Result<Json<CircuitList>> {
     let resource = Resource::named("circuit/*");
     state
@@ -74,15 +75,14 @@ pub async fn list(State(state): State<AppState>, caller: Principal) -> Result<Js
 #[utoipa::path(get, path = "/v1/circuits/{name}/verification_key", tag = "circuits",
     security(("bearer" = [])),
     params(("name" = String, Path, description = "range, membership, receipt or disclosure")),
-    responses((status = 200, body = Object), (status = 404, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn verification_key(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<zkr_verifier::snarkjs::VerificationKeyJson>> {
-    let kind = CircuitKind::from_name(&name).map_err(|_| {
-        crate::server::error::Error::NotFound(format!("circuit {:?}", name.escape_debug()))
-    })?;
+    let kind = CircuitKind::from_name(&name)
+        .map_err(|_| crate::error::Error::NotFound(format!("circuit {:?}", name.escape_debug())))?;
     let resource = Resource::named(format!("circuit/{}", kind.name()));
     state
         .authorize(Ask::new(&caller, Action::CircuitRead, &resource))
@@ -91,4 +91,11 @@ pub async fn verification_key(
     Ok(Json(zkr_verifier::snarkjs::VerificationKeyJson::from_vk(
         &checked.vk,
     )))
+}
+
+/// The routes of `/v1/circuits`: circuits and their verifying keys (authenticated, under `/v1`).
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(verification_key))
 }

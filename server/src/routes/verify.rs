@@ -13,13 +13,14 @@ use zkr_circuits::CircuitKind;
 use zkr_circuits::field::fr_to_be_bytes;
 use zkr_verifier::batch::BatchItem;
 
-use crate::server::access::{Action, Resource};
-use crate::server::audit::NewEvent;
-use crate::server::auth::Principal;
-use crate::server::error::{Error, Result};
-use crate::server::http::ApiJson;
-use crate::server::registries;
-use crate::server::{AppState, Ask};
+use crate::access::{Action, Resource};
+use crate::audit::NewEvent;
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::http::ApiJson;
+use crate::registries;
+use crate::{AppState, Ask};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Most proofs in one batch.
 pub const MAX_BATCH: usize = 64;
@@ -326,8 +327,8 @@ async fn record(state: &AppState, caller: &Principal, circuit: &str, v: &Verdict
 /// Verify one proof.
 #[utoipa::path(post, path = "/v1/verify", tag = "proofs", security(("bearer" = [])),
     request_body = VerifyRequest,
-    responses((status = 200, body = Verdict), (status = 404, body = crate::server::error::ErrorBody),
-              (status = 422, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = Verdict), (status = 404, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
 pub async fn verify(
     State(state): State<AppState>,
     caller: Principal,
@@ -346,7 +347,7 @@ pub async fn verify(
 /// Verify several proofs; a malformed item is an invalid verdict with its reason.
 #[utoipa::path(post, path = "/v1/verify/batch", tag = "proofs", security(("bearer" = [])),
     request_body = BatchRequest,
-    responses((status = 200, body = BatchVerdict), (status = 422, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = BatchVerdict), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn verify_batch(
     State(state): State<AppState>,
     caller: Principal,
@@ -407,4 +408,11 @@ pub async fn verify_batch(
         results.push(verdict);
     }
     Ok(Json(BatchVerdict { results }))
+}
+
+/// The routes of `/v1/verify`: proof verification (authenticated, under `/v1`).
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(verify))
+        .routes(routes!(verify_batch))
 }

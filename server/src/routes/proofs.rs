@@ -13,15 +13,16 @@ use zkr_circuits::field::parse_u128;
 use zkr_circuits::input::circuit_from_json;
 use zkr_circuits::{AnyCircuit, CircuitKind, Receipt};
 
-use super::transactions::{self, Stored};
-use crate::server::access::{Action, Purpose, Resource};
-use crate::server::audit::NewEvent;
-use crate::server::auth::Principal;
-use crate::server::error::{Error, Result};
-use crate::server::http::{ApiJson, ApiPath};
-use crate::server::proving::{JobState, JobView, NewJob, load};
-use crate::server::registries::validate_name;
-use crate::server::{AppState, Ask};
+use crate::access::{Action, Purpose, Resource};
+use crate::audit::NewEvent;
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::http::{ApiJson, ApiPath};
+use crate::jobs::{JobState, JobView, NewJob, load};
+use crate::records::{self, Stored};
+use crate::registries::validate_name;
+use crate::{AppState, Ask};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The registry a receipt proof takes the miner's path from by default.
 pub const DEFAULT_MINER_REGISTRY: &str = "miners";
@@ -182,16 +183,16 @@ fn disclosure_circuit(receipt: &Receipt, fields: &[String]) -> Result<AnyCircuit
 
 /// The receipt of `stored`, decrypted with the key the service uses for `caller`.
 async fn receipt_of(state: &AppState, stored: &Stored, caller: &Principal) -> Result<Receipt> {
-    let key_id = transactions::key_for(state, stored, caller);
-    Ok(transactions::decrypt(state, stored, &key_id).await?.1)
+    let key_id = records::key_for(state, stored, caller);
+    Ok(records::decrypt(state, stored, &key_id).await?.1)
 }
 
 /// Submit a proof job (202 with the job id).
 #[utoipa::path(post, path = "/v1/proofs", tag = "proofs", security(("bearer" = [])),
     request_body = ProofRequest,
-    responses((status = 202, body = Accepted), (status = 403, body = crate::server::error::ErrorBody),
-              (status = 422, body = crate::server::error::ErrorBody),
-              (status = 503, description = "the queue is full", body = crate::server::error::ErrorBody)))]
+    responses((status = 202, body = Accepted), (status = 403, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody),
+              (status = 503, description = "the queue is full", body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -232,8 +233,8 @@ pub async fn create(
             .await
         }
         (None, Some(tx_id)) => {
-            let stored = transactions::load(&state, tx_id).await?;
-            let resource = transactions::resource(&stored);
+            let stored = records::load(&state, tx_id).await?;
+            let resource = records::resource(&stored);
             let detail = format!("circuit={}", kind.name());
             state
                 .authorize(Ask::new(&caller, Action::ProofCreate, &resource).detail(&detail))
@@ -279,16 +280,16 @@ pub async fn create(
 /// the job id; the proof is read at `/v1/proofs/{id}`).
 #[utoipa::path(post, path = "/v1/disclosures", tag = "proofs", security(("bearer" = [])),
     request_body = DisclosureRequest,
-    responses((status = 202, body = Accepted), (status = 403, body = crate::server::error::ErrorBody),
-              (status = 404, body = crate::server::error::ErrorBody),
-              (status = 422, body = crate::server::error::ErrorBody)))]
+    responses((status = 202, body = Accepted), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
 pub async fn disclose(
     State(state): State<AppState>,
     caller: Principal,
     ApiJson(req): ApiJson<DisclosureRequest>,
 ) -> Result<Response> {
-    let stored = transactions::load(&state, &req.tx_id).await?;
-    let resource = transactions::resource(&stored);
+    let stored = records::load(&state, &req.tx_id).await?;
+    let resource = records::resource(&stored);
     let detail = format!(
         "fields={} justification={:?}",
         req.disclose.join(","),
@@ -341,8 +342,8 @@ async fn authorized_job(
 /// A job: its state, and when done the proof and public inputs in snarkjs JSON.
 #[utoipa::path(get, path = "/v1/proofs/{id}", tag = "proofs", security(("bearer" = [])),
     params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, body = JobView), (status = 403, body = crate::server::error::ErrorBody),
-              (status = 404, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = JobView), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Principal,
@@ -356,9 +357,9 @@ pub async fn get(
 /// 409 when it has already ended.
 #[utoipa::path(delete, path = "/v1/proofs/{id}", tag = "proofs", security(("bearer" = [])),
     params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, body = JobView), (status = 403, body = crate::server::error::ErrorBody),
-              (status = 404, body = crate::server::error::ErrorBody),
-              (status = 409, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = JobView), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Principal,
@@ -387,4 +388,12 @@ pub async fn cancel(
         .await?
         .ok_or_else(|| Error::NotFound(format!("job {job_id}")))?;
     Ok(Json(job))
+}
+
+/// The routes of `/v1/proofs` and `/v1/disclosures`: proof jobs (authenticated, under `/v1`).
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(get, cancel))
+        .routes(routes!(disclose))
 }

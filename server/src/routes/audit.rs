@@ -7,13 +7,14 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::server::access::{Action, Purpose, Resource, retention_floor};
-use crate::server::audit::{self, CSV_HEADER, Filter, VerifyReport};
-use crate::server::auth::Principal;
-use crate::server::checkpoints::{self, Checkpoint, Trust};
-use crate::server::error::{Error, Result};
-use crate::server::http::ApiQuery;
-use crate::server::{AppState, Ask};
+use crate::access::{Action, Purpose, Resource, retention_floor};
+use crate::audit::{self, CSV_HEADER, Filter, VerifyReport};
+use crate::auth::Principal;
+use crate::checkpoints::{self, Checkpoint, Trust};
+use crate::error::{Error, Result};
+use crate::http::ApiQuery;
+use crate::{AppState, Ask};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Export format.
 #[derive(Debug, Default, Clone, Copy, Deserialize, ToSchema)]
@@ -102,7 +103,7 @@ fn parse_time(name: &str, value: &str) -> Result<i64> {
 #[utoipa::path(get, path = "/v1/audit/events", tag = "audit", security(("bearer" = [])),
     params(ExportQuery),
     responses((status = 200, description = "application/x-ndjson or text/csv"),
-              (status = 403, body = crate::server::error::ErrorBody)))]
+              (status = 403, body = crate::error::ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     caller: Principal,
@@ -164,7 +165,7 @@ pub async fn events(
 /// Recompute the chain; names the first broken entry.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
     params(VerifyQuery),
-    responses((status = 200, body = VerifyReport), (status = 403, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = VerifyReport), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn verify(
     State(state): State<AppState>,
     caller: Principal,
@@ -212,7 +213,7 @@ async fn service_trust(state: &AppState) -> Result<Trust> {
 /// keep them outside the service (same access as reading the log).
 #[utoipa::path(get, path = "/v1/audit/checkpoints", tag = "audit", security(("bearer" = [])),
     params(CheckpointsQuery),
-    responses((status = 200, body = CheckpointList), (status = 403, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = CheckpointList), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn checkpoints(
     State(state): State<AppState>,
     caller: Principal,
@@ -249,4 +250,12 @@ pub async fn checkpoints(
                 .into(),
         checkpoints: checkpoints::list(&state.db, q.after.unwrap_or(0), limit).await?,
     }))
+}
+
+/// The routes of `/v1/audit`: the audit log (authenticated, under `/v1`).
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .routes(routes!(verify))
+        .routes(routes!(checkpoints))
 }

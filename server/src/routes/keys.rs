@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zkr_keys::{KeyInfo, RotationOptions, X25519PublicKey};
 
-use crate::server::access::{Action, Resource};
-use crate::server::auth::Principal;
-use crate::server::error::{Error, Result};
-use crate::server::http::{ApiJson, ApiPath};
-use crate::server::{AppState, Ask};
+use crate::access::{Action, Resource};
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::http::{ApiJson, ApiPath};
+use crate::{AppState, Ask};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// What kind of key to create.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
@@ -110,7 +111,7 @@ fn parse_public_key(hex_key: &str) -> Result<X25519PublicKey> {
 /// Register or create a key (admin).
 #[utoipa::path(post, path = "/v1/confidential/keys", tag = "keys", security(("bearer" = [])),
     request_body = NewKey,
-    responses((status = 201, body = KeyView), (status = 409, body = crate::server::error::ErrorBody)))]
+    responses((status = 201, body = KeyView), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -143,7 +144,7 @@ pub async fn create(
 /// Every key with every version: ids, kinds, versions, public keys and
 /// status; never private material (admin).
 #[utoipa::path(get, path = "/v1/confidential/keys", tag = "keys", security(("bearer" = [])),
-    responses((status = 200, body = Vec<KeyView>), (status = 403, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = Vec<KeyView>), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(State(state): State<AppState>, caller: Principal) -> Result<Json<Vec<KeyView>>> {
     let resource = Resource::named("keys");
     state
@@ -156,7 +157,7 @@ pub async fn list(State(state): State<AppState>, caller: Principal) -> Result<Js
 /// Every version of a key (admin, coordinator).
 #[utoipa::path(get, path = "/v1/confidential/keys/{id}", tag = "keys", security(("bearer" = [])),
     params(("id" = String, Path, description = "Key id")),
-    responses((status = 200, body = Vec<KeyView>), (status = 404, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = Vec<KeyView>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Principal,
@@ -177,7 +178,7 @@ pub async fn get(
 #[utoipa::path(post, path = "/v1/confidential/keys/{id}/rotate", tag = "keys",
     security(("bearer" = [])), request_body = Rotate,
     params(("id" = String, Path, description = "Key id")),
-    responses((status = 200, body = RotationView), (status = 404, body = crate::server::error::ErrorBody)))]
+    responses((status = 200, body = RotationView), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn rotate(
     State(state): State<AppState>,
     caller: Principal,
@@ -204,4 +205,12 @@ pub async fn rotate(
         skipped: p.skipped,
         done: p.done,
     }))
+}
+
+/// The routes of `/v1/confidential/keys`: participant keys (authenticated, under `/v1`).
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get))
+        .routes(routes!(rotate))
 }

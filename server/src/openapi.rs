@@ -3,60 +3,30 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes;
+use crate::routes;
 
-/// Every endpoint of the service.
+/// What the document says beside its paths: title, shared schemas.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "zk-receipts", description = "Confidential receipts and their zero-knowledge proofs"),
-    paths(
-        routes::ops::index,
-        routes::ops::docs,
-        routes::ops::healthz,
-        routes::ops::readyz,
-        routes::ops::openapi,
-        super::metrics::metrics,
-        routes::tokens::create,
-        routes::tokens::list,
-        routes::tokens::revoke,
-        routes::policies::list,
-        routes::policies::get,
-        routes::policies::create,
-        routes::policies::update,
-        routes::policies::retire,
-        routes::audit::events,
-        routes::audit::verify,
-        routes::audit::checkpoints,
-        routes::transactions::create,
-        routes::transactions::get,
-        routes::transactions::access,
-        routes::transactions::escrow,
-        routes::keys::list,
-        routes::keys::create,
-        routes::keys::get,
-        routes::keys::rotate,
-        routes::proofs::create,
-        routes::proofs::get,
-        routes::proofs::cancel,
-        routes::proofs::disclose,
-        routes::verify::verify,
-        routes::verify::verify_batch,
-        routes::registries::add_member,
-        routes::registries::info,
-        routes::registries::path,
-        routes::circuits::list,
-        routes::circuits::verification_key,
-        routes::signing_keys::list,
-    ),
     components(schemas(
-        super::error::ErrorBody,
-        super::error::ErrorDetail,
+        crate::error::ErrorBody,
+        crate::error::ErrorDetail,
         // Referenced from query parameters, which utoipa does not collect.
         routes::audit::Format,
-    )),
-    modifiers(&Bearer, &OperationIds)
+    ))
 )]
-pub struct ApiDoc;
+struct ApiDoc;
+
+/// The OpenAPI document of every route [`crate::router`] serves, generated
+/// from the same route list.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(routes::public().merge(routes::v1()).into_openapi());
+    Bearer.modify(&mut doc);
+    OperationIds.modify(&mut doc);
+    doc
+}
 
 struct Bearer;
 
