@@ -7,12 +7,11 @@
 //! instance, or of the blank circuit used for key generation, serve every
 //! proof under that key.
 
-use crate::{Error, Proved, Result, prove_from_assignment};
+use crate::observe::{self, Phase, ProveObserver};
+use crate::{Error, Proved, Result, prove_from_assignment, qap};
 use ark_bn254::{Bn254, Fr};
 use ark_ff::UniformRand;
 use ark_groth16::ProvingKey;
-use ark_groth16::r1cs_to_qap::{LibsnarkReduction, R1CSToQAP};
-use ark_poly::GeneralEvaluationDomain;
 use ark_relations::gr1cs::{
     ConstraintSynthesizer, ConstraintSystem, Matrix, OptimizationGoal, R1CS_PREDICATE_LABEL,
     SynthesisError, SynthesisMode,
@@ -86,9 +85,26 @@ impl Prepared {
     where
         C: ConstraintSynthesizer<Fr>,
     {
+        self.prove_observed(pk, circuit, r, s, backend, &())
+    }
+
+    /// As [`Prepared::prove_with_rs`], telling `obs` each phase; `obs` may
+    /// stop the proof between phases ([`Error::Aborted`]).
+    pub fn prove_observed<C, O>(
+        &self,
+        pk: &ProvingKey<Bn254>,
+        circuit: C,
+        r: Fr,
+        s: Fr,
+        backend: Backend,
+        obs: &O,
+    ) -> Result<Proved>
+    where
+        C: ConstraintSynthesizer<Fr>,
+        O: ProveObserver + ?Sized,
+    {
         let msm = zkr_gpu::select(backend)?;
-        let cs = {
-            let _span = tracing::debug_span!("synthesis", matrices = false).entered();
+        let cs = observe::run(obs, Phase::Synthesis, || {
             let cs = ConstraintSystem::new_ref();
             cs.set_optimization_goal(OptimizationGoal::Constraints);
             cs.set_mode(SynthesisMode::Prove {
@@ -97,8 +113,8 @@ impl Prepared {
             });
             circuit.generate_constraints(cs.clone())?;
             cs.finalize();
-            cs
-        };
+            Ok(cs)
+        })?;
         let inner = cs.borrow().ok_or(SynthesisError::MissingCS)?;
         let input = inner.instance_assignment()?;
         let aux = inner.witness_assignment()?;
@@ -111,17 +127,16 @@ impl Prepared {
                 self.num_witness
             )));
         }
-        let h = {
-            let _span = tracing::debug_span!("witness_map").entered();
-            let full = [input, aux].concat();
-            LibsnarkReduction::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
-                &self.matrices,
-                self.num_instance,
-                self.num_constraints,
-                &full,
-            )?
-        };
-        prove_from_assignment(pk, h, input, aux, r, s, &msm)
+        let full = [input, aux].concat();
+        let h = qap::witness_map(
+            &self.matrices,
+            self.num_instance,
+            self.num_constraints,
+            &full,
+            obs,
+        )?;
+        drop(full);
+        prove_from_assignment(pk, h, input, aux, r, s, &msm, obs)
     }
 }
 
