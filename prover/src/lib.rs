@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod circuit;
+pub mod keycache;
 pub mod observe;
 mod prepared;
 mod qap;
