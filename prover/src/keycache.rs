@@ -26,6 +26,9 @@ use subtle::ConstantTimeEq;
 
 const MAGIC: &[u8; 8] = b"zkrfast1";
 const HEADER: usize = 8 + 8 + 32 + 32;
+/// The largest fast form read for a short source (an id rather than a key
+/// file).
+const MAX_UNSIZED_FAST: u64 = 4 << 30;
 
 /// How a key was loaded.
 #[derive(Debug)]
@@ -69,11 +72,15 @@ pub fn load_or_check<K, E>(
 where
     K: FastForm,
 {
-    let source_hash = {
-        let _span = tracing::debug_span!("key_source_sha256").entered();
-        sha256(source)
-    };
-    if let Some(k) = read_fast::<K>(source, &source_hash, cache) {
+    // The two hashes at once: they are most of a fast load.
+    let (source_hash, cached) = rayon::join(
+        || {
+            let _span = tracing::debug_span!("key_source_sha256").entered();
+            sha256(source)
+        },
+        || read_cache_file(source.len(), cache),
+    );
+    if let Some(k) = cached.and_then(|c| decode_fast::<K>(&c, &source_hash)) {
         return Ok((k, Loaded::Fast));
     }
     let key = {
@@ -84,23 +91,39 @@ where
     Ok((key, Loaded::Checked { cache }))
 }
 
-fn read_fast<K: FastForm>(source: &[u8], source_hash: &[u8; 32], path: &Path) -> Option<K> {
-    let _span = tracing::debug_span!("key_fast_load").entered();
-    // A fast form is at most about twice its source (compressed points
-    // become two coordinates); anything larger is not ours.
-    let limit = (source.len() as u64).saturating_mul(3) + (1 << 20);
+/// A cache file's bytes and the SHA-256 of its payload.
+struct CacheFile {
+    bytes: Vec<u8>,
+    payload_hash: [u8; 32],
+}
+
+fn read_cache_file(source_len: usize, path: &Path) -> Option<CacheFile> {
+    let _span = tracing::debug_span!("key_fast_read").entered();
+    // A fast form of a key is at most about twice its source (compressed
+    // points become two coordinates); matrices are named by a short id.
+    // Anything larger than both bounds is not ours.
+    let limit = (source_len as u64).saturating_mul(3).max(MAX_UNSIZED_FAST);
     if std::fs::metadata(path).ok()?.len() > limit {
         return None;
     }
     let bytes = std::fs::read(path).ok()?;
-    let (head, payload) = bytes.split_at_checked(HEADER)?;
+    let payload_hash = sha256(bytes.get(HEADER..)?);
+    Some(CacheFile {
+        bytes,
+        payload_hash,
+    })
+}
+
+fn decode_fast<K: FastForm>(c: &CacheFile, source_hash: &[u8; 32]) -> Option<K> {
+    let _span = tracing::debug_span!("key_fast_decode").entered();
+    let (head, payload) = c.bytes.split_at_checked(HEADER)?;
     let (magic, rest) = head.split_at(8);
     let (kind, rest) = rest.split_at(8);
     let (recorded_source, recorded_payload) = rest.split_at(32);
     let same = magic.ct_eq(MAGIC)
         & kind.ct_eq(K::KIND)
         & recorded_source.ct_eq(source_hash)
-        & recorded_payload.ct_eq(&sha256(payload));
+        & recorded_payload.ct_eq(&c.payload_hash);
     if !bool::from(same) {
         return None;
     }
@@ -156,23 +179,23 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let (head, rest) = self.b.split_at_checked(n)?;
         self.b = rest;
         Some(head)
     }
 
-    fn u64(&mut self) -> Option<u64> {
+    pub(crate) fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 
-    fn len(&mut self, item_bytes: usize) -> Option<usize> {
+    pub(crate) fn len(&mut self, item_bytes: usize) -> Option<usize> {
         let n = usize::try_from(self.u64()?).ok()?;
         // Never allocate for more items than the bytes left can hold.
         (n.checked_mul(item_bytes)? <= self.b.len()).then_some(n)
     }
 
-    fn limbs(b: &[u8]) -> BigInt<4> {
+    pub(crate) fn limbs(b: &[u8]) -> BigInt<4> {
         let mut l = [0u64; 4];
         for (x, c) in l.iter_mut().zip(b.chunks_exact(8)) {
             *x = u64::from_le_bytes(c.try_into().unwrap_or_default());
@@ -254,7 +277,7 @@ fn put_g2(out: &mut Vec<u8>, p: &G2Affine) {
     }
 }
 
-fn put_len(out: &mut Vec<u8>, n: usize) {
+pub(crate) fn put_len(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&(n as u64).to_le_bytes());
 }
 
