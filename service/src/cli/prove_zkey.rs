@@ -50,11 +50,18 @@ pub fn circom_err(e: zkr_circom::Error) -> CliError {
 /// Runs `zkr prove-zkey`.
 pub fn run(a: &ProveZkeyArgs) -> CliResult {
     let backend = parse_backend(&a.backend)?;
-    let zkey = read_zkey(&a.zkey)?;
+    // Fully checked on the first run; later runs read the checked key that
+    // the first one left beside the .zkey, bound to its SHA-256.
+    let zbytes = binary::read_bounded(&a.zkey, MAX_ZKEY_BYTES)?;
+    let cache = zkr_circom::zkey::cache_path(&a.zkey);
+    let (key, _) =
+        zkr_circom::zkey::read_key_cached(&zbytes, &a.zkey.display().to_string(), &cache)
+            .map_err(circom_err)?;
+    drop(zbytes);
     let wbytes = binary::read_bounded(&a.witness, MAX_WTNS_BYTES)?;
     let witness =
         zkr_circom::wtns::read(&wbytes, &a.witness.display().to_string()).map_err(circom_err)?;
-    let key = &zkey.key;
+    let key = &key;
     if witness.len() != key.n_vars() {
         return Err(CliError::Input(format!(
             "{}: {} values, but {} has {} wires: the witness is for another circuit",
