@@ -120,7 +120,7 @@ impl AppState {
             db.clone(),
             metrics.clone(),
             config.proofs.queue,
-            &config.proofs.backend,
+            &config.proofs.backend.to_string(),
         ));
         jobs.set_per_principal_limit(config.proofs.per_principal_limit());
         let state = Self {

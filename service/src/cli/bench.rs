@@ -1,7 +1,6 @@
 //! `zkr bench`: our MSM and prover beside arkworks 0.6, same inputs, same
 //! process; warm-up, then the median of at least five runs each.
 
-use super::prove::parse_backend;
 use super::{CliError, CliResult};
 use ark_bn254::Bn254;
 use ark_groth16::Groth16;
@@ -9,6 +8,7 @@ use ark_std::rand::{SeedableRng, rngs::StdRng};
 use clap::{Args, Subcommand};
 use zkr_benches::CaseResult;
 use zkr_circuits::{CircuitKind, circuits::DEFAULT_DEPTH, sample};
+use zkr_prover::Backend;
 
 /// Arguments of `zkr bench`.
 #[derive(Debug, Args)]
@@ -28,7 +28,7 @@ pub enum BenchCommand {
         log_sizes: Vec<u32>,
         /// Backend for ours: cpu or opencl (auto picks OpenCL when a device is present).
         #[arg(long, default_value = "cpu")]
-        backend: String,
+        backend: Backend,
         /// Timed runs per side (at least 5).
         #[arg(long, default_value_t = 5)]
         runs: usize,
@@ -46,7 +46,7 @@ pub enum BenchCommand {
         depth: usize,
         /// Backend for ours: auto, cpu or opencl.
         #[arg(long, default_value = "cpu")]
-        backend: String,
+        backend: Backend,
         /// Timed runs per side (at least 5).
         #[arg(long, default_value_t = 5)]
         runs: usize,
@@ -77,7 +77,7 @@ pub fn run(a: &BenchArgs) -> CliResult {
                     "--log-sizes: each size must be in 1..=26".into(),
                 ));
             }
-            let backend = parse_backend(backend)?;
+            let backend = *backend;
             (
                 zkr_benches::msm::run(log_sizes, backend, *runs).map_err(fail)?,
                 *json,
@@ -92,7 +92,7 @@ pub fn run(a: &BenchArgs) -> CliResult {
             phases,
         } => {
             let kind = CircuitKind::from_name(circuit)?;
-            let backend = parse_backend(backend)?;
+            let backend = *backend;
             let mut rng = StdRng::seed_from_u64(2026);
             let pk = Groth16::<Bn254>::generate_random_parameters_with_reduction(
                 kind.blank(*depth)?,

@@ -26,12 +26,12 @@ pub struct ProveArgs {
     pub out: PathBuf,
     /// Multi-scalar multiplication backend: auto, cpu or opencl.
     #[arg(long, default_value = "auto")]
-    pub backend: String,
+    pub backend: Backend,
 }
 
 /// Runs `zkr prove`.
 pub fn run(a: &ProveArgs) -> CliResult {
-    let backend = parse_backend(&a.backend)?;
+    let backend = a.backend;
     let info = read_info(&a.keys)?;
     let (kind, depth) = info.kind_and_depth()?;
     let input = binary::read_text_bounded(&a.input, binary::MAX_JSON_BYTES)?;
@@ -61,18 +61,6 @@ pub fn run(a: &ProveArgs) -> CliResult {
         a.out.join("public.json").display()
     );
     Ok(())
-}
-
-/// Parses `--backend`.
-pub fn parse_backend(s: &str) -> CliResult<Backend> {
-    match s {
-        "auto" => Ok(Backend::Auto),
-        "cpu" => Ok(Backend::Cpu),
-        "opencl" => Ok(Backend::OpenCl),
-        other => Err(CliError::Input(format!(
-            "--backend: {other:?}; expected auto, cpu or opencl"
-        ))),
-    }
 }
 
 /// Proves `circuit`, checks the proof, and writes `proof.json` and
