@@ -584,6 +584,45 @@ pub fn csv_line(e: &Event) -> String {
 pub const CSV_HEADER: &str =
     "seq,ts,actor,roles,action,resource,purpose,outcome,detail,prev_hash,entry_hash\r\n";
 
+/// Why [`append_probe`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeError {
+    /// No write transaction could be started (or rolled back).
+    CannotWrite,
+    /// The audit table refused the row.
+    NotAppendable,
+}
+
+/// Appends a row to the audit table inside a write transaction and rolls
+/// it back: this takes the same locks and constraints as the audit writer
+/// (a read-only, locked or missing table fails here) but leaves nothing
+/// behind, so readiness probes do not fill the log. The row's `seq` is
+/// negative, so it can never collide with the chain, which starts at 1.
+pub async fn append_probe(db: &Db) -> std::result::Result<(), ProbeError> {
+    let mut tx = db.begin_write().await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness: begin write");
+        ProbeError::CannotWrite
+    })?;
+    let inserted = sqlx::query(
+        "INSERT INTO audit_events (seq, ts, actor, roles, action, resource, purpose, outcome, detail, prev_hash, entry_hash) \
+         VALUES ($1, $2, 'zkr-readyz', 'system', 'readiness_probe', '-', '-', 'probe', '', '', '')",
+    )
+    .bind(-1i64)
+    .bind(now_unix())
+    .execute(&mut *tx)
+    .await;
+    // Never committed, whatever happened.
+    let rolled_back = tx.rollback().await;
+    if let Err(e) = inserted {
+        tracing::warn!(error = %e, "readiness: audit append probe");
+        return Err(ProbeError::NotAppendable);
+    }
+    rolled_back.map_err(|e| {
+        tracing::warn!(error = %e, "readiness: rollback");
+        ProbeError::CannotWrite
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -197,11 +197,50 @@ impl Db {
         Ok(begin_write_as(&self.pool, self.backend).await?)
     }
 
+    /// Whether the database's own file can still take writes. A connection
+    /// opened before the file was made read-only or deleted keeps writing
+    /// to it (or to the unlinked inode), so the file itself is checked: the
+    /// next connection the pool opens would fail. PostgreSQL has no such
+    /// file and answers [`FileStatus::Writable`].
+    pub async fn file_status(&self) -> Result<FileStatus> {
+        if self.backend != Backend::Sqlite {
+            return Ok(FileStatus::Writable);
+        }
+        let rows = sqlx::query("PRAGMA database_list")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in rows {
+            let name: String = sqlx::Row::try_get(&row, "name")?;
+            let file: String = sqlx::Row::try_get(&row, "file")?;
+            if name != "main" || file.is_empty() {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&file) else {
+                return Ok(FileStatus::Missing);
+            };
+            if meta.permissions().readonly() {
+                return Ok(FileStatus::ReadOnly);
+            }
+        }
+        Ok(FileStatus::Writable)
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// What [`Db::file_status`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStatus {
+    /// The file is there and writable (or the database has no file).
+    Writable,
+    /// The SQLite file was deleted.
+    Missing,
+    /// The SQLite file is read-only.
+    ReadOnly,
 }
 
 /// [`Db::begin_write`] on a bare pool, for code that holds only the pool.

@@ -7,5 +7,5 @@
 mod db;
 mod error;
 
-pub use db::{Backend, Db, begin_write, now_unix};
+pub use db::{Backend, Db, FileStatus, begin_write, now_unix};
 pub use error::{Error, Result};

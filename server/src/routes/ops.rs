@@ -9,14 +9,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Serialize;
-use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{Error, ErrorCode, ErrorDetail, Result};
 use axum::routing::get;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use zkr_store::{Backend, now_unix};
+use zkr_store::{Backend, FileStatus};
 
 /// Health answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -94,62 +93,28 @@ async fn readiness(state: &AppState) -> Result<(), NotReadyReason> {
     audit_append_probe(state).await
 }
 
-/// A connection opened before the file was made read-only or deleted keeps
-/// writing to it (or to the unlinked inode), so the file itself is checked:
-/// the next connection the pool opens would fail.
 async fn sqlite_file_writable(state: &AppState) -> Result<(), NotReadyReason> {
-    let unavailable = ("database_unavailable", "the database does not answer");
-    let rows = sqlx::query("PRAGMA database_list")
-        .fetch_all(&state.db.pool)
-        .await
-        .map_err(|e| {
+    match state.db.file_status().await {
+        Ok(FileStatus::Writable) => Ok(()),
+        Ok(FileStatus::Missing) => Err(("database_missing", "the database file is missing")),
+        Ok(FileStatus::ReadOnly) => Err(("database_read_only", "the database file is read-only")),
+        Err(e) => {
             tracing::warn!(error = %e, "readiness: database_list");
-            unavailable
-        })?;
-    for row in rows {
-        let name: String = row.try_get("name").map_err(|_| unavailable)?;
-        let file: String = row.try_get("file").map_err(|_| unavailable)?;
-        if name != "main" || file.is_empty() {
-            continue;
-        }
-        let meta = std::fs::metadata(&file)
-            .map_err(|_| ("database_missing", "the database file is missing"))?;
-        if meta.permissions().readonly() {
-            return Err(("database_read_only", "the database file is read-only"));
+            Err(("database_unavailable", "the database does not answer"))
         }
     }
-    Ok(())
 }
 
-/// Appends a row to the audit table inside a write transaction and rolls
-/// it back: this takes the same locks and constraints as the audit writer
-/// (a read-only, locked or missing table fails here) but leaves nothing
-/// behind, so probes do not fill the log. The row's `seq` is negative, so it
-/// can never collide with the chain, which starts at 1.
 async fn audit_append_probe(state: &AppState) -> Result<(), NotReadyReason> {
-    let not_writable = ("database_unavailable", "the database cannot start a write");
-    let mut tx = state.db.begin_write().await.map_err(|e| {
-        tracing::warn!(error = %e, "readiness: begin write");
-        not_writable
-    })?;
-    let inserted = sqlx::query(
-        "INSERT INTO audit_events (seq, ts, actor, roles, action, resource, purpose, outcome, detail, prev_hash, entry_hash) \
-         VALUES ($1, $2, 'zkr-readyz', 'system', 'readiness_probe', '-', '-', 'probe', '', '', '')",
-    )
-    .bind(-1i64)
-    .bind(now_unix())
-    .execute(&mut *tx)
-    .await;
-    // Never committed, whatever happened.
-    let rolled_back = tx.rollback().await;
-    if let Err(e) = inserted {
-        tracing::warn!(error = %e, "readiness: audit append probe");
-        return Err(("audit_not_writable", "the audit log cannot be appended to"));
+    match crate::audit::append_probe(&state.db).await {
+        Ok(()) => Ok(()),
+        Err(crate::audit::ProbeError::CannotWrite) => {
+            Err(("database_unavailable", "the database cannot start a write"))
+        }
+        Err(crate::audit::ProbeError::NotAppendable) => {
+            Err(("audit_not_writable", "the audit log cannot be appended to"))
+        }
     }
-    rolled_back.map_err(|e| {
-        tracing::warn!(error = %e, "readiness: rollback");
-        not_writable
-    })
 }
 
 /// `GET /openapi.json`.
