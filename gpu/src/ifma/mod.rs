@@ -13,13 +13,14 @@
 //! Doublings and cancellations (same x) are found when a point is queued,
 //! from the canonical records, and done directly.
 //!
-//! The running-sum bucket reduction stays scalar (arkworks' XYZZ), which
-//! the window choice accounts for.
+//! The running-sum bucket reduction runs on lanes too ([`reduce`]): eight
+//! segments of a window's buckets at once.
 //!
 //! Everything here runs only after [`available`] said the CPU has
 //! AVX-512F and AVX-512 IFMA.
 
 pub(crate) mod field;
+mod reduce;
 
 use crate::cpu::{self, Engine, digit, num_windows, signed_offset};
 use ark_bn254::{Fq, G1Affine, G1Projective, g1};
@@ -361,18 +362,37 @@ impl<'a> Window<'a> {
             let p = self.base(e);
             self.side[e.bucket as usize] += p;
         }
+        let nb = self.full.len();
+        let affine = if nb >= reduce::MIN_LANE_BUCKETS && nb.is_multiple_of(8) {
+            // SAFETY: as in `run_batch`, the CPU has IFMA; `nb` is a
+            // multiple of eight, at least the minimum, and `buckets` holds
+            // `nb + 8` records.
+            unsafe { reduce::reduce(&self.buckets, &self.full, &self.inv16) }
+        } else {
+            let mut running = Bucket::<g1::Config>::default();
+            let mut total = Bucket::<g1::Config>::default();
+            for b in (0..nb).rev() {
+                if self.full[b] {
+                    running += to_affine(&self.buckets[b], &self.inv16);
+                }
+                total += &running;
+            }
+            total.into()
+        };
+        // The side buckets (only adversarial inputs fill many), by the
+        // running-sum method, and only when there are any.
+        if self.side.iter().all(Bucket::is_zero) {
+            return affine;
+        }
         let mut running = Bucket::<g1::Config>::default();
         let mut total = Bucket::<g1::Config>::default();
-        for b in (0..self.full.len()).rev() {
-            if self.full[b] {
-                running += to_affine(&self.buckets[b], &self.inv16);
-            }
-            if !self.side[b].is_zero() {
-                running += &self.side[b];
+        for s in self.side.iter().rev() {
+            if !s.is_zero() {
+                running += s;
             }
             total += &running;
         }
-        total.into()
+        affine + G1Projective::from(total)
     }
 }
 
