@@ -10,13 +10,14 @@
 //! `det = r`): `c1 = floor(k (A + B) / r)`, `c2 = floor(k B / r)`,
 //! `k1 = k - c1 A - c2 B`, `k2 = c1 B - c2 (A + B)`. The quotients come
 //! from fixed-point reciprocals (`g = floor(2^256 x / r)`), so each may be
-//! one below the true floor; that keeps `0 <= k1 < 1.25 (A + B) < 2^127`
-//! and `|k2| < 1.25 (A + B) < 2^127`.
+//! one below the true floor (`k / 2^256 < 1/4` is all they lose); that
+//! keeps `0 <= k1 < 1.25 (A + B)` and `|k2| < 1.25 (A + B)`, below `2^128`
+//! (`A + B` is about `0.87 * 2^127`).
 
 use ark_bn254::{Fq, g1};
 use ark_ec::scalar_mul::glv::GLVConfig;
 
-/// Bits of the half scalars (with room to spare: they are below `2^127`).
+/// Bits of the half scalars.
 pub(crate) const HALF_BITS: usize = 128;
 
 /// `beta`, the cube root of unity in `Fq` that goes with `lambda` (arkworks'
@@ -115,11 +116,15 @@ mod tests {
         if neg { -v } else { v }
     }
 
+    /// The high limb of `1.25 (A + B)`.
+    const BOUND_HIGH: u64 = 0x8b20_e2db_2a66_707c;
+
     fn check(k: Fr) {
         let [k1, k2] = decompose(&k.into_bigint().0);
-        // Both halves below 2^127 (the bound the window count relies on has
-        // a bit to spare).
-        assert!(k1.1[1] >> 63 == 0 && k2.1[1] >> 63 == 0, "k = {k}");
+        // Both halves below 1.25 (A + B) (high limb shown), the bound the
+        // module doc derives; below 2^128 is then implied.
+        assert!(k1.1[1] <= BOUND_HIGH && k2.1[1] <= BOUND_HIGH, "k = {k}");
+        assert!(!k1.0, "k1 is never negative: k = {k}");
         let lambda = <g1::Config as GLVConfig>::LAMBDA;
         assert_eq!(to_fr(k1) + to_fr(k2) * lambda, k, "k = {k}");
     }

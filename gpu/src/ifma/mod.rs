@@ -90,11 +90,11 @@ impl Engine<g1::Config> for Lanes {
 
 /// Relative costs in arkworks field multiplications: one lane addition
 /// (its share of 6 lane multiplications and the gathers), one batch's
-/// inversion with its conversions, and one bucket's part of the scalar
-/// running sum (mixed + full XYZZ addition and the conversion).
+/// inversion with its conversions, one bucket's part of the running sum
+/// on lanes (its eighth of a mixed and a full XYZZ addition, the gather).
 const COST_LANE_ADD: f64 = 2.0;
 const COST_BATCH_INVERSION: f64 = 400.0;
-const COST_REDUCE_BUCKET: f64 = 26.0;
+const COST_REDUCE_BUCKET: f64 = 6.0;
 const MAX_WINDOW: usize = 16;
 
 /// Pending additions per batch for `buckets` buckets: half of the buckets
