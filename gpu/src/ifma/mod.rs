@@ -221,8 +221,22 @@ fn lanes_pippenger<L: AsRef<[u64]> + Sync>(
         .into_par_iter()
         .map(|w| {
             let mut acc = Window::new(c, &points, dummy_bucket);
-            for (j, s) in scalars.iter().enumerate() {
-                let d = digit(s.as_ref(), &k, w, c);
+            // Digits are found AHEAD terms early, and their buckets fetched
+            // into the cache, so the queueing step does not wait for memory.
+            let n = scalars.len();
+            let mut ring = [0i32; AHEAD];
+            for (slot, s) in ring.iter_mut().zip(scalars) {
+                *slot = digit(s.as_ref(), &k, w, c);
+            }
+            for j in 0..n {
+                let d = ring[j % AHEAD];
+                if let Some(s) = scalars.get(j + AHEAD) {
+                    let next = digit(s.as_ref(), &k, w, c);
+                    ring[j % AHEAD] = next;
+                    if next != 0 {
+                        acc.prefetch(next.unsigned_abs() - 1);
+                    }
+                }
                 if d != 0 {
                     acc.add(Entry {
                         bucket: d.unsigned_abs() - 1,
@@ -263,6 +277,10 @@ struct Saved {
     prefix: Fe8,
 }
 
+/// How many terms ahead of the queue a window computes digits and
+/// prefetches buckets.
+const AHEAD: usize = 8;
+
 /// The buckets of one window.
 struct Window<'a> {
     points: &'a [Record],
@@ -295,6 +313,20 @@ impl<'a> Window<'a> {
             cap,
             dummy,
             inv16: field::ark_inv16(),
+        }
+    }
+
+    /// Asks for bucket `b`'s record and flags in the cache.
+    #[inline]
+    fn prefetch(&self, b: u32) {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let b = b as usize;
+        // SAFETY: a prefetch is a hint; it reads nothing and cannot fault.
+        unsafe {
+            let rec = self.buckets.as_ptr().wrapping_add(b).cast::<i8>();
+            _mm_prefetch::<_MM_HINT_T0>(rec);
+            _mm_prefetch::<_MM_HINT_T0>(rec.wrapping_add(64));
+            _mm_prefetch::<_MM_HINT_T0>(self.full.as_ptr().wrapping_add(b).cast());
         }
     }
 
