@@ -1,5 +1,6 @@
 //! Prints the side-by-side table for MSM and proving without the CLI:
 //! `cargo run --release -p zkr-benches --example measure -- msm 12,16 cpu`
+//! `cargo run --release -p zkr-benches --example measure -- msm-g2 12,16 cpu`
 //! `cargo run --release -p zkr-benches --example measure -- prove 16 cpu`
 
 use zkr_benches::{CaseResult, msm, prove};
@@ -72,6 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 prove::run("mul_chain", &pk, c, backend, runs)
             })
             .collect::<Result<_, _>>()?,
+        "msm-g2" => msm::run_group(msm::Group::G2, &sizes, backend, runs)?,
         _ => msm::run(&sizes, backend, runs)?,
     };
     println!(

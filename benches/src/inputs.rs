@@ -1,6 +1,6 @@
 //! Random MSM inputs, made quickly enough for 2^20 points.
 
-use ark_bn254::{Fr, G1Affine, G1Projective};
+use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::CurveGroup;
 use ark_ff::UniformRand;
 use ark_std::rand::{SeedableRng, rngs::StdRng};
@@ -11,13 +11,22 @@ use rayon::prelude::*;
 /// scalar multiplication per point; the MSM does not care how the points
 /// relate.
 pub fn g1_points(n: usize, seed: u64) -> Vec<G1Affine> {
-    let proj: Vec<G1Projective> = (0..n.div_ceil(1024))
+    points::<G1Projective>(n, seed)
+}
+
+/// As [`g1_points`], in G2.
+pub fn g2_points(n: usize, seed: u64) -> Vec<G2Affine> {
+    points::<G2Projective>(n, seed)
+}
+
+fn points<G: CurveGroup>(n: usize, seed: u64) -> Vec<G::Affine> {
+    let proj: Vec<G> = (0..n.div_ceil(1024))
         .into_par_iter()
         .flat_map_iter(|chunk| {
             let mut rng =
                 StdRng::seed_from_u64(seed ^ (chunk as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            let step = G1Projective::rand(&mut rng);
-            let mut p = G1Projective::rand(&mut rng);
+            let step = G::rand(&mut rng);
+            let mut p = G::rand(&mut rng);
             let len = 1024.min(n - chunk * 1024);
             (0..len).map(move |_| {
                 p += step;
@@ -25,7 +34,7 @@ pub fn g1_points(n: usize, seed: u64) -> Vec<G1Affine> {
             })
         })
         .collect();
-    G1Projective::normalize_batch(&proj)
+    G::normalize_batch(&proj)
 }
 
 /// `n` uniformly random scalars.

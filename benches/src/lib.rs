@@ -34,6 +34,9 @@ pub enum Error {
     /// Our result differs from arkworks': the measurement is meaningless.
     #[error("{0}: result differs from arkworks")]
     Mismatch(String),
+    /// A group name that is not `g1` or `g2`.
+    #[error("unknown group {0:?} (expected g1 or g2)")]
+    UnknownGroup(String),
 }
 
 /// Result with this crate's error.

@@ -16,6 +16,9 @@
 
 pub mod backend;
 pub mod cpu;
+// Used by the IFMA engine only; portable and tested everywhere.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+mod glv;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)] // SIMD intrinsics: loads, stores, gathers, scatters
 pub mod ifma;

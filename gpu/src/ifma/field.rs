@@ -15,9 +15,10 @@
 use ark_bn254::Fq;
 use ark_ff::{AdditiveGroup, BigInt, Field, PrimeField};
 use core::arch::x86_64::{
-    __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_cmplt_epi64_mask, _mm512_madd52hi_epu64,
-    _mm512_madd52lo_epu64, _mm512_mask_blend_epi64, _mm512_set1_epi64, _mm512_setzero_si512,
-    _mm512_srai_epi64, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
+    __m512i, __mmask8, _mm512_add_epi64, _mm512_and_si512, _mm512_cmpeq_epi64_mask,
+    _mm512_cmplt_epi64_mask, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_mask_blend_epi64,
+    _mm512_or_si512, _mm512_set1_epi64, _mm512_setzero_si512, _mm512_srai_epi64, _mm512_srli_epi64,
+    _mm512_storeu_si512, _mm512_sub_epi64,
 };
 
 /// Limbs per element.
@@ -81,6 +82,7 @@ const fn times_q(k: u64) -> Limbs {
 }
 
 const Q2: Limbs = times_q(2);
+const Q4: Limbs = times_q(4);
 
 /// `-q^{-1} mod 2^52`, by Newton's iteration on the inverse mod `2^64`.
 const Q_NEG_INV: u64 = {
@@ -179,6 +181,35 @@ pub(crate) fn cond_sub(a: &Fe8, m: &Fe8) -> Fe8 {
     }))
 }
 
+/// `a + b`, below the sum of the bounds (which must stay below `2^260`).
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) fn add(a: &Fe8, b: &Fe8) -> Fe8 {
+    Fe8(normalise_signed(core::array::from_fn(|k| {
+        _mm512_add_epi64(a.0[k], b.0[k])
+    })))
+}
+
+/// The lanes where `a`, given below `4q`, is `0 mod q`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) fn is_zero(a: &Fe8, c: &Consts) -> __mmask8 {
+    let r = cond_sub(&cond_sub(a, &c.q2), &c.q);
+    let any =
+        r.0.iter()
+            .fold(_mm512_setzero_si512(), |acc, l| _mm512_or_si512(acc, *l));
+    _mm512_cmpeq_epi64_mask(any, _mm512_setzero_si512())
+}
+
+/// `b` in the lanes of `m`, `a` elsewhere.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) fn select(m: __mmask8, a: &Fe8, b: &Fe8) -> Fe8 {
+    Fe8(core::array::from_fn(|k| {
+        _mm512_mask_blend_epi64(m, a.0[k], b.0[k])
+    }))
+}
+
 /// Lane `l`'s limbs, for each lane.
 #[target_feature(enable = "avx512f")]
 #[inline]
@@ -217,6 +248,10 @@ pub(crate) struct Consts {
     pub(crate) q: Fe8,
     /// `2q`
     pub(crate) q2: Fe8,
+    /// `4q`
+    pub(crate) q4: Fe8,
+    /// `1` (that is `R mod q`)
+    pub(crate) one: Fe8,
 }
 
 impl Consts {
@@ -226,6 +261,8 @@ impl Consts {
         Self {
             q: splat(&Q),
             q2: splat(&Q2),
+            q4: splat(&Q4),
+            one: splat(&from_ark(&Fq::ONE)),
         }
     }
 }

@@ -13,19 +13,21 @@
 //! Doublings and cancellations (same x) are found when a point is queued,
 //! from the canonical records, and done directly.
 //!
-//! The running-sum bucket reduction stays scalar (arkworks' XYZZ), which
-//! the window choice accounts for.
+//! The running-sum bucket reduction runs on lanes too ([`reduce`]): eight
+//! segments of a window's buckets at once.
 //!
 //! Everything here runs only after [`available`] said the CPU has
 //! AVX-512F and AVX-512 IFMA.
 
 pub(crate) mod field;
+mod reduce;
 
 use crate::cpu::{self, Engine, digit, num_windows, signed_offset};
-use ark_bn254::{Fq, G1Affine, G1Projective, g1};
+use crate::glv;
+use ark_bn254::{Fq, Fr, G1Affine, G1Projective, g1};
 use ark_ec::short_weierstrass::Bucket;
 use ark_ec::{AffineRepr, CurveGroup};
-use ark_ff::{AdditiveGroup, Field, Zero};
+use ark_ff::{AdditiveGroup, BigInt, BigInteger, Field, PrimeField, Zero};
 use core::arch::x86_64::{
     __m512i, _mm512_add_epi64, _mm512_i64gather_epi64, _mm512_i64scatter_epi64,
     _mm512_mask_blend_epi64, _mm512_set_epi64, _mm512_set1_epi64,
@@ -88,11 +90,11 @@ impl Engine<g1::Config> for Lanes {
 
 /// Relative costs in arkworks field multiplications: one lane addition
 /// (its share of 6 lane multiplications and the gathers), one batch's
-/// inversion with its conversions, and one bucket's part of the scalar
-/// running sum (mixed + full XYZZ addition and the conversion).
+/// inversion with its conversions, one bucket's part of the running sum
+/// on lanes (its eighth of a mixed and a full XYZZ addition, the gather).
 const COST_LANE_ADD: f64 = 2.0;
 const COST_BATCH_INVERSION: f64 = 400.0;
-const COST_REDUCE_BUCKET: f64 = 26.0;
+const COST_REDUCE_BUCKET: f64 = 6.0;
 const MAX_WINDOW: usize = 16;
 
 /// Pending additions per batch for `buckets` buckets: half of the buckets
@@ -152,24 +154,89 @@ fn pippenger<L: AsRef<[u64]> + Sync>(
     if idx.is_empty() {
         return G1Projective::zero();
     }
-    let c = window_size(idx.len(), num_bits);
-    let windows = num_windows(num_bits, c);
-    let k = signed_offset(c, windows);
-    // One record per term, then the dummy point that pads a batch to a
-    // multiple of eight lanes (2G, added to dummy buckets holding G).
-    let mut points: Vec<Record> = idx
+    if num_bits > glv::HALF_BITS {
+        let (points, halves) = glv_terms(bases, idx, scalars);
+        return lanes_pippenger(points, &halves, glv::HALF_BITS);
+    }
+    let points = idx
         .par_iter()
         .map(|&i| record(&bases[i as usize]))
         .collect();
+    lanes_pippenger(points, scalars, num_bits)
+}
+
+/// The GLV split of each term `k P`: `|k1| (±P)` and `|k2| (±phi(P))`, as
+/// records and half scalars, the two of term `j` at `2j` and `2j + 1`.
+fn glv_terms<L: AsRef<[u64]> + Sync>(
+    bases: &[G1Affine],
+    idx: &[u32],
+    scalars: &[L],
+) -> (Vec<Record>, Vec<[u64; 2]>) {
+    let mut points = vec![[0u64; 2 * LIMBS]; 2 * idx.len()];
+    let mut halves = vec![[0u64; 2]; 2 * idx.len()];
+    points
+        .par_chunks_mut(2)
+        .zip(halves.par_chunks_mut(2))
+        .zip(idx.par_iter().zip(scalars))
+        .for_each(|((pts, hs), (&i, s))| {
+            let s = s.as_ref();
+            let mut k = BigInt::<4>(core::array::from_fn(|l| s.get(l).copied().unwrap_or(0)));
+            // Only multiples of P's order separate k from k mod r.
+            while k >= Fr::MODULUS {
+                k.sub_with_borrow(&Fr::MODULUS);
+            }
+            let k = k.0;
+            let [(neg1, k1), (neg2, k2)] = glv::decompose(&k);
+            let p = &bases[i as usize];
+            let phi = G1Affine::new_unchecked(p.x * glv::BETA, p.y);
+            for (slot, (q, neg)) in pts.iter_mut().zip([(p, neg1), (&phi, neg2)]) {
+                *slot = record(q);
+                if neg {
+                    let y = neg_limbs(&slot[LIMBS..]);
+                    slot[LIMBS..].copy_from_slice(&y);
+                }
+            }
+            hs[0] = k1;
+            hs[1] = k2;
+        });
+    (points, halves)
+}
+
+/// `sum_j points[j] * scalars[j]` for scalars below `2^num_bits`, the
+/// points as records (none the identity).
+fn lanes_pippenger<L: AsRef<[u64]> + Sync>(
+    mut points: Vec<Record>,
+    scalars: &[L],
+    num_bits: usize,
+) -> G1Projective {
+    let c = window_size(points.len(), num_bits);
+    let windows = num_windows(num_bits, c);
+    let k = signed_offset(c, windows);
+    // Then the dummy point that pads a batch to a multiple of eight lanes
+    // (2G, added to dummy buckets holding G).
     let g = G1Affine::generator();
     points.push(record(&(g + g).into_affine()));
     let dummy_bucket = record(&g);
     let sums: Vec<G1Projective> = (0..windows)
         .into_par_iter()
         .map(|w| {
-            let mut acc = Window::new(c, &points, bases, idx, dummy_bucket);
-            for (j, s) in scalars.iter().enumerate() {
-                let d = digit(s.as_ref(), &k, w, c);
+            let mut acc = Window::new(c, &points, dummy_bucket);
+            // Digits are found AHEAD terms early, and their buckets fetched
+            // into the cache, so the queueing step does not wait for memory.
+            let n = scalars.len();
+            let mut ring = [0i32; AHEAD];
+            for (slot, s) in ring.iter_mut().zip(scalars) {
+                *slot = digit(s.as_ref(), &k, w, c);
+            }
+            for j in 0..n {
+                let d = ring[j % AHEAD];
+                if let Some(s) = scalars.get(j + AHEAD) {
+                    let next = digit(s.as_ref(), &k, w, c);
+                    ring[j % AHEAD] = next;
+                    if next != 0 {
+                        acc.prefetch(next.unsigned_abs() - 1);
+                    }
+                }
                 if d != 0 {
                     acc.add(Entry {
                         bucket: d.unsigned_abs() - 1,
@@ -210,11 +277,13 @@ struct Saved {
     prefix: Fe8,
 }
 
+/// How many terms ahead of the queue a window computes digits and
+/// prefetches buckets.
+const AHEAD: usize = 8;
+
 /// The buckets of one window.
 struct Window<'a> {
     points: &'a [Record],
-    bases: &'a [G1Affine],
-    idx: &'a [u32],
     /// `2^(c-1)` buckets, then eight dummy buckets for padding lanes.
     buckets: Vec<Record>,
     full: Vec<bool>,
@@ -229,19 +298,11 @@ struct Window<'a> {
 }
 
 impl<'a> Window<'a> {
-    fn new(
-        c: usize,
-        points: &'a [Record],
-        bases: &'a [G1Affine],
-        idx: &'a [u32],
-        dummy: Record,
-    ) -> Self {
+    fn new(c: usize, points: &'a [Record], dummy: Record) -> Self {
         let n = 1usize << (c - 1);
         let cap = batch_size(n);
         Self {
             points,
-            bases,
-            idx,
             buckets: vec![[0u64; 2 * LIMBS]; n + 8],
             full: vec![false; n],
             busy: vec![false; n],
@@ -255,6 +316,20 @@ impl<'a> Window<'a> {
         }
     }
 
+    /// Asks for bucket `b`'s record and flags in the cache.
+    #[inline]
+    fn prefetch(&self, b: u32) {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let b = b as usize;
+        // SAFETY: a prefetch is a hint; it reads nothing and cannot fault.
+        unsafe {
+            let rec = self.buckets.as_ptr().wrapping_add(b).cast::<i8>();
+            _mm_prefetch::<_MM_HINT_T0>(rec);
+            _mm_prefetch::<_MM_HINT_T0>(rec.wrapping_add(64));
+            _mm_prefetch::<_MM_HINT_T0>(self.full.as_ptr().wrapping_add(b).cast());
+        }
+    }
+
     fn add(&mut self, e: Entry) {
         self.push(e);
         if self.batch.len() >= self.cap {
@@ -262,9 +337,9 @@ impl<'a> Window<'a> {
         }
     }
 
-    /// The base of entry `e`, with its sign, as arkworks' point.
+    /// The point of entry `e`, with its sign, as arkworks' point.
     fn base(&self, e: Entry) -> G1Affine {
-        let p = self.bases[self.idx[e.point as usize] as usize];
+        let p = to_affine(&self.points[e.point as usize], &self.inv16);
         if e.neg { -p } else { p }
     }
 
@@ -361,18 +436,37 @@ impl<'a> Window<'a> {
             let p = self.base(e);
             self.side[e.bucket as usize] += p;
         }
+        let nb = self.full.len();
+        let affine = if nb >= reduce::MIN_LANE_BUCKETS && nb.is_multiple_of(8) {
+            // SAFETY: as in `run_batch`, the CPU has IFMA; `nb` is a
+            // multiple of eight, at least the minimum, and `buckets` holds
+            // `nb + 8` records.
+            unsafe { reduce::reduce(&self.buckets, &self.full, &self.inv16) }
+        } else {
+            let mut running = Bucket::<g1::Config>::default();
+            let mut total = Bucket::<g1::Config>::default();
+            for b in (0..nb).rev() {
+                if self.full[b] {
+                    running += to_affine(&self.buckets[b], &self.inv16);
+                }
+                total += &running;
+            }
+            total.into()
+        };
+        // The side buckets (only adversarial inputs fill many), by the
+        // running-sum method, and only when there are any.
+        if self.side.iter().all(Bucket::is_zero) {
+            return affine;
+        }
         let mut running = Bucket::<g1::Config>::default();
         let mut total = Bucket::<g1::Config>::default();
-        for b in (0..self.full.len()).rev() {
-            if self.full[b] {
-                running += to_affine(&self.buckets[b], &self.inv16);
-            }
-            if !self.side[b].is_zero() {
-                running += &self.side[b];
+        for s in self.side.iter().rev() {
+            if !s.is_zero() {
+                running += s;
             }
             total += &running;
         }
-        total.into()
+        affine + G1Projective::from(total)
     }
 }
 
@@ -618,6 +712,54 @@ mod tests {
             assert_eq!(msm_g1(&p, &big), Some(want));
             assert_eq!(msm_g1_tuned(&p, &big), Some(want));
         }
+    }
+
+    #[test]
+    fn glv_edge_scalars() {
+        if !lanes_here() {
+            return;
+        }
+        let mut rng = StdRng::seed_from_u64(5);
+        let p = points(200, &mut rng);
+        let lambda = <g1::Config as ark_ec::scalar_mul::glv::GLVConfig>::LAMBDA;
+        let two_127 = Fr::from(2u64).pow([127]);
+        // Scalars whose halves are 0, 1, or at their extremes.
+        for k in [
+            lambda,
+            -lambda,
+            lambda + Fr::ONE,
+            lambda * Fr::from(u64::MAX),
+            two_127,
+            -two_127,
+            two_127 * lambda,
+        ] {
+            check(&p, &vec![k; p.len()]);
+            let mixed: Vec<Fr> = (0..p.len())
+                .map(|i| if i % 2 == 0 { k } else { Fr::rand(&mut rng) })
+                .collect();
+            check(&p, &mixed);
+        }
+        // P and phi(P) = lambda P in one MSM: the halves of the two terms
+        // land on the same points.
+        let phi: Vec<G1Affine> = p
+            .iter()
+            .map(|q| G1Affine::new_unchecked(q.x * glv::BETA, q.y))
+            .collect();
+        let both: Vec<G1Affine> = p.iter().chain(&phi).copied().collect();
+        let s: Vec<Fr> = (0..both.len()).map(|_| Fr::rand(&mut rng)).collect();
+        check(&both, &s);
+        // Integers of at least r (the API takes any 256-bit integer):
+        // r + 5 and 2^256 - 1 mean what the naive MSM says.
+        let mut r_plus_5 = Fr::MODULUS;
+        r_plus_5.add_with_carry(&BigInt::from(5u64));
+        let ints: Vec<crate::Scalar> = (0..p.len())
+            .map(|i| match i % 3 {
+                0 => r_plus_5,
+                1 => BigInt([u64::MAX; 4]),
+                _ => Fr::rand(&mut rng).into_bigint(),
+            })
+            .collect();
+        assert_eq!(msm_g1(&p, &ints), Some(cpu::naive_msm(&p, &ints)));
     }
 
     fn scalar_strategy() -> impl Strategy<Value = Fr> {

@@ -21,11 +21,14 @@ pub struct BenchArgs {
 /// The benchmarks.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// BN254 G1 multi-scalar multiplication of random points and scalars.
+    /// BN254 multi-scalar multiplication of random points and scalars.
     Msm {
         /// Comma-separated log2 sizes.
         #[arg(long, value_delimiter = ',', default_value = "12,16,20")]
         log_sizes: Vec<u32>,
+        /// The group: g1 or g2.
+        #[arg(long, default_value = "g1")]
+        group: String,
         /// Backend for ours: cpu or opencl (auto picks OpenCL when a device is present).
         #[arg(long, default_value = "cpu")]
         backend: Backend,
@@ -68,6 +71,7 @@ pub fn run(a: &BenchArgs) -> CliResult {
     let (results, json) = match &a.what {
         BenchCommand::Msm {
             log_sizes,
+            group,
             backend,
             runs,
             json,
@@ -77,9 +81,12 @@ pub fn run(a: &BenchArgs) -> CliResult {
                     "--log-sizes: each size must be in 1..=26".into(),
                 ));
             }
+            let group = group
+                .parse()
+                .map_err(|e: zkr_benches::Error| CliError::Input(format!("--group: {e}")))?;
             let backend = *backend;
             (
-                zkr_benches::msm::run(log_sizes, backend, *runs).map_err(fail)?,
+                zkr_benches::msm::run_group(group, log_sizes, backend, *runs).map_err(fail)?,
                 *json,
             )
         }
