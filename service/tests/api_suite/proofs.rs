@@ -247,13 +247,18 @@ api_test!(full_queue_cancel_and_restart, config = paused(2), |app| {
 
 /// Keys, a miner registry and one stored receipt of client-1 and miner-1.
 async fn stored_receipt(app: &TestApp) -> (String, Value) {
+    stored_receipt_in(app, "miners").await
+}
+
+/// As [`stored_receipt`], with the miner in registry `registry`.
+async fn stored_receipt_in(app: &TestApp, registry: &str) -> (String, Value) {
     app.state.ensure_service_keys().await.expect("service keys");
     app.create_keys(&[("client-1", "participant"), ("miner-1", "participant")])
         .await;
     for member in ["3", "77", "78"] {
         let r = app
             .post(
-                "/v1/registries/miners/members",
+                &format!("/v1/registries/{registry}/members"),
                 &app.admin,
                 json!({"member": member}),
             )
@@ -418,5 +423,42 @@ api_test!(
             .get("/v1/audit/events?action=disclose", &app.admin)
             .await;
         assert!(events.text.contains("court-order-17"), "{}", events.text);
+    }
+);
+
+// The configured miner registry is the default of receipt proofs, as it is
+// of their verification, not a fixed name.
+api_test!(
+    receipt_proofs_default_to_the_configured_miner_registry,
+    config = {
+        let mut c = config();
+        c.registries.miners = "gpu-miners".into();
+        c
+    },
+    |app| {
+        let (tx_id, attestation) = stored_receipt_in(&app, "gpu-miners").await;
+        let miner = app.token("miner-1", &[Role::Miner]).await;
+        let r = app
+            .post(
+                "/v1/proofs",
+                &miner,
+                json!({"circuit": "receipt", "tx_id": tx_id, "amount_min": "100", "amount_max": "300"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        let job = r.json["job_id"].as_str().expect("job").to_string();
+        let done = wait_for(&app, &miner, &job).await;
+        assert_eq!(done.json["state"], "done", "{}", done.text);
+        let registry = app.get("/v1/registries/gpu-miners", &miner).await;
+        assert_eq!(done.json["public_signals"][1], registry.json["root"]);
+        let v = app
+            .post(
+                "/v1/verify",
+                &miner,
+                json!({"circuit": "receipt", "proof": done.json["proof"],
+                    "public_signals": done.json["public_signals"], "attestation": attestation}),
+            )
+            .await;
+        assert_eq!(v.json["valid"], true, "{}", v.text);
     }
 );

@@ -23,9 +23,6 @@ use crate::server::proving::{JobState, JobView, NewJob, load};
 use crate::server::registries::validate_name;
 use crate::server::{AppState, Ask};
 
-/// The registry a receipt proof takes the miner's path from by default.
-pub const DEFAULT_MINER_REGISTRY: &str = "miners";
-
 /// A proof to make: either `input` (the circuit's `input.json`, as for
 /// `zkr prove`) or `tx_id` (a stored receipt, for `receipt` and
 /// `disclosure`; the service decrypts it with the caller's custodial key).
@@ -47,7 +44,8 @@ pub struct ProofRequest {
     /// With `tx_id`, `receipt`: upper bound on the amount (decimal).
     #[serde(default)]
     pub amount_max: Option<String>,
-    /// With `tx_id`, `receipt`: the miner registry (default `miners`).
+    /// With `tx_id`, `receipt`: the miner registry (default: the configured
+    /// `registries.miners`).
     #[serde(default)]
     pub registry: Option<String>,
     /// With `tx_id`, `disclosure`: the field names to disclose.
@@ -157,7 +155,11 @@ async fn receipt_circuit(
     };
     let min = parse_u128(min, "amount_min").map_err(unprocessable)?;
     let max = parse_u128(max, "amount_max").map_err(unprocessable)?;
-    let registry = req.registry.as_deref().unwrap_or(DEFAULT_MINER_REGISTRY);
+    // The registry verification checks receipt proofs against.
+    let registry = req
+        .registry
+        .as_deref()
+        .unwrap_or(&state.config.registries.miners);
     validate_name(registry)?;
     let path = state
         .registries
