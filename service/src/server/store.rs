@@ -74,6 +74,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "audit_checkpoints",
         include_str!("../../migrations/sqlite/0005_audit_checkpoints.sql"),
     ),
+    (
+        6,
+        "proof_pool",
+        include_str!("../../migrations/sqlite/0006_proof_pool.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -100,6 +105,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         5,
         "audit_checkpoints",
         include_str!("../../migrations/postgres/0005_audit_checkpoints.sql"),
+    ),
+    (
+        6,
+        "proof_pool",
+        include_str!("../../migrations/postgres/0006_proof_pool.sql"),
     ),
 ];
 
