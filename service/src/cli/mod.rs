@@ -46,8 +46,10 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Measure our MSM and prover beside arkworks on the same inputs.
     Bench(bench::BenchArgs),
-    /// Run the HTTP service.
+    /// Run the HTTP service (and, unless `--workers 0`, prover workers).
     Serve(crate::server::ServeArgs),
+    /// Run only prover workers, on the configuration of `zkr serve`.
+    Worker(crate::server::WorkerArgs),
     /// API tokens.
     Token(crate::server::commands::TokenArgs),
     /// The audit log.
@@ -122,6 +124,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Demo(a) => demo::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Serve(a) => service(crate::server::commands::serve(a)),
+        Command::Worker(a) => service(crate::server::commands::worker(a)),
         Command::Token(a) => token(&a),
         Command::Audit(a) => audit(&a),
         Command::Export(a) => export::run(&a),

@@ -144,6 +144,11 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     runtime()?.block_on(super::run(args))
 }
 
+/// Runs `zkr worker`.
+pub fn worker(args: super::WorkerArgs) -> Result<()> {
+    runtime()?.block_on(super::run_worker(args))
+}
+
 /// Runs `zkr token create`; returns the secret to print.
 pub fn token_create(args: &TokenCreateArgs) -> Result<String> {
     let roles = args

@@ -20,6 +20,7 @@ pub mod registries;
 pub mod routes;
 pub mod store;
 pub mod verifying_keys;
+pub mod worker;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,6 +58,45 @@ pub struct ServeArgs {
     /// Data directory (default ./zkr-data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Prover workers to run beside the API (default `proofs.workers`);
+    /// 0 runs only the API, for a node whose jobs `zkr worker` proves.
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+/// `zkr worker` flags: the configuration of `zkr serve` (the same file,
+/// database, data directory and KEK variables), without the API.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(after_help = config::env_help())]
+pub struct WorkerArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "ZKR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL (`sqlite://...` or `postgres://...`); default SQLite in the data directory.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Data directory (default ./zkr-data): circuit keys under `circuits/`
+    /// unless `circuits_dir` says otherwise, and the development KEK file.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Workers in this process (default `proofs.workers`, at least 1).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+impl WorkerArgs {
+    /// The configuration these flags select.
+    pub fn load_config(&self) -> Result<Config> {
+        let mut config = ServeArgs {
+            config: self.config.clone(),
+            database: self.database.clone(),
+            data_dir: self.data_dir.clone(),
+            ..ServeArgs::default()
+        }
+        .load_config()?;
+        config.proofs.workers = self.workers.unwrap_or(config.proofs.workers).max(1);
+        Ok(config)
+    }
 }
 
 impl ServeArgs {
@@ -71,6 +111,9 @@ impl ServeArgs {
         }
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
+        }
+        if let Some(n) = self.workers {
+            config.proofs.workers = n;
         }
         config.validate()?;
         Ok(config)
@@ -111,7 +154,7 @@ pub struct AppState {
     pub clock: Clock,
     /// Circuits' proving keys.
     pub circuit_keys: Arc<proving::CircuitKeys>,
-    /// The proof-job queue.
+    /// The proof-job queue (in the database, shared by every node).
     pub jobs: Arc<proving::Jobs>,
 }
 
@@ -181,10 +224,8 @@ impl AppState {
         let jobs = Arc::new(proving::Jobs::new(
             db.clone(),
             metrics.clone(),
-            config.proofs.queue,
-            &config.proofs.backend,
+            &config.proofs,
         ));
-        jobs.set_per_principal_limit(config.proofs.per_principal_limit());
         let state = Self {
             config: Arc::new(config),
             db,
@@ -212,14 +253,16 @@ impl AppState {
         Ok(())
     }
 
-    /// Starts the proof workers (`proofs.workers` of them).
-    pub fn start_provers(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        self.jobs.start_workers(
-            self.config.proofs.workers,
-            self.circuit_keys.clone(),
-            self.config.proof_backend(),
-            self.audit.clone(),
-        )
+    /// Starts the proof workers (`proofs.workers` of them) for the
+    /// circuits whose keys match the verifying keys the database records.
+    pub async fn start_provers(&self) -> Result<worker::Pool> {
+        let n = self.config.proofs.workers;
+        if n == 0 {
+            return Ok(worker::Pool::none(self));
+        }
+        let node = format!("{}:{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let circuits = worker::usable_circuits(self, &node).await?;
+        worker::Pool::start(self, n, circuits).await
     }
 
     /// First-start set-up of the service's own keys: the audit-escrow key
@@ -343,6 +386,7 @@ pub fn router(state: AppState) -> Router {
         .route("/confidential/keys/{id}/rotate", post(keys::rotate))
         .route("/proofs", post(proofs::create))
         .route("/proofs/{id}", get(proofs::get).delete(proofs::cancel))
+        .route("/workers", get(proofs::workers))
         .route("/disclosures", post(proofs::disclose))
         .route("/verify", post(verify::verify))
         .route("/verify/batch", post(verify::verify_batch))
@@ -400,14 +444,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     if circuits_dir.starts_with(&data_dir) && circuits_dir.exists() {
         files::restrict_tree(&circuits_dir)?;
     }
-    let interrupted = state.jobs.fail_interrupted().await?;
-    if interrupted > 0 {
-        tracing::warn!(
-            jobs = interrupted,
-            "proof jobs of an earlier run marked failed"
-        );
-    }
-    let provers = state.start_provers();
+    // Jobs an earlier run left queued or running are still in the
+    // database: the workers (here or elsewhere) take them up again.
+    let provers = state.start_provers().await?;
+    let relay = relay_job_ends(&state);
     let checkpointer = checkpoints::Checkpointer::for_state(&state)?;
     if let Some(path) =
         auth::bootstrap_admin(&state.db, &data_dir, state.config.admin_token_days).await?
@@ -433,15 +473,73 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let http_config = state.config.http.clone();
     http::serve(listener, router(state), &http_config, shutdown_signal()).await?;
     sweeper.abort();
-    for p in provers {
-        p.abort();
+    if let Some(r) = relay {
+        r.abort();
     }
+    provers.stop().await;
     audit.close().await;
     writer.join().await;
     checkpointer.finish().await;
     db.pool.close().await;
     tracing::info!("zkr serve stopped; audit log flushed");
     Ok(())
+}
+
+/// Runs `zkr worker` until SIGTERM or ctrl-c: prover workers only, on the
+/// database, circuit keys and KEK that the configuration names. Jobs it
+/// holds when stopped go back to the queue.
+pub async fn run_worker(args: WorkerArgs) -> Result<()> {
+    let config = args.load_config()?;
+    let data_dir = config.data_dir.clone();
+    files::secure_dir(&data_dir)?;
+    files::prepare_sqlite(&config.database_url())?;
+    let (mut state, writer) = AppState::start(config).await?;
+    state.attach_keys(kek(&data_dir)?).await?;
+    let circuit_keys = state.circuit_keys.clone();
+    let setup_missing = state.config.proofs.setup_missing_keys;
+    tokio::task::spawn_blocking(move || circuit_keys.ensure(setup_missing))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    let provers = state.start_provers().await?;
+    println!("{} prover workers running", provers.len());
+    shutdown_signal().await;
+    provers.stop().await;
+    state.audit.close().await;
+    writer.join().await;
+    state.db.pool.close().await;
+    tracing::info!("zkr worker stopped; held jobs handed back");
+    Ok(())
+}
+
+/// On PostgreSQL, passes every node's job-end notices to this node's
+/// long-polls (LISTEN on [`proving::ENDED_CHANNEL`]); reconnects after a
+/// lost connection.
+fn relay_job_ends(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    if state.db.backend != store::Backend::Postgres {
+        return None;
+    }
+    let url = state.config.database_url();
+    let jobs = state.jobs.clone();
+    Some(tokio::spawn(async move {
+        loop {
+            if let Err(e) = listen_job_ends(&url, &jobs).await {
+                tracing::warn!(error = %e, "job-end notices interrupted; reconnecting");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }))
+}
+
+/// LISTENs for job ends until the connection fails.
+async fn listen_job_ends(url: &str, jobs: &proving::Jobs) -> std::result::Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(proving::ENDED_CHANNEL).await?;
+    loop {
+        let notice = listener.recv().await?;
+        if let Ok(id) = uuid::Uuid::parse_str(notice.payload()) {
+            jobs.relay_end(id);
+        }
+    }
 }
 
 /// The KEK from the environment (HSM or named file); without either, the

@@ -39,6 +39,7 @@ use super::routes;
         routes::proofs::get,
         routes::proofs::cancel,
         routes::proofs::disclose,
+        routes::proofs::workers,
         routes::verify::verify,
         routes::verify::verify_batch,
         routes::registries::add_member,
