@@ -33,7 +33,7 @@ features=(--features zkr-gpu/opencl,zkr-prover/opencl,zkr-benches/opencl)
 packages=(-p zkr-gpu -p zkr-prover -p zkr-benches)
 # The binary's `opencl` feature is linted too, so that `zkr --backend
 # opencl` builds.
-lint_features=(--features zkr-gpu/opencl,zkr-prover/opencl,zkr-benches/opencl,zkr/opencl)
+lint_features=(--features zkr-gpu/opencl,zkr-prover/opencl,zkr-benches/opencl,zkr/opencl,zkr/bench)
 lint_packages=("${packages[@]}" -p zkr)
 
 echo "== clippy (opencl)"

@@ -103,6 +103,9 @@ pub enum Error {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The store could not answer (backend detection, a write transaction).
+    #[error("store: {0}")]
+    Store(#[from] zkr_store::Error),
     /// A file operation failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),

@@ -10,7 +10,6 @@ pub mod kek;
 pub mod kek_file;
 pub mod kek_pkcs11;
 pub mod rotation;
-pub mod schema;
 pub mod secret;
 pub mod store;
 pub mod x25519;

@@ -165,9 +165,7 @@ fn first<T>(v: Vec<T>) -> Result<T> {
         .ok_or(Error::InvalidArgument("empty batch result"))
 }
 
-pub(crate) fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
-}
+pub(crate) use zkr_store::now_unix as now;
 
 fn ts(secs: i64) -> Result<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(secs).map_err(|_| Error::malformed("key row", "bad time"))
@@ -254,11 +252,6 @@ impl NewKey {
 }
 
 impl KeyStore {
-    /// Creates the key store's tables if they do not exist (see [`crate::schema`]).
-    pub async fn migrate(pool: &AnyPool) -> Result<()> {
-        crate::schema::migrate(pool).await
-    }
-
     /// A key store over `pool` (tables already migrated) whose private keys
     /// are wrapped under `kek`.
     pub fn new(pool: AnyPool, kek: Arc<dyn Kek>, cache: CacheConfig) -> KeyStore {
@@ -338,7 +331,7 @@ impl KeyStore {
         for (id, _) in &keys {
             validate_key_id(id)?;
         }
-        let mut tx = crate::schema::begin_write(&self.pool).await?;
+        let mut tx = zkr_store::begin_write(&self.pool).await?;
         let mut out = Vec::with_capacity(keys.len());
         for (id, new) in &keys {
             let exists = sqlx::query("SELECT 1 FROM zkr_keys WHERE key_id = $1")

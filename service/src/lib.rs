@@ -2,4 +2,3 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
-pub mod server;

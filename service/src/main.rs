@@ -5,9 +5,10 @@ use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-/// Warnings from everything, plus the service's own lines (one per request,
-/// start and shutdown); `ZKR_LOG` replaces it.
-const DEFAULT_LOG_FILTER: &str = "warn,zkr::server=info";
+/// Warnings from everything, plus the service's own lines: one per request
+/// (target `zkr::server::access`), start and shutdown (the `zkr_server`
+/// crate); `ZKR_LOG` replaces it.
+const DEFAULT_LOG_FILTER: &str = "warn,zkr::server=info,zkr_server=info";
 
 fn main() -> ExitCode {
     // Colour only for a person at a terminal: a file, a pipe or a log

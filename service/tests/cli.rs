@@ -93,10 +93,7 @@ fn setup_writes_the_four_files() {
     );
     assert!(info["constraints"].as_u64().unwrap() > 500);
     let vk = std::fs::read(d.join("verifying_key.bin")).unwrap();
-    assert_eq!(
-        info["verifying_key_sha256"],
-        zkr::cli::keys::sha256_hex(&vk)
-    );
+    assert_eq!(info["verifying_key_sha256"], zkr_artifacts::sha256_hex(&vk));
 }
 
 #[test]
@@ -468,12 +465,12 @@ fn token_list_revoke_and_rotate_admin() {
     let o = zkr_env(&["audit", "verify", "--database", &url], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let events = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let db = zkr::server::store::Db::connect(&url).await.unwrap();
-        let filter = zkr::server::audit::Filter {
+        let db = zkr_store::Db::connect(&url).await.unwrap();
+        let filter = zkr_server::audit::Filter {
             limit: 1000,
             ..Default::default()
         };
-        zkr::server::audit::query(&db, &filter).await.unwrap()
+        zkr_server::audit::query(&db, &filter).await.unwrap()
     });
     for a in ["token_read", "token_revoke", "token_rotate_admin"] {
         assert!(

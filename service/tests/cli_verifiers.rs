@@ -283,10 +283,21 @@ fn the_new_commands_have_help() {
         vec!["export", "--help"],
         vec!["export", "solidity", "--help"],
         vec!["export", "calldata", "--help"],
-        vec!["bench", "verify", "--help"],
     ] {
         let o = zkr(&args);
         assert!(o.status.success(), "{args:?}");
         assert!(stdout(&o).contains("Usage"), "{args:?}");
+    }
+}
+
+/// `zkr bench` exists only in a binary built with `--features bench`.
+#[test]
+fn bench_is_a_feature_of_the_binary() {
+    let o = zkr(&["bench", "verify", "--help"]);
+    if cfg!(feature = "bench") {
+        assert!(o.status.success());
+        assert!(stdout(&o).contains("Usage"));
+    } else {
+        assert_eq!(o.status.code(), Some(2), "clap's unknown-command exit code");
     }
 }

@@ -102,7 +102,10 @@ impl Cluster {
             ("ZKR_PROOF_POLL_MS".to_string(), "100".to_string()),
             ("ZKR_RATE_IP_PER_SECOND".to_string(), "0".to_string()),
             ("ZKR_RATE_PRINCIPAL_PER_SECOND".to_string(), "0".to_string()),
-            ("ZKR_LOG".to_string(), "warn,zkr::server=info".to_string()),
+            (
+                "ZKR_LOG".to_string(),
+                "warn,zkr_server=info,zkr::server=info".to_string(),
+            ),
         ];
         // Every process reaches the same KEK: the HSM token when CI has
         // one (as on separate machines), else one development key file.

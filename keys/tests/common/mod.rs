@@ -66,7 +66,12 @@ impl TestDb {
             .connect(&self.url)
             .await
             .expect("connect test database");
-        KeyStore::migrate(&pool).await.expect("migrate");
+        zkr_store::Db::from_pool(pool.clone())
+            .await
+            .expect("backend")
+            .migrate()
+            .await
+            .expect("migrate");
         pool
     }
 }

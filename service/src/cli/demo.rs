@@ -1,15 +1,15 @@
 //! `zkr demo`: setup, prove and verify of `receipt(D)` in a temporary
 //! directory, with each step's time. The newcomer's first command.
 
-use super::keys::{read_info, read_proving_key, read_vk_json, write_json};
 use super::prove::{parse_backend, prove_to_dir};
-use super::setup::setup_keys;
 use super::{CliError, CliResult};
 use ark_bn254::Fr;
 use ark_ff::UniformRand;
 use ark_std::rand::rngs::OsRng;
 use clap::Args;
 use std::time::Instant;
+use zkr_artifacts::setup_keys;
+use zkr_artifacts::{read_info, read_proving_key, read_vk_json, write_json};
 use zkr_circuits::{
     CircuitKind, Receipt, circuits::DEFAULT_DEPTH, field::fr_to_decimal, input::circuit_from_json,
     poseidon::h1, receipt::ReceiptJson,
@@ -93,7 +93,7 @@ pub fn run(a: &DemoArgs) -> CliResult {
     );
 
     let t = Instant::now();
-    let vk = read_vk_json(&keys.join(super::keys::VERIFICATION_KEY_JSON))?;
+    let vk = read_vk_json(&keys.join(zkr_artifacts::VERIFICATION_KEY_JSON))?;
     let proof_path = out.join("proof.json");
     let proof = snarkjs::parse_proof(
         &binary::read_text_bounded(&proof_path, binary::MAX_JSON_BYTES)?,

@@ -2,10 +2,10 @@
 //! snarkjs can run a multi-party phase 2 (`groth16 setup`, `zkey
 //! contribute`, `zkey beacon`) whose result `zkr import-zkey` turns into keys.
 
-use super::keys::write_file;
 use super::{CliError, CliResult};
 use clap::Args;
 use std::path::PathBuf;
+use zkr_artifacts::write_file;
 use zkr_circuits::{CircuitKind, circuits::DEFAULT_DEPTH};
 
 /// Arguments of `zkr export r1cs`.

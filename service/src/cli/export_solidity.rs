@@ -2,10 +2,10 @@
 //! verifier for a key, and the arguments of a call to it for a proof (as
 //! `snarkjs zkey export soliditycalldata` prints them).
 
-use super::keys::{read_vk_json, write_file};
 use super::{CliError, CliResult};
 use clap::Args;
 use std::path::PathBuf;
+use zkr_artifacts::{read_vk_json, write_file};
 use zkr_verifier::{binary, snarkjs, solidity};
 
 /// Arguments of `zkr export solidity`.

@@ -8,12 +8,12 @@
 //! (only folded into its points), so a proof of a sample statement is made
 //! with the imported key and must verify before anything is written.
 
-use super::keys::{CircuitInfo, write_keys};
 use super::prove_zkey::{circom_err, read_zkey};
 use super::{CliError, CliResult, spinner};
 use ark_std::rand::rngs::OsRng;
 use clap::Args;
 use std::path::PathBuf;
+use zkr_artifacts::{CircuitInfo, write_keys};
 use zkr_circom::r1cs::sort_coeffs;
 use zkr_circuits::{CircuitKind, circuits::DEFAULT_DEPTH};
 use zkr_prover::Backend;

@@ -2,6 +2,7 @@
 //! errors to exit codes (2 for bad input, 1 for a failed check or an
 //! operation that could not complete).
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod demo;
 pub mod export;
@@ -9,10 +10,10 @@ pub mod export_r1cs;
 pub mod export_solidity;
 pub mod hash;
 pub mod import_zkey;
-pub mod keys;
 pub mod prove;
 pub mod prove_zkey;
 pub mod registry;
+pub mod service;
 pub mod setup;
 pub mod verify;
 pub mod verify_batch;
@@ -45,15 +46,16 @@ pub enum Command {
     /// Run setup, prove and verify of the receipt circuit in a temporary directory.
     Demo(demo::DemoArgs),
     /// Measure our MSM and prover beside arkworks on the same inputs.
+    #[cfg(feature = "bench")]
     Bench(bench::BenchArgs),
     /// Run the HTTP service (and, unless `--workers 0`, prover workers).
-    Serve(crate::server::ServeArgs),
+    Serve(service::ServeArgs),
     /// Run only prover workers, on the configuration of `zkr serve`.
-    Worker(crate::server::WorkerArgs),
+    Worker(service::WorkerArgs),
     /// API tokens.
-    Token(crate::server::commands::TokenArgs),
+    Token(service::TokenArgs),
     /// The audit log.
-    Audit(crate::server::commands::AuditArgs),
+    Audit(service::AuditArgs),
     /// Write a circuit or key in another tool's format: circom .r1cs, a
     /// Solidity verifier, a verifier call's arguments.
     Export(export::ExportArgs),
@@ -94,6 +96,15 @@ impl From<zkr_circuits::Error> for CliError {
     }
 }
 
+impl From<zkr_artifacts::Error> for CliError {
+    fn from(e: zkr_artifacts::Error) -> Self {
+        match e {
+            zkr_artifacts::Error::Input(m) => Self::Input(m),
+            zkr_artifacts::Error::Failed(m) => Self::Failed(m),
+        }
+    }
+}
+
 impl From<zkr_verifier::Error> for CliError {
     fn from(e: zkr_verifier::Error) -> Self {
         Self::Input(e.to_string())
@@ -122,9 +133,10 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Hash(a) => hash::run(&a),
         Command::Registry(a) => registry::run(&a),
         Command::Demo(a) => demo::run(&a),
+        #[cfg(feature = "bench")]
         Command::Bench(a) => bench::run(&a),
-        Command::Serve(a) => service(crate::server::commands::serve(a)),
-        Command::Worker(a) => service(crate::server::commands::worker(a)),
+        Command::Serve(a) => service(service::serve(a)),
+        Command::Worker(a) => service(service::worker(a)),
         Command::Token(a) => token(&a),
         Command::Audit(a) => audit(&a),
         Command::Export(a) => export::run(&a),
@@ -133,9 +145,9 @@ pub fn run(cli: Cli) -> CliResult {
     }
 }
 
-fn service<T>(r: crate::server::Result<T>) -> CliResult<T> {
+fn service<T>(r: zkr_server::Result<T>) -> CliResult<T> {
     r.map_err(|e| {
-        if crate::server::commands::is_input_error(&e) {
+        if service::is_input_error(&e) {
             CliError::Input(e.to_string())
         } else {
             CliError::Failed(e.to_string())
@@ -143,15 +155,15 @@ fn service<T>(r: crate::server::Result<T>) -> CliResult<T> {
     })
 }
 
-fn token(a: &crate::server::commands::TokenArgs) -> CliResult {
-    println!("{}", service(crate::server::commands::token(a))?);
+fn token(a: &service::TokenArgs) -> CliResult {
+    println!("{}", service(service::token(a))?);
     Ok(())
 }
 
-fn audit(a: &crate::server::commands::AuditArgs) -> CliResult {
-    let crate::server::commands::AuditCommand::Verify(v) = &a.command;
-    let report = service(crate::server::commands::audit_verify(v))?;
-    eprintln!("{}", crate::server::commands::checkpoint_summary(&report));
+fn audit(a: &service::AuditArgs) -> CliResult {
+    let service::AuditCommand::Verify(v) = &a.command;
+    let report = service(service::audit_verify(v))?;
+    eprintln!("{}", service::checkpoint_summary(&report));
     match report.first_broken {
         None => {
             eprintln!("OK: {} audit entries, head {}", report.entries, report.head);

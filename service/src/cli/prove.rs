@@ -1,10 +1,10 @@
 //! `zkr prove`: a proof of an `input.json` with keys from `zkr setup`.
 
-use super::keys::{read_info, read_proving_key, write_json};
 use super::{CliError, CliResult, spinner};
 use ark_std::rand::rngs::OsRng;
 use clap::Args;
 use std::path::{Path, PathBuf};
+use zkr_artifacts::{read_info, read_proving_key, write_json};
 use zkr_circuits::{AnyCircuit, input::circuit_from_json};
 use zkr_prover::Backend;
 use zkr_verifier::{binary, snarkjs};

@@ -2,12 +2,12 @@
 //! rapidsnark's command, on our prover: any circom circuit with a snarkjs
 //! key and a circom witness.
 
-use super::keys::write_json;
 use super::prove::parse_backend;
 use super::{CliError, CliResult, spinner};
 use ark_std::rand::rngs::OsRng;
 use clap::Args;
 use std::path::{Path, PathBuf};
+use zkr_artifacts::write_json;
 use zkr_verifier::{binary, snarkjs};
 
 /// The largest `.zkey` read (a 2^27-constraint key is about 40 GB, far

@@ -7,11 +7,11 @@
 //! `--attestation FILE --signing-key FILE` checks a coordinator's Ed25519
 //! signature over `b"zkr/receipt/v1" || receipt_hash` (32 bytes big-endian).
 
-use super::keys::{CIRCUIT_JSON, read_info, read_vk_json};
 use super::{CliError, CliResult};
 use clap::Args;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use zkr_artifacts::{CIRCUIT_JSON, read_info, read_vk_json};
 use zkr_circuits::CircuitKind;
 use zkr_circuits::field::{fr_to_be_bytes, fr_to_decimal, parse_fr_named};
 use zkr_verifier::{binary, snarkjs};

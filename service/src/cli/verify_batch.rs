@@ -4,11 +4,11 @@
 //! `NAME: INVALID`, in name order; exit 0 when all are valid, 1 when some are
 //! not, 2 for a malformed or unpaired file.
 
-use super::keys::read_vk_json;
 use super::{CliError, CliResult};
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::{Proof, prepare_verifying_key};
 use std::path::Path;
+use zkr_artifacts::read_vk_json;
 use zkr_verifier::{BatchItem, batch, binary, snarkjs};
 
 /// The most proofs one directory may hold.
@@ -120,6 +120,7 @@ fn read_dir(dir: &Path) -> CliResult<Vec<Entry>> {
 }
 
 /// Arguments of `zkr bench verify`.
+#[cfg(feature = "bench")]
 #[derive(Debug, clap::Args)]
 pub struct BenchVerifyArgs {
     /// Which circuit: range, membership, receipt or disclosure.
@@ -142,9 +143,11 @@ pub struct BenchVerifyArgs {
 /// Distinct statements proved for `zkr bench verify`; the rest of the batch
 /// are re-randomized copies of their proofs (fresh, valid proofs of the same
 /// statements), which verify at the same cost as fresh ones.
+#[cfg(feature = "bench")]
 const BENCH_STATEMENTS: usize = 4;
 
 /// `zkr bench verify`: a batch of valid proofs of one circuit under one key.
+#[cfg(feature = "bench")]
 pub fn bench(a: &BenchVerifyArgs) -> CliResult<zkr_benches::CaseResult> {
     use ark_groth16::Groth16;
     use ark_std::rand::{SeedableRng, rngs::StdRng};

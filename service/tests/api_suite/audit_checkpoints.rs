@@ -8,10 +8,10 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::Value;
 use sqlx::Row;
-use zkr::server::audit::{self, NewEvent};
-use zkr::server::auth::Role;
-use zkr::server::checkpoints::{self, Checkpointer};
-use zkr::server::store::Backend;
+use zkr_server::audit::{self, NewEvent};
+use zkr_server::auth::Role;
+use zkr_server::checkpoints::{self, Checkpointer};
+use zkr_store::Backend;
 
 use crate::helpers::{TestApp, api_test};
 

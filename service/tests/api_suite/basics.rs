@@ -202,7 +202,7 @@ api_test!(
             )
             .layer(axum::middleware::from_fn_with_state(
                 app.state.clone(),
-                zkr::server::http::timeout,
+                zkr_server::http::timeout,
             ));
         let original = std::mem::replace(&mut app.router, slow);
         let r = app.call(Method::GET, "/slow", None, None).await;
@@ -294,8 +294,8 @@ api_test!(readiness_needs_a_writable_audit_table, |app| {
 api_test!(readiness_fails_while_the_audit_table_is_locked, |app| {
     let mut conn = app.state.db.pool.acquire().await.expect("connection");
     let lock = match app.state.db.backend {
-        zkr::server::store::Backend::Sqlite => "BEGIN EXCLUSIVE",
-        zkr::server::store::Backend::Postgres => {
+        zkr_store::Backend::Sqlite => "BEGIN EXCLUSIVE",
+        zkr_store::Backend::Postgres => {
             sqlx::query("BEGIN")
                 .execute(&mut *conn)
                 .await

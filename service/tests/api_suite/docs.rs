@@ -45,45 +45,145 @@ fn operations(doc: &Value) -> Vec<(String, String, Value)> {
     out
 }
 
-/// The routes `router()` declares, read from its source: `(path, method)`,
-/// routes of the `v1` router prefixed with `/v1`.
-fn router_routes() -> BTreeSet<(String, String)> {
-    let source = include_str!("../../src/server/mod.rs");
-    let body = source
-        .split("pub fn router(")
-        .nth(1)
-        .and_then(|b| b.split("\n}\n").next())
-        .expect("router() in server/mod.rs");
-    // `let v1 = Router::new()...;` is nested under /v1; the rest is the
-    // outer router.
-    let (before, v1_and_rest) = body.split_once("let v1 =").expect("the v1 router");
-    let (v1_part, outer_part) = v1_and_rest.split_once(';').expect("end of v1");
-    assert!(outer_part.contains(".nest(\"/v1\", v1)"));
-    let mut routes = BTreeSet::new();
-    for (part, prefix) in [(v1_part, "/v1"), (outer_part, ""), (before, "")] {
-        for call in part.split(".route(").skip(1) {
-            let mut depth = 1;
-            let mut end = call.len();
-            for (i, c) in call.char_indices() {
-                match c {
-                    '(' => depth += 1,
-                    ')' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            end = i;
-                            break;
-                        }
-                    }
-                    _ => {}
+/// The sources that build the router: `(file, text)`.
+const ROUTER_SOURCES: [(&str, &str); 14] = [
+    ("lib.rs", include_str!("../../../server/src/lib.rs")),
+    ("metrics.rs", include_str!("../../../server/src/metrics.rs")),
+    (
+        "routes/mod.rs",
+        include_str!("../../../server/src/routes/mod.rs"),
+    ),
+    (
+        "routes/ops.rs",
+        include_str!("../../../server/src/routes/ops.rs"),
+    ),
+    (
+        "routes/tokens.rs",
+        include_str!("../../../server/src/routes/tokens.rs"),
+    ),
+    (
+        "routes/policies.rs",
+        include_str!("../../../server/src/routes/policies.rs"),
+    ),
+    (
+        "routes/audit.rs",
+        include_str!("../../../server/src/routes/audit.rs"),
+    ),
+    (
+        "routes/transactions.rs",
+        include_str!("../../../server/src/routes/transactions.rs"),
+    ),
+    (
+        "routes/keys.rs",
+        include_str!("../../../server/src/routes/keys.rs"),
+    ),
+    (
+        "routes/proofs.rs",
+        include_str!("../../../server/src/routes/proofs.rs"),
+    ),
+    (
+        "routes/verify.rs",
+        include_str!("../../../server/src/routes/verify.rs"),
+    ),
+    (
+        "routes/registries.rs",
+        include_str!("../../../server/src/routes/registries.rs"),
+    ),
+    (
+        "routes/circuits.rs",
+        include_str!("../../../server/src/routes/circuits.rs"),
+    ),
+    (
+        "routes/signing_keys.rs",
+        include_str!("../../../server/src/routes/signing_keys.rs"),
+    ),
+];
+
+/// The text of a call's arguments: `call` starts after the `(`.
+fn call_args(call: &str) -> &str {
+    let mut depth = 1;
+    for (i, c) in call.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &call[..i];
                 }
             }
-            let call = &call[..end];
+            _ => {}
+        }
+    }
+    call
+}
+
+/// `(path, method)` of each handler with a `#[utoipa::path]` in `source`,
+/// by handler name.
+fn attributed_handlers(source: &str) -> BTreeMap<String, (String, String)> {
+    let mut out = BTreeMap::new();
+    for chunk in source.split("#[utoipa::path(").skip(1) {
+        let method = chunk
+            .split(',')
+            .next()
+            .expect("a method")
+            .trim()
+            .to_string();
+        let path = chunk
+            .split_once("path = \"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(p, _)| p.to_string())
+            .expect("a path");
+        let name = chunk
+            .split_once("pub async fn ")
+            .and_then(|(_, rest)| rest.split_once('('))
+            .map(|(n, _)| n.trim().to_string())
+            .expect("the handler");
+        out.insert(name, (path, method));
+    }
+    out
+}
+
+/// The routes the router declares, read from its sources: `(path, method)`.
+/// A handler enters it either through `routes!(...)`, which takes method
+/// and path from the handler's `#[utoipa::path]` (so it is documented by
+/// construction), or through a plain `.route("path", ...)`, which is not
+/// documented: those must be the ones in `UNDOCUMENTED_ROUTES`.
+fn router_routes() -> BTreeSet<(String, String)> {
+    let handlers: BTreeMap<&str, BTreeMap<String, (String, String)>> = ROUTER_SOURCES
+        .iter()
+        .map(|(file, text)| (*file, attributed_handlers(text)))
+        .collect();
+    let mut routes = BTreeSet::new();
+    for (file, text) in ROUTER_SOURCES {
+        for call in text.split("routes!(").skip(1) {
+            for handler in call_args(call).split(',') {
+                let handler = handler.trim();
+                if handler.is_empty() {
+                    continue;
+                }
+                let (in_file, name) = match handler.rsplit_once("::") {
+                    Some(("crate::metrics", name)) => ("metrics.rs", name),
+                    Some((module, _)) => panic!("{file}: handler in {module}"),
+                    None => (file, handler),
+                };
+                let route = handlers[in_file]
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{file}: {name} has no #[utoipa::path]"));
+                routes.insert((route.0.clone(), route.1.clone()));
+            }
+        }
+        for call in text.split(".route(").skip(1) {
+            let call = call_args(call);
             let path = call
                 .trim_start()
                 .strip_prefix('"')
                 .and_then(|s| s.split_once('"'))
                 .map(|(p, _)| p)
                 .expect("a route path literal");
+            assert!(
+                UNDOCUMENTED_ROUTES.contains(&path),
+                "{file}: {path} is routed with .route(), outside the OpenAPI document"
+            );
             let handlers = call.split_once(',').map_or("", |(_, h)| h);
             for m in METHODS {
                 let is_call = handlers.match_indices(&format!("{m}(")).any(|(i, _)| {
@@ -94,7 +194,7 @@ fn router_routes() -> BTreeSet<(String, String)> {
                             .is_some_and(|c| c.is_alphanumeric() || c == '_')
                 });
                 if is_call {
-                    routes.insert((format!("{prefix}{path}"), m.to_string()));
+                    routes.insert((path.to_string(), m.to_string()));
                 }
             }
         }
@@ -266,7 +366,7 @@ api_test!(declared_query_parameters_are_accepted, |app| {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     // A job for the job routes' parameters (it stays queued: no keys).
     let client = app
-        .token("client-a", &[zkr::server::auth::Role::Client])
+        .token("client-a", &[zkr_server::auth::Role::Client])
         .await;
     let r = app
         .post(

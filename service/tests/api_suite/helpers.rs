@@ -9,10 +9,10 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use sqlx::Connection;
 use tower::ServiceExt;
-use zkr::server::auth::{self, Role};
-use zkr::server::config::{Config, RateLimitConfig};
-use zkr::server::store::Db;
-use zkr::server::{AppState, router};
+use zkr_server::auth::{self, Role};
+use zkr_server::config::{Config, RateLimitConfig};
+use zkr_server::{AppState, router};
+use zkr_store::Db;
 
 /// The two storage backends every test runs against.
 #[derive(Debug, Clone, Copy)]
@@ -42,8 +42,8 @@ pub struct TestApp {
     pub router: Router,
     pub admin: String,
     pub database_url: String,
-    writer: Option<zkr::server::audit::AuditWriter>,
-    provers: Option<zkr::server::worker::Pool>,
+    writer: Option<zkr_server::audit::AuditWriter>,
+    provers: Option<zkr_server::worker::Pool>,
     postgres: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }

@@ -2,8 +2,8 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
-use zkr::server::auth::Role;
 use zkr_keys::X25519PrivateKey;
+use zkr_server::auth::Role;
 
 use crate::helpers::api_test;
 

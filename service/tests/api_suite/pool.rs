@@ -10,9 +10,9 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use sqlx::Row;
-use zkr::server::auth::Role;
-use zkr::server::proving::Outcome;
 use zkr_circuits::CircuitKind;
+use zkr_server::auth::Role;
+use zkr_server::jobs::Outcome;
 
 use crate::helpers::{Reply, TestApp, api_test};
 use crate::proofs::{config, paused, range_input, stored_receipt, wait_for};
@@ -338,10 +338,10 @@ api_test!(cancel_and_deadline, config = paused(8), |app| {
     let late = r.json["job_id"].as_str().expect("job").to_string();
     let d = app.get(&format!("/v1/proofs/{late}"), &client).await;
     let deadline = d.json["deadline"].as_i64().expect("deadline");
-    assert!((deadline - zkr::server::store::now_unix() - 60).abs() <= 2);
+    assert!((deadline - zkr_store::now_unix() - 60).abs() <= 2);
     // Time passes (the deadline is moved into the past rather than waited for).
     sqlx::query("UPDATE proof_jobs SET deadline = $1 WHERE id = $2")
-        .bind(zkr::server::store::now_unix() - 1)
+        .bind(zkr_store::now_unix() - 1)
         .bind(&late)
         .execute(&app.state.db.pool)
         .await
@@ -434,7 +434,7 @@ api_test!(
         .execute(&app.state.db.pool)
         .await
         .expect("record");
-        let usable = zkr::server::worker::usable_circuits(&app.state, "this-node")
+        let usable = zkr_server::worker::usable_circuits(&app.state, "this-node")
             .await
             .expect("check");
         assert!(!usable.contains(&CircuitKind::Range));

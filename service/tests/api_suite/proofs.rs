@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
-use zkr::server::auth::Role;
-use zkr::server::config::Config;
-use zkr::server::proving::CircuitKeys;
+use zkr_server::auth::Role;
+use zkr_server::config::Config;
+use zkr_server::jobs::CircuitKeys;
 
 use crate::helpers::{Reply, TestApp, api_test, test_config};
 

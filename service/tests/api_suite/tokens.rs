@@ -2,7 +2,7 @@
 
 use axum::http::{Method, StatusCode, header};
 use serde_json::json;
-use zkr::server::auth::Role;
+use zkr_server::auth::Role;
 
 use crate::helpers::api_test;
 
@@ -65,11 +65,11 @@ api_test!(missing_bad_and_expired_tokens_are_401, |app| {
     );
 
     // Minting an expired token is refused, so this one expires in the database.
-    let expired = zkr::server::auth::mint(
+    let expired = zkr_server::auth::mint(
         &app.state.db,
         "old",
         &[Role::Admin],
-        Some(zkr::server::store::now_unix() + 3600),
+        Some(zkr_store::now_unix() + 3600),
     )
     .await
     .expect("mint");
@@ -111,22 +111,20 @@ api_test!(missing_bad_and_expired_tokens_are_401, |app| {
 async fn bootstrap_writes_the_admin_token_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("zkr.db").display());
-    let db = zkr::server::store::Db::connect_and_migrate(&url)
-        .await
-        .expect("db");
-    let path = zkr::server::auth::bootstrap_admin(&db, dir.path(), 30)
+    let db = zkr_store::Db::connect_and_migrate(&url).await.expect("db");
+    let path = zkr_server::auth::bootstrap_admin(&db, dir.path(), 30)
         .await
         .expect("bootstrap")
         .expect("first start writes a token");
     let token = std::fs::read_to_string(&path).expect("read");
-    let principal = zkr::server::auth::authenticate(&db, token.trim())
+    let principal = zkr_server::auth::authenticate(&db, token.trim())
         .await
         .expect("valid");
     assert_eq!(principal.roles, vec![Role::Admin]);
     // It expires in 30 days.
-    let listed = zkr::server::auth::list(&db).await.expect("list");
+    let listed = zkr_server::auth::list(&db).await.expect("list");
     let expires = listed[0].expires_at.expect("an expiry");
-    let in_30_days = zkr::server::store::now_unix() + 30 * 86_400;
+    let in_30_days = zkr_store::now_unix() + 30 * 86_400;
     assert!(
         (in_30_days - 60..=in_30_days).contains(&expires),
         "{expires}"
@@ -138,7 +136,7 @@ async fn bootstrap_writes_the_admin_token_once() {
         assert_eq!(mode & 0o777, 0o600);
     }
     assert!(
-        zkr::server::auth::bootstrap_admin(&db, dir.path(), 30)
+        zkr_server::auth::bootstrap_admin(&db, dir.path(), 30)
             .await
             .expect("second")
             .is_none()
@@ -146,10 +144,10 @@ async fn bootstrap_writes_the_admin_token_once() {
     assert_eq!(std::fs::read_to_string(&path).expect("read"), token);
 
     // The CLI path mints directly in the database.
-    let t = zkr::server::auth::create_token_in(&url, "coord", &[Role::Coordinator], None)
+    let t = zkr_server::auth::create_token_in(&url, "coord", &[Role::Coordinator], None)
         .await
         .expect("create");
-    let p = zkr::server::auth::authenticate(&db, &t.secret)
+    let p = zkr_server::auth::authenticate(&db, &t.secret)
         .await
         .expect("valid");
     assert_eq!(p.id, "coord");
@@ -266,7 +264,7 @@ api_test!(admins_list_and_revoke_tokens, |app| {
 });
 
 api_test!(minting_an_expired_token_is_refused, |app| {
-    let now = zkr::server::store::now_unix();
+    let now = zkr_store::now_unix();
     for expires_at in [now - 10, now, 0, -5] {
         let r = app
             .post(
@@ -307,12 +305,12 @@ api_test!(minting_an_expired_token_is_refused, |app| {
 
 api_test!(rotating_the_admin_token_revokes_the_old_one, |app| {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = zkr::server::auth::bootstrap_admin(&app.state.db, dir.path(), 30)
+    let path = zkr_server::auth::bootstrap_admin(&app.state.db, dir.path(), 30)
         .await
         .expect("bootstrap");
     // The app's own admin token exists already, so nothing is written.
     assert!(path.is_none());
-    let first = zkr::server::auth::rotate_admin(&app.state.db, dir.path(), 7)
+    let first = zkr_server::auth::rotate_admin(&app.state.db, dir.path(), 7)
         .await
         .expect("rotate");
     assert!(first.revoked_id.is_none(), "no file, nothing to revoke");
@@ -322,7 +320,7 @@ api_test!(rotating_the_admin_token_revokes_the_old_one, |app| {
         StatusCode::OK
     );
 
-    let second = zkr::server::auth::rotate_admin(&app.state.db, dir.path(), 7)
+    let second = zkr_server::auth::rotate_admin(&app.state.db, dir.path(), 7)
         .await
         .expect("rotate again");
     assert_eq!(second.path, first.path);
@@ -340,7 +338,7 @@ api_test!(rotating_the_admin_token_revokes_the_old_one, |app| {
         .iter()
         .find(|t| t["id"] == second.new_id.as_str())
         .expect("new token listed");
-    let in_7_days = zkr::server::store::now_unix() + 7 * 86_400;
+    let in_7_days = zkr_store::now_unix() + 7 * 86_400;
     let expires = entry["expires_at"].as_i64().expect("expiry");
     assert!((in_7_days - 60..=in_7_days).contains(&expires));
     #[cfg(unix)]

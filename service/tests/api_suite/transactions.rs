@@ -3,11 +3,11 @@
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use zkr::server::auth::Role;
 use zkr_circuits::Receipt;
 use zkr_circuits::field::fr_to_decimal;
 use zkr_circuits::receipt::ReceiptJson;
 use zkr_keys::{Envelope, X25519PrivateKey};
+use zkr_server::auth::Role;
 
 use crate::helpers::{TestApp, api_test};
 

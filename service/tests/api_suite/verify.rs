@@ -7,15 +7,15 @@ use ark_bn254::{Bn254, Fr};
 use ark_groth16::Groth16;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use zkr::cli::keys::CircuitInfo;
-use zkr::server::Clock;
-use zkr::server::auth::Role;
+use zkr_artifacts::CircuitInfo;
 use zkr_circuits::circuits::{MembershipCircuit, RangeCircuit, ReceiptCircuit};
 use zkr_circuits::field::fr_to_decimal;
 use zkr_circuits::merkle::MerkleTree;
 use zkr_circuits::poseidon::h1;
 use zkr_circuits::receipt::ReceiptJson;
 use zkr_circuits::{CircuitKind, Receipt};
+use zkr_server::Clock;
+use zkr_server::auth::Role;
 use zkr_verifier::snarkjs::{ProofJson, public_json};
 
 use crate::helpers::{TestApp, api_test, test_config};
@@ -69,7 +69,7 @@ fn setup_keys<C: ark_relations::gr1cs::ConstraintSynthesizer<Fr> + Clone>(
 ) -> ark_groth16::ProvingKey<Bn254> {
     let pk =
         Groth16::<Bn254>::generate_random_parameters_with_reduction(blank, rng).expect("setup");
-    zkr::cli::keys::write_keys(&dir.join(name), &pk, |sha| CircuitInfo {
+    zkr_artifacts::write_keys(&dir.join(name), &pk, |sha| CircuitInfo {
         name: name.into(),
         depth,
         constraints: 1,
@@ -160,7 +160,7 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn config() -> zkr::server::config::Config {
+fn config() -> zkr_server::config::Config {
     let mut c = test_config();
     c.circuits_dir = fixture().circuits_dir.clone();
     c.registry_depth = DEPTH;
@@ -392,7 +392,7 @@ api_test!(
     }
 );
 
-fn window_of_two() -> zkr::server::config::Config {
+fn window_of_two() -> zkr_server::config::Config {
     let mut c = config();
     c.registries.root_window = 2;
     c
@@ -454,7 +454,7 @@ api_test!(
     }
 );
 
-fn one_minute() -> zkr::server::config::Config {
+fn one_minute() -> zkr_server::config::Config {
     let mut c = config();
     c.registries.root_max_age_secs = 60;
     c

@@ -1,0 +1,412 @@
+//! Bearer API tokens bound to a principal and its roles. Only the SHA-256 of
+//! a token is stored; a token is 256 random bits, so a plain hash suffices.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+use super::error::{Error, Result};
+use zkr_store::{Db, now_unix};
+
+/// Prefix of every token, so that leaked tokens are easy to scan for.
+pub const TOKEN_PREFIX: &str = "zkr_";
+
+/// The roles of DESIGN §1.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Pays for jobs; reads its own receipts.
+    Client,
+    /// Runs jobs; asks for proofs about its receipts.
+    Miner,
+    /// The marketplace operator: issues receipts.
+    Coordinator,
+    /// Reads receipts for purpose audit, in business hours, within retention.
+    Auditor,
+    /// Opens escrow copies with an authorization reference.
+    Regulator,
+    /// Keys, policies, registries, tokens.
+    Admin,
+    /// The marketplace or any verifier: verifies proofs, reads registries,
+    /// verifying keys and coordinators' public signing keys; nothing else.
+    Verifier,
+}
+
+impl Role {
+    /// Every role, for iteration in tests and checks.
+    pub const ALL: [Role; 7] = [
+        Role::Client,
+        Role::Miner,
+        Role::Coordinator,
+        Role::Auditor,
+        Role::Regulator,
+        Role::Admin,
+        Role::Verifier,
+    ];
+
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Miner => "miner",
+            Role::Coordinator => "coordinator",
+            Role::Auditor => "auditor",
+            Role::Regulator => "regulator",
+            Role::Admin => "admin",
+            Role::Verifier => "verifier",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| Error::BadRequest(format!("unknown role {s:?}")))
+    }
+}
+
+/// Who is calling: resolved from the bearer token on every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Stable name of the caller (e.g. `miner-7`).
+    pub id: String,
+    /// Its roles.
+    pub roles: Vec<Role>,
+}
+
+impl Principal {
+    /// Whether the principal holds `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Roles as a comma-separated list (storage and audit form).
+    pub fn roles_csv(&self) -> String {
+        roles_csv(&self.roles)
+    }
+}
+
+/// A freshly minted token: shown once, zeroized on drop, never logged.
+pub struct NewToken {
+    /// Token id (not secret).
+    pub id: String,
+    /// The secret bearer token.
+    pub secret: Zeroizing<String>,
+}
+
+fn roles_csv(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_roles(csv: &str) -> Result<Vec<Role>> {
+    csv.split(',')
+        .filter(|s| !s.is_empty())
+        .map(Role::from_str)
+        .collect()
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn validate_principal(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@:".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Unprocessable(
+            "principal must be 1..=128 characters of [A-Za-z0-9-_.@:]".into(),
+        ))
+    }
+}
+
+/// Mints a token for `principal` with `roles`, valid until `expires_at`
+/// (unix seconds) if given. The secret is returned once and only its hash kept.
+pub async fn mint(
+    db: &Db,
+    principal: &str,
+    roles: &[Role],
+    expires_at: Option<i64>,
+) -> Result<NewToken> {
+    validate_principal(principal)?;
+    if roles.is_empty() {
+        return Err(Error::Unprocessable("at least one role is required".into()));
+    }
+    if let Some(t) = expires_at
+        && t <= now_unix()
+    {
+        return Err(Error::Unprocessable(
+            "expires_at is not in the future: a token that is already expired is refused".into(),
+        ));
+    }
+    let mut raw = Zeroizing::new([0u8; 32]);
+    getrandom::fill(raw.as_mut()).map_err(|e| Error::Internal(format!("random source: {e}")))?;
+    let secret = Zeroizing::new(format!("{TOKEN_PREFIX}{}", hex::encode(raw.as_ref())));
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(
+        "INSERT INTO api_tokens (id, token_hash, principal, roles, created_at, expires_at, revoked) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0)",
+    )
+    .bind(&id)
+    .bind(hash_token(&secret))
+    .bind(principal)
+    .bind(roles_csv(roles))
+    .bind(now_unix())
+    .bind(expires_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(NewToken { id, secret })
+}
+
+/// Resolves a bearer token to its principal; any failure is `Unauthorized`.
+pub async fn authenticate(db: &Db, token: &str) -> Result<Principal> {
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
+        return Err(Error::Unauthorized);
+    }
+    let hash = hash_token(token);
+    let row = sqlx::query(
+        "SELECT token_hash, principal, roles, expires_at, revoked FROM api_tokens WHERE token_hash = $1",
+    )
+    .bind(&hash)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(Error::Unauthorized)?;
+    let stored: String = row.try_get("token_hash")?;
+    // The lookup already matched; comparing again in constant time keeps the
+    // decision itself free of timing differences.
+    if !bool::from(stored.as_bytes().ct_eq(hash.as_bytes())) {
+        return Err(Error::Unauthorized);
+    }
+    let revoked: i64 = row.try_get("revoked")?;
+    let expires_at: Option<i64> = row.try_get("expires_at")?;
+    if revoked != 0 || expires_at.is_some_and(|t| t <= now_unix()) {
+        return Err(Error::Unauthorized);
+    }
+    Ok(Principal {
+        id: row.try_get("principal")?,
+        roles: parse_roles(&row.try_get::<String, _>("roles")?)?,
+    })
+}
+
+/// Whether any token exists (first start detection).
+pub async fn any_token(db: &Db) -> Result<bool> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM api_tokens")
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
+/// The file the bootstrap admin token is written to, in the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// When a bootstrap admin token minted now expires: `days` from now.
+pub fn admin_expiry(days: u32) -> i64 {
+    now_unix() + i64::from(days) * 86_400
+}
+
+/// On first start (no token at all), mints an admin token valid for `days`
+/// and writes it to `dir/admin-token` with mode 0600. Returns the path when
+/// it wrote one.
+pub async fn bootstrap_admin(db: &Db, dir: &Path, days: u32) -> Result<Option<PathBuf>> {
+    if any_token(db).await? {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(ADMIN_TOKEN_FILE);
+    // create_new: an existing file is never overwritten, so a token is written once.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&path).map_err(|e| {
+        Error::Config(format!(
+            "cannot create {} ({e}); remove a stale file to mint a new admin token",
+            path.display()
+        ))
+    })?;
+    let token = mint(db, "admin", &[Role::Admin], Some(admin_expiry(days))).await?;
+    use std::io::Write;
+    file.write_all(token.secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    Ok(Some(path))
+}
+
+/// What [`rotate_admin`] did.
+#[derive(Debug)]
+pub struct Rotated {
+    /// The file now holding the new token.
+    pub path: PathBuf,
+    /// Id of the new token.
+    pub new_id: String,
+    /// Id of the token the file held before, now revoked (`None` when the
+    /// file was missing or held no known token).
+    pub revoked_id: Option<String>,
+}
+
+/// Mints a new admin token valid for `days`, replaces `dir/admin-token`
+/// with it (mode 0600, written to a temporary file and renamed, so the file
+/// always holds a whole token) and revokes the token the file held before.
+pub async fn rotate_admin(db: &Db, dir: &Path, days: u32) -> Result<Rotated> {
+    let path = dir.join(ADMIN_TOKEN_FILE);
+    let old = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(Zeroizing::new(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    let old_id = match &old {
+        Some(text) => sqlx::query("SELECT id FROM api_tokens WHERE token_hash = $1")
+            .bind(hash_token(text.trim()))
+            .fetch_optional(&db.pool)
+            .await?
+            .map(|row| row.try_get::<String, _>("id"))
+            .transpose()?,
+        None => None,
+    };
+    let token = mint(db, "admin", &[Role::Admin], Some(admin_expiry(days))).await?;
+    let tmp = dir.join(format!("{ADMIN_TOKEN_FILE}.new"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    {
+        use std::io::Write;
+        let mut file = options.open(&tmp)?;
+        file.write_all(token.secret.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    let revoked_id = match old_id {
+        Some(id) => {
+            revoke(db, &id).await?;
+            Some(id)
+        }
+        None => None,
+    };
+    Ok(Rotated {
+        path,
+        new_id: token.id.clone(),
+        revoked_id,
+    })
+}
+
+/// A token as listed: never the secret, never its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TokenInfo {
+    /// Token id.
+    pub id: String,
+    /// Principal it speaks for.
+    pub principal: String,
+    /// Its roles.
+    pub roles: Vec<Role>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; `null` when it never expires.
+    pub expires_at: Option<i64>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+fn token_info(row: &sqlx::any::AnyRow) -> Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: row.try_get("id")?,
+        principal: row.try_get("principal")?,
+        roles: parse_roles(&row.try_get::<String, _>("roles")?)?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked: row.try_get::<i64, _>("revoked")? != 0,
+    })
+}
+
+/// Every token, oldest first.
+pub async fn list(db: &Db) -> Result<Vec<TokenInfo>> {
+    let rows = sqlx::query(
+        "SELECT id, principal, roles, created_at, expires_at, revoked FROM api_tokens \
+         ORDER BY created_at, id",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(token_info).collect()
+}
+
+/// Revokes token `id`; authentication reads the row on every request, so
+/// the token is refused from the next request on. Revoking a revoked token
+/// changes nothing. `NotFound` when there is no such token.
+pub async fn revoke(db: &Db, id: &str) -> Result<TokenInfo> {
+    sqlx::query("UPDATE api_tokens SET revoked = 1 WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    let row = sqlx::query(
+        "SELECT id, principal, roles, created_at, expires_at, revoked FROM api_tokens WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("token {id}")))?;
+    token_info(&row)
+}
+
+/// Library entry of `zkr token create`: mints a token directly in the database.
+pub async fn create_token_in(
+    database_url: &str,
+    principal: &str,
+    roles: &[Role],
+    expires_at: Option<i64>,
+) -> Result<NewToken> {
+    let db = Db::connect_and_migrate(database_url).await?;
+    mint(&db, principal, roles, expires_at).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip() {
+        let csv = roles_csv(&Role::ALL);
+        assert_eq!(parse_roles(&csv).ok(), Some(Role::ALL.to_vec()));
+        assert!(parse_roles("root").is_err());
+    }
+
+    #[test]
+    fn principal_names_are_checked() {
+        assert!(validate_principal("miner-7").is_ok());
+        assert!(validate_principal("").is_err());
+        assert!(validate_principal("a b").is_err());
+    }
+}

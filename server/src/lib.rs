@@ -1,0 +1,215 @@
+//! The HTTP service behind `zkr serve`: configuration, authentication,
+//! access control, audit log, proof jobs, rate limits and metrics. The
+//! `zkr` binary parses the command line and calls [`run`]; storage is
+//! `zkr-store`, circuit keys `zkr-artifacts`.
+#![forbid(unsafe_code)]
+
+pub mod access;
+pub mod access_log;
+pub mod audit;
+pub mod auth;
+pub mod checkpoints;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod jobs;
+pub mod metrics;
+pub mod openapi;
+pub mod policies;
+pub mod ratelimit;
+mod records;
+pub mod registries;
+pub mod routes;
+mod state;
+pub mod verifying_keys;
+pub mod worker;
+
+pub use self::state::{AppState, Ask, Clock};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+
+use self::config::Config;
+pub use self::error::{Error, Result};
+
+/// The whole HTTP API on `state`.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = routes::public()
+        .merge(routes::v1().layer(from_fn_with_state(state.clone(), http::authenticate)))
+        .split_for_parts();
+    routes
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.http.body_limit_bytes))
+        .layer(from_fn_with_state(state.clone(), http::timeout))
+        // The IP bucket covers every route, the fallback included, and
+        // runs before authentication; metrics still count its 429s.
+        .layer(from_fn_with_state(state.clone(), http::limit_ip))
+        .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn(access_log::log))
+        .with_state(state)
+}
+
+/// Serves `config` until SIGTERM or ctrl-c, then finishes in-flight
+/// requests and flushes the audit log.
+pub async fn run(config: Config) -> Result<()> {
+    let listen = config.listen;
+    let data_dir = config.data_dir.clone();
+    zkr_artifacts::secure_dir(&data_dir)?;
+    zkr_artifacts::prepare_sqlite(&config.database_url())?;
+    let (mut state, writer) = AppState::start(config).await?;
+    state.attach_keys(kek(&data_dir)?).await?;
+    for id in state.ensure_service_keys().await? {
+        println!("created service key {id} (custodial, under the KEK)");
+    }
+    let circuit_keys = state.circuit_keys.clone();
+    let setup_missing = state.config.proofs.setup_missing_keys;
+    tokio::task::spawn_blocking(move || circuit_keys.ensure(setup_missing))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    let circuits_dir = state.config.circuits_dir();
+    if circuits_dir.starts_with(&data_dir) && circuits_dir.exists() {
+        zkr_artifacts::restrict_tree(&circuits_dir)?;
+    }
+    // Jobs an earlier run left queued or running are still in the
+    // database: the workers (here or elsewhere) take them up again.
+    let provers = state.start_provers().await?;
+    let relay = relay_job_ends(&state);
+    let checkpointer = checkpoints::Checkpointer::for_state(&state)?;
+    if let Some(path) =
+        auth::bootstrap_admin(&state.db, &data_dir, state.config.admin_token_days).await?
+    {
+        println!(
+            "admin token written to {} (readable only by its owner)",
+            path.display()
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(%listen, "zkr serve listening");
+    println!("listening on http://{}", listener.local_addr()?);
+    let limits = state.limits.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limits.shrink();
+        }
+    });
+    let audit = state.audit.clone();
+    let db = state.db.clone();
+    let http_config = state.config.http.clone();
+    http::serve(listener, router(state), &http_config, shutdown_signal()).await?;
+    sweeper.abort();
+    if let Some(r) = relay {
+        r.abort();
+    }
+    provers.stop().await;
+    audit.close().await;
+    writer.join().await;
+    checkpointer.finish().await;
+    db.pool.close().await;
+    tracing::info!("zkr serve stopped; audit log flushed");
+    Ok(())
+}
+
+/// Runs `zkr worker` on `config` until SIGTERM or ctrl-c: prover workers
+/// only, on the database, circuit keys and KEK that the configuration
+/// names. Jobs it holds when stopped go back to the queue.
+pub async fn run_worker(config: Config) -> Result<()> {
+    let data_dir = config.data_dir.clone();
+    zkr_artifacts::secure_dir(&data_dir)?;
+    zkr_artifacts::prepare_sqlite(&config.database_url())?;
+    let (mut state, writer) = AppState::start(config).await?;
+    state.attach_keys(kek(&data_dir)?).await?;
+    let circuit_keys = state.circuit_keys.clone();
+    let setup_missing = state.config.proofs.setup_missing_keys;
+    tokio::task::spawn_blocking(move || circuit_keys.ensure(setup_missing))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    let provers = state.start_provers().await?;
+    println!("{} prover workers running", provers.len());
+    shutdown_signal().await;
+    provers.stop().await;
+    state.audit.close().await;
+    writer.join().await;
+    state.db.pool.close().await;
+    tracing::info!("zkr worker stopped; held jobs handed back");
+    Ok(())
+}
+
+/// On PostgreSQL, passes every node's job-end notices to this node's
+/// long-polls (LISTEN on [`jobs::ENDED_CHANNEL`]); reconnects after a lost
+/// connection.
+fn relay_job_ends(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    if state.db.backend != zkr_store::Backend::Postgres {
+        return None;
+    }
+    let url = state.config.database_url();
+    let jobs = state.jobs.clone();
+    Some(tokio::spawn(async move {
+        loop {
+            if let Err(e) = listen_job_ends(&url, &jobs).await {
+                tracing::warn!(error = %e, "job-end notices interrupted; reconnecting");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }))
+}
+
+/// LISTENs for job ends until the connection fails.
+async fn listen_job_ends(url: &str, jobs: &jobs::Jobs) -> std::result::Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(jobs::ENDED_CHANNEL).await?;
+    loop {
+        let notice = listener.recv().await?;
+        if let Ok(id) = uuid::Uuid::parse_str(notice.payload()) {
+            jobs.relay_end(id);
+        }
+    }
+}
+
+/// The KEK from the environment (HSM or named file); without either, the
+/// development key file in the data directory (which logs a warning).
+fn kek(data_dir: &std::path::Path) -> Result<Arc<dyn zkr_keys::Kek>> {
+    let configured = std::env::var_os("ZKR_PKCS11_MODULE").is_some()
+        || std::env::var_os("ZKR_DEV_KEK_FILE").is_some();
+    if configured {
+        return Ok(zkr_keys::kek::provider_from_env()?);
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let path = zkr_keys::kek_file::default_path(data_dir);
+    // FileKek warns on every load, so the warning is not repeated here.
+    Ok(Arc::new(zkr_keys::FileKek::open_or_create(&path)?))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,323 @@
+//! Persistent registries (DESIGN §3): members are stored in insertion order
+//! with every root the registry has had; the Merkle tree itself is a cache
+//! rebuilt from the members, checked against the stored member count before
+//! every use so that several service nodes on one database stay consistent.
+
+use std::collections::HashMap;
+
+use ark_bn254::Fr;
+use serde::Serialize;
+use sqlx::Row;
+use tokio::sync::Mutex;
+use utoipa::ToSchema;
+use zkr_circuits::field::{fr_to_decimal, parse_fr_named};
+use zkr_circuits::merkle::{MerklePath, MerkleTree};
+
+use super::error::{Error, Result};
+use zkr_store::{Backend, Db, now_unix};
+
+/// Default tree depth (the circuits' default D).
+pub const DEFAULT_DEPTH: usize = 20;
+
+/// Cached trees by registry name; the lock also serializes writers in this
+/// process (PostgreSQL adds a table lock for writers on other nodes).
+pub struct Registries {
+    depth: usize,
+    trees: Mutex<HashMap<String, MerkleTree>>,
+}
+
+/// Result of adding a member.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Added {
+    /// Leaf index.
+    pub index: u64,
+    /// New root (decimal).
+    pub root: String,
+    /// Root version (= number of members).
+    pub version: i64,
+}
+
+/// A past or current root.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RootVersion {
+    /// Version (= number of members when it was the root).
+    pub version: i64,
+    /// Root (decimal).
+    pub root: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A registry's state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistryInfo {
+    /// Name.
+    pub name: String,
+    /// Tree depth.
+    pub depth: usize,
+    /// Number of members.
+    pub size: u64,
+    /// Current root (decimal).
+    pub root: String,
+    /// Most recent roots, newest first.
+    pub history: Vec<RootVersion>,
+}
+
+/// A member's authentication path, as the circuits take it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberPath {
+    /// The member (decimal).
+    pub member: String,
+    /// Leaf index.
+    pub index: u64,
+    /// Root the path leads to (decimal).
+    pub root: String,
+    /// Siblings from the leaf level up (decimal).
+    pub path_elements: Vec<String>,
+    /// Bit k of the index: 1 when the path node at level k is a right child.
+    pub path_indices: Vec<u8>,
+}
+
+/// Validates a registry name from a URL.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadRequest(
+            "registry name must be 1..=64 characters of [a-z0-9-_]".into(),
+        ))
+    }
+}
+
+/// Parses a member (identity commitment) from the wire: a canonical field
+/// element (< r) that is not 0, the empty leaf (DESIGN §3).
+pub fn parse_member(s: &str) -> Result<Fr> {
+    let member = parse_fr_named(s, "member").map_err(|e| Error::Unprocessable(e.to_string()))?;
+    if member == Fr::from(0u64) {
+        return Err(Error::Unprocessable(
+            "member: 0 is the empty leaf, not an identity; identities are non-zero".into(),
+        ));
+    }
+    Ok(member)
+}
+
+/// Which roots of a registry verification accepts: the newest `roots`
+/// (the current one included) and, when `max_age_secs` is not 0, only
+/// those replaced at most that many seconds ago.
+#[derive(Debug, Clone, Copy)]
+pub struct RootWindow {
+    /// How many of the newest roots count (at least 1).
+    pub roots: u32,
+    /// How long a replaced root still counts; 0 = no time limit.
+    pub max_age_secs: u64,
+}
+
+fn circuits_error(e: zkr_circuits::error::Error) -> Error {
+    match e {
+        zkr_circuits::error::Error::Registry(m) => Error::Conflict(m),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+async fn count<'e, E>(exec: E, name: &str) -> Result<i64>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM registry_members WHERE registry = $1")
+        .bind(name)
+        .fetch_one(exec)
+        .await?;
+    Ok(row.try_get("n")?)
+}
+
+async fn load<'e, E>(exec: E, name: &str, depth: usize) -> Result<MerkleTree>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows = sqlx::query("SELECT member FROM registry_members WHERE registry = $1 ORDER BY idx")
+        .bind(name)
+        .fetch_all(exec)
+        .await?;
+    let mut tree = MerkleTree::new(depth).map_err(circuits_error)?;
+    for row in rows {
+        let member: String = row.try_get("member")?;
+        let leaf =
+            parse_fr_named(&member, "stored member").map_err(|e| Error::Internal(e.to_string()))?;
+        tree.insert(leaf).map_err(circuits_error)?;
+    }
+    Ok(tree)
+}
+
+impl Registries {
+    /// Registries of trees of `depth`.
+    pub fn new(depth: usize) -> Self {
+        Self {
+            depth,
+            trees: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Appends `member` to `name` (created on first use) and records the new root.
+    pub async fn add(&self, db: &Db, name: &str, member: Fr, by: &str) -> Result<Added> {
+        let mut trees = self.trees.lock().await;
+        let mut tx = db.begin_write().await?;
+        if db.backend == Backend::Postgres {
+            sqlx::query("LOCK TABLE registry_members IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let stored = count(&mut *tx, name).await?;
+        let mut tree = match trees.get(name) {
+            Some(t) if t.len() as i64 == stored => t.clone(),
+            _ => load(&mut *tx, name, self.depth).await?,
+        };
+        let member_text = fr_to_decimal(&member);
+        if tree.index_of(&member).is_some() {
+            return Err(Error::Conflict(format!(
+                "{member_text} is already a member"
+            )));
+        }
+        let index = tree.insert(member).map_err(circuits_error)?;
+        let root = fr_to_decimal(&tree.root());
+        let version = index as i64 + 1;
+        let now = now_unix();
+        sqlx::query(
+            "INSERT INTO registry_members (registry, idx, member, added_at, added_by) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(name)
+        .bind(index as i64)
+        .bind(&member_text)
+        .bind(now)
+        .bind(by)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO registry_roots (registry, version, root, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(name)
+        .bind(version)
+        .bind(&root)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        trees.insert(name.to_string(), tree);
+        Ok(Added {
+            index,
+            root,
+            version,
+        })
+    }
+
+    /// The tree of `name`, fresh with respect to the database.
+    async fn tree(&self, db: &Db, name: &str) -> Result<MerkleTree> {
+        let mut trees = self.trees.lock().await;
+        let stored = count(&db.pool, name).await?;
+        if stored == 0 {
+            return Err(Error::NotFound(format!("registry {name}")));
+        }
+        match trees.get(name) {
+            Some(t) if t.len() as i64 == stored => Ok(t.clone()),
+            _ => {
+                let t = load(&db.pool, name, self.depth).await?;
+                trees.insert(name.to_string(), t.clone());
+                Ok(t)
+            }
+        }
+    }
+
+    /// Root, size and the last `history` roots of `name`.
+    pub async fn info(&self, db: &Db, name: &str, history: i64) -> Result<RegistryInfo> {
+        let tree = self.tree(db, name).await?;
+        let rows = sqlx::query(
+            "SELECT version, root, created_at FROM registry_roots WHERE registry = $1 ORDER BY version DESC LIMIT $2",
+        )
+        .bind(name)
+        .bind(history)
+        .fetch_all(&db.pool)
+        .await?;
+        let history = rows
+            .iter()
+            .map(|r| {
+                Ok(RootVersion {
+                    version: r.try_get("version")?,
+                    root: r.try_get("root")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RegistryInfo {
+            name: name.to_string(),
+            depth: tree.depth(),
+            size: tree.len(),
+            root: fr_to_decimal(&tree.root()),
+            history,
+        })
+    }
+
+    /// Whether `root` is a root of registry `name` within `window` at unix
+    /// time `now`. A registry that does not exist has no roots.
+    pub async fn root_in_window(
+        &self,
+        db: &Db,
+        name: &str,
+        root: &Fr,
+        window: RootWindow,
+        now: i64,
+    ) -> Result<bool> {
+        let rows = sqlx::query(
+            "SELECT root, created_at FROM registry_roots WHERE registry = $1 ORDER BY version DESC LIMIT $2",
+        )
+        .bind(name)
+        .bind(i64::from(window.roots.max(1)))
+        .fetch_all(&db.pool)
+        .await?;
+        let wanted = fr_to_decimal(root);
+        // Row i was replaced when row i - 1 was created.
+        let mut replaced_at: Option<i64> = None;
+        for row in &rows {
+            let stored: String = row.try_get("root")?;
+            let created_at: i64 = row.try_get("created_at")?;
+            if stored == wanted {
+                let max_age = i64::try_from(window.max_age_secs).unwrap_or(i64::MAX);
+                return Ok(match replaced_at {
+                    None => true,
+                    Some(t) => max_age == 0 || now.saturating_sub(t) <= max_age,
+                });
+            }
+            replaced_at = Some(created_at);
+        }
+        Ok(false)
+    }
+
+    /// The path of `member` in `name`, as the circuits take it.
+    pub async fn merkle_path(&self, db: &Db, name: &str, member: Fr) -> Result<MerklePath> {
+        let tree = self.tree(db, name).await?;
+        let index = tree
+            .index_of(&member)
+            .ok_or_else(|| Error::NotFound(format!("member of registry {name}")))?;
+        tree.path(index).map_err(circuits_error)
+    }
+
+    /// The authentication path of `member` in `name`.
+    pub async fn path(&self, db: &Db, name: &str, member: Fr) -> Result<MemberPath> {
+        let path = self.merkle_path(db, name, member).await?;
+        let index = path
+            .indices
+            .iter()
+            .rev()
+            .fold(0u64, |acc, right| (acc << 1) | u64::from(*right));
+        Ok(MemberPath {
+            member: fr_to_decimal(&member),
+            index,
+            root: fr_to_decimal(&path.root_from(member)),
+            path_elements: path.elements.iter().map(fr_to_decimal).collect(),
+            path_indices: path.indices.iter().map(|b| u8::from(*b)).collect(),
+        })
+    }
+}

@@ -1,0 +1,264 @@
+//! Liveness, readiness, the OpenAPI document, the index at `/` and the
+//! API docs page at `/docs/`.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Serialize;
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::{Error, ErrorCode, ErrorDetail, Result};
+use axum::routing::get;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use zkr_store::{Backend, now_unix};
+
+/// Health answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+}
+
+/// Why the service is not ready, as `/readyz` answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotReady {
+    /// `unavailable`.
+    pub status: &'static str,
+    /// Stable reason: `key_store`, `audit_writer_stopped`,
+    /// `database_missing`, `database_read_only`, `database_unavailable`,
+    /// `audit_not_writable` or `probe_timeout`.
+    pub reason: &'static str,
+    /// The usual error body (`code` is `unavailable`).
+    pub error: ErrorDetail,
+}
+
+/// The longest a readiness probe waits for the database (a locked table
+/// must answer "not ready", not hang the probe).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /healthz`: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// `GET /readyz`: ready means a request that must be audited can succeed:
+/// the key store is attached, the audit writer runs, the database file is
+/// there and writable, and a row can be appended to the audit table.
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses(
+    (status = 200, body = Health),
+    (status = 503, body = NotReady)))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let limit = PROBE_TIMEOUT.min(Duration::from_secs(state.config.http.request_timeout_secs));
+    let outcome = match tokio::time::timeout(limit, readiness(&state)).await {
+        Ok(r) => r,
+        Err(_) => Err(("probe_timeout", "the database did not answer in time")),
+    };
+    match outcome {
+        Ok(()) => Json(Health { status: "ok" }).into_response(),
+        Err((reason, message)) => {
+            tracing::warn!(reason, "not ready");
+            let body = NotReady {
+                status: "unavailable",
+                reason,
+                error: ErrorDetail {
+                    code: "unavailable".into(),
+                    message: message.into(),
+                },
+            };
+            let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+            response.extensions_mut().insert(ErrorCode("unavailable"));
+            response
+        }
+    }
+}
+
+type NotReadyReason = (&'static str, &'static str);
+
+async fn readiness(state: &AppState) -> Result<(), NotReadyReason> {
+    if state.key_store().is_err() {
+        return Err(("key_store", "the key store is not attached"));
+    }
+    if !state.audit.is_running() {
+        return Err(("audit_writer_stopped", "the audit writer has stopped"));
+    }
+    if state.db.backend == Backend::Sqlite {
+        sqlite_file_writable(state).await?;
+    }
+    audit_append_probe(state).await
+}
+
+/// A connection opened before the file was made read-only or deleted keeps
+/// writing to it (or to the unlinked inode), so the file itself is checked:
+/// the next connection the pool opens would fail.
+async fn sqlite_file_writable(state: &AppState) -> Result<(), NotReadyReason> {
+    let unavailable = ("database_unavailable", "the database does not answer");
+    let rows = sqlx::query("PRAGMA database_list")
+        .fetch_all(&state.db.pool)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "readiness: database_list");
+            unavailable
+        })?;
+    for row in rows {
+        let name: String = row.try_get("name").map_err(|_| unavailable)?;
+        let file: String = row.try_get("file").map_err(|_| unavailable)?;
+        if name != "main" || file.is_empty() {
+            continue;
+        }
+        let meta = std::fs::metadata(&file)
+            .map_err(|_| ("database_missing", "the database file is missing"))?;
+        if meta.permissions().readonly() {
+            return Err(("database_read_only", "the database file is read-only"));
+        }
+    }
+    Ok(())
+}
+
+/// Appends a row to the audit table inside a write transaction and rolls
+/// it back: this takes the same locks and constraints as the audit writer
+/// (a read-only, locked or missing table fails here) but leaves nothing
+/// behind, so probes do not fill the log. The row's `seq` is negative, so it
+/// can never collide with the chain, which starts at 1.
+async fn audit_append_probe(state: &AppState) -> Result<(), NotReadyReason> {
+    let not_writable = ("database_unavailable", "the database cannot start a write");
+    let mut tx = state.db.begin_write().await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness: begin write");
+        not_writable
+    })?;
+    let inserted = sqlx::query(
+        "INSERT INTO audit_events (seq, ts, actor, roles, action, resource, purpose, outcome, detail, prev_hash, entry_hash) \
+         VALUES ($1, $2, 'zkr-readyz', 'system', 'readiness_probe', '-', '-', 'probe', '', '', '')",
+    )
+    .bind(-1i64)
+    .bind(now_unix())
+    .execute(&mut *tx)
+    .await;
+    // Never committed, whatever happened.
+    let rolled_back = tx.rollback().await;
+    if let Err(e) = inserted {
+        tracing::warn!(error = %e, "readiness: audit append probe");
+        return Err(("audit_not_writable", "the audit log cannot be appended to"));
+    }
+    rolled_back.map_err(|e| {
+        tracing::warn!(error = %e, "readiness: rollback");
+        not_writable
+    })
+}
+
+/// `GET /openapi.json`.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "This document")))]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::document())
+}
+
+/// What `/` names: where to go from here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Index {
+    /// `zk-receipts`.
+    pub service: &'static str,
+    /// The running version.
+    pub version: &'static str,
+    /// The API docs page (Swagger UI).
+    pub docs: &'static str,
+    /// The OpenAPI document.
+    pub openapi: &'static str,
+    /// Liveness.
+    pub health: &'static str,
+    /// Readiness.
+    pub ready: &'static str,
+    /// Prometheus metrics.
+    pub metrics: &'static str,
+}
+
+const INDEX: Index = Index {
+    service: "zk-receipts",
+    version: env!("CARGO_PKG_VERSION"),
+    docs: "/docs/",
+    openapi: "/openapi.json",
+    health: "/healthz",
+    ready: "/readyz",
+    metrics: "/metrics",
+};
+
+/// `GET /`: links to the docs page, the OpenAPI document and the health
+/// endpoints; an HTML page for a browser, JSON otherwise.
+#[utoipa::path(get, path = "/", tag = "ops", responses(
+    (status = 200, body = Index, description = "JSON, or HTML when the client accepts text/html")))]
+pub async fn index(headers: HeaderMap) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if !wants_html {
+        return Json(INDEX).into_response();
+    }
+    let i = INDEX;
+    Html(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>zk-receipts</title></head>\n\
+         <body><h1>zk-receipts {}</h1><ul>\n\
+         <li><a href=\"{}\">API docs</a> (Swagger UI)</li>\n\
+         <li><a href=\"{}\">OpenAPI document</a></li>\n\
+         <li><a href=\"{}\">health</a>, <a href=\"{}\">readiness</a>, <a href=\"{}\">metrics</a></li>\n\
+         </ul></body></html>\n",
+        i.version, i.docs, i.openapi, i.health, i.ready, i.metrics
+    ))
+    .into_response()
+}
+
+/// `GET /docs`: the API docs page lives at `/docs/` (its files are
+/// addressed relative to it).
+#[utoipa::path(get, path = "/docs", tag = "ops", responses(
+    (status = 308, description = "Redirect to /docs/, the Swagger UI page over /openapi.json")))]
+pub async fn docs() -> Redirect {
+    Redirect::permanent("/docs/")
+}
+
+/// Swagger UI, its files compiled into the binary, pointed at our document.
+static SWAGGER: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
+    LazyLock::new(|| Arc::new(utoipa_swagger_ui::Config::from("/openapi.json")));
+
+/// `GET /docs/`: the Swagger UI page.
+pub async fn docs_index() -> Response {
+    swagger_file("index.html")
+}
+
+/// `GET /docs/{file}`: the page's scripts and styles.
+pub async fn docs_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    swagger_file(&file)
+}
+
+fn swagger_file(file: &str) -> Response {
+    match utoipa_swagger_ui::serve(file, SWAGGER.clone()) {
+        Ok(Some(f)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, f.content_type)],
+            f.bytes.into_owned(),
+        )
+            .into_response(),
+        Ok(None) => Error::NotFound("docs file".into()).into_response(),
+        Err(e) => Error::Internal(format!("docs page: {e}")).into_response(),
+    }
+}
+
+/// The public routes: the index, the docs page and its files, health,
+/// readiness, the OpenAPI document and the metrics (no authentication).
+/// The docs page's files are not API operations, so they are the only
+/// routes added without their OpenAPI entry.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(docs))
+        .route("/docs/", get(docs_index))
+        .route("/docs/{*file}", get(docs_file))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(openapi))
+        .routes(routes!(crate::metrics::metrics))
+}

@@ -1,0 +1,572 @@
+//! The service's commands on the `zkr` command line: `serve`, `token
+//! create|list|revoke|rotate-admin` and `audit verify`. Each builds its own tokio runtime, so the
+//! rest of the command line stays synchronous.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use zkr_server::access::Action;
+use zkr_server::auth::{self, Role};
+use zkr_server::checkpoints::{Checkpoint, Trust};
+use zkr_server::config::{self, Config};
+use zkr_server::{Error, Result, audit};
+use zkr_store::Db;
+
+/// `zkr serve` flags; each overrides the file and the environment.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(after_help = config::env_help())]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "ZKR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL (`sqlite://...` or `postgres://...`); default SQLite in the data directory.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Data directory (default ./zkr-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Prover workers to run beside the API (default `proofs.workers`);
+    /// 0 runs only the API, for a node whose jobs `zkr worker` proves.
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+/// `zkr worker` flags: the configuration of `zkr serve` (the same file,
+/// database, data directory and KEK variables), without the API.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(after_help = config::env_help())]
+pub struct WorkerArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "ZKR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL (`sqlite://...` or `postgres://...`); default SQLite in the data directory.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Data directory (default ./zkr-data): circuit keys under `circuits/`
+    /// unless `circuits_dir` says otherwise, and the development KEK file.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Workers in this process (default `proofs.workers`, at least 1).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+impl WorkerArgs {
+    /// The configuration these flags select.
+    pub fn load_config(&self) -> Result<Config> {
+        let mut config = ServeArgs {
+            config: self.config.clone(),
+            database: self.database.clone(),
+            data_dir: self.data_dir.clone(),
+            ..ServeArgs::default()
+        }
+        .load_config()?;
+        config.proofs.workers = self.workers.unwrap_or(config.proofs.workers).max(1);
+        Ok(config)
+    }
+}
+
+impl ServeArgs {
+    /// The configuration these flags select.
+    pub fn load_config(&self) -> Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(url) = &self.database {
+            config.database_url = url.clone();
+        }
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(n) = self.workers {
+            config.proofs.workers = n;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// `zkr token ...`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+/// Token commands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint an API token directly in the database; prints it once on stdout.
+    Create(TokenCreateArgs),
+    /// List tokens: id, principal, roles, created, expires, state (never a token).
+    List(TokenDbArgs),
+    /// Revoke a token by id; it is refused from the next request on.
+    Revoke(TokenRevokeArgs),
+    /// Write a new admin token to the data directory's `admin-token` (0600)
+    /// and revoke the one the file held.
+    RotateAdmin(RotateAdminArgs),
+}
+
+/// Where the tokens are: `zkr token list`.
+#[derive(Debug, Args)]
+pub struct TokenDbArgs {
+    /// Database URL (default: the one `zkr serve` would use).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, env = "ZKR_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// `zkr token revoke`.
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// Id of the token (as `zkr token list` shows it).
+    pub id: String,
+    /// Where the tokens are.
+    #[command(flatten)]
+    pub db: TokenDbArgs,
+}
+
+/// `zkr token rotate-admin`.
+#[derive(Debug, Args)]
+pub struct RotateAdminArgs {
+    /// Data directory holding `admin-token` (default: the one `zkr serve` would use).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Where the tokens are.
+    #[command(flatten)]
+    pub db: TokenDbArgs,
+}
+
+/// `zkr token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// Role(s): client, miner, coordinator, auditor, regulator, admin (repeat or comma-separate).
+    #[arg(long = "role", required = true, value_delimiter = ',')]
+    pub roles: Vec<String>,
+    /// Principal the token speaks for (default: the first role's name).
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// Days until the token expires (default: never).
+    #[arg(long)]
+    pub expires_in_days: Option<u32>,
+    /// Database URL (default: the one `zkr serve` would use).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, env = "ZKR_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// `zkr audit ...`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+/// Audit commands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the audit chain offline; exit 1 and name the first broken entry if any.
+    Verify(AuditVerifyArgs),
+}
+
+/// `zkr audit verify`.
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// Database URL (default: the one `zkr serve` would use).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, env = "ZKR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Hex Ed25519 public key every checkpoint must be signed by (repeatable;
+    /// from `GET /v1/audit/checkpoints`). Without it, and without a key in
+    /// `--checkpoints`, the key stored in the database is used: not pinned.
+    #[arg(long = "public-key")]
+    pub public_keys: Vec<String>,
+    /// Checkpoints kept outside the database: the JSON answer of
+    /// `GET /v1/audit/checkpoints`, a JSON array or JSON lines of checkpoints.
+    #[arg(long)]
+    pub checkpoints: Option<PathBuf>,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn database_url(database: &Option<String>, config: &Option<PathBuf>) -> Result<String> {
+    let url = match database {
+        Some(url) => url.clone(),
+        None => Config::load(config.as_deref())?.database_url(),
+    };
+    // The first command may be the one that creates the database.
+    zkr_artifacts::prepare_sqlite(&url)?;
+    Ok(url)
+}
+
+/// Runs `zkr serve`.
+pub fn serve(args: ServeArgs) -> Result<()> {
+    let config = args.load_config()?;
+    runtime()?.block_on(zkr_server::run(config))
+}
+
+/// Runs `zkr worker`.
+pub fn worker(args: WorkerArgs) -> Result<()> {
+    let config = args.load_config()?;
+    runtime()?.block_on(zkr_server::run_worker(config))
+}
+
+/// Runs `zkr token create`; returns the secret to print.
+pub fn token_create(args: &TokenCreateArgs) -> Result<String> {
+    let roles = args
+        .roles
+        .iter()
+        .map(|r| r.trim().parse::<Role>())
+        .collect::<Result<Vec<_>>>()?;
+    let principal = match &args.principal {
+        Some(p) => p.clone(),
+        None => roles.first().map(|r| r.to_string()).unwrap_or_default(),
+    };
+    let expires_at = args
+        .expires_in_days
+        .map(|d| zkr_store::now_unix() + i64::from(d) * 86_400);
+    let url = database_url(&args.database, &args.config)?;
+    let roles_csv = roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let event = |outcome: &str, detail: String| audit::NewEvent {
+        actor: CLI_ACTOR.into(),
+        roles: "system".into(),
+        action: Action::TokenCreate.as_str().into(),
+        resource: format!("token/{principal}"),
+        purpose: "-".into(),
+        outcome: outcome.into(),
+        detail,
+    };
+    let token = runtime()?.block_on(async {
+        let db = Db::connect_and_migrate(&url).await?;
+        // Like the API: no token without its audit event.
+        let expiry = expires_at.map_or("never".to_string(), |t| t.to_string());
+        audit::append_direct(
+            &db,
+            &event(
+                "allow",
+                format!("rule=command-line roles={roles_csv} expires_at={expiry}"),
+            ),
+        )
+        .await?;
+        let minted = auth::mint(&db, &principal, &roles, expires_at).await;
+        if let Err(e) = &minted {
+            let detail = format!("rule=command-line not minted: {e}");
+            if let Err(e) = audit::append_direct(&db, &event("failed", detail)).await {
+                tracing::error!(error = %e, "audit append failed");
+            }
+        }
+        db.pool.close().await;
+        minted
+    })?;
+    Ok(token.secret.to_string())
+}
+
+/// Runs a `zkr token` command; returns what to print on stdout.
+pub fn token(args: &TokenArgs) -> Result<String> {
+    match &args.command {
+        TokenCommand::Create(c) => token_create(c),
+        TokenCommand::List(a) => token_list(a),
+        TokenCommand::Revoke(a) => token_revoke(a),
+        TokenCommand::RotateAdmin(a) => token_rotate_admin(a),
+    }
+}
+
+/// The actor of audit events written by `zkr token` commands.
+pub const CLI_ACTOR: &str = "zkr-cli";
+
+/// Appends one event for a command-line action and waits until it is
+/// committed.
+async fn audit_cli(db: &Db, action: &str, resource: String, detail: String) -> Result<()> {
+    let event = audit::NewEvent {
+        actor: CLI_ACTOR.into(),
+        roles: "system".into(),
+        action: action.into(),
+        resource,
+        purpose: "-".into(),
+        outcome: "allow".into(),
+        detail,
+    };
+    audit::append_direct(db, &event).await.map(|_| ())
+}
+
+fn show_time(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// Runs `zkr token list`: one line per token, oldest first. Audited before
+/// anything is shown.
+pub fn token_list(args: &TokenDbArgs) -> Result<String> {
+    let url = database_url(&args.database, &args.config)?;
+    runtime()?.block_on(async {
+        let db = Db::connect_and_migrate(&url).await?;
+        audit_cli(&db, "token_read", "token/*".into(), "cli list".into()).await?;
+        let tokens = auth::list(&db).await?;
+        let now = zkr_store::now_unix();
+        let mut out = format!(
+            "{:<36}  {:<20}  {:<24}  {:<25}  {:<25}  STATE",
+            "ID", "PRINCIPAL", "ROLES", "CREATED", "EXPIRES"
+        );
+        for t in tokens {
+            let roles: Vec<&str> = t.roles.iter().map(|r| r.as_str()).collect();
+            let state = if t.revoked {
+                "revoked"
+            } else if t.expires_at.is_some_and(|e| e <= now) {
+                "expired"
+            } else {
+                "active"
+            };
+            out.push_str(&format!(
+                "\n{:<36}  {:<20}  {:<24}  {:<25}  {:<25}  {state}",
+                t.id,
+                t.principal,
+                roles.join(","),
+                show_time(t.created_at),
+                t.expires_at.map_or_else(|| "never".into(), show_time),
+            ));
+        }
+        Ok(out)
+    })
+}
+
+/// Runs `zkr token revoke`.
+pub fn token_revoke(args: &TokenRevokeArgs) -> Result<String> {
+    let url = database_url(&args.db.database, &args.db.config)?;
+    runtime()?.block_on(async {
+        let db = Db::connect_and_migrate(&url).await?;
+        let info = auth::revoke(&db, &args.id).await?;
+        audit_cli(
+            &db,
+            "token_revoke",
+            format!("token/{}", info.id),
+            format!("cli revoke principal={}", info.principal),
+        )
+        .await?;
+        Ok(format!("revoked token {} of {}", info.id, info.principal))
+    })
+}
+
+/// Runs `zkr token rotate-admin`.
+pub fn token_rotate_admin(args: &RotateAdminArgs) -> Result<String> {
+    let mut config = Config::load(args.db.config.as_deref())?;
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    let url = match &args.db.database {
+        Some(url) => url.clone(),
+        None => config.database_url(),
+    };
+    zkr_artifacts::secure_dir(&config.data_dir)?;
+    zkr_artifacts::prepare_sqlite(&url)?;
+    runtime()?.block_on(async {
+        let db = Db::connect_and_migrate(&url).await?;
+        let rotated = auth::rotate_admin(&db, &config.data_dir, config.admin_token_days).await?;
+        let revoked = rotated.revoked_id.as_deref().unwrap_or("none");
+        audit_cli(
+            &db,
+            "token_rotate_admin",
+            format!("token/{}", rotated.new_id),
+            format!("cli rotate-admin revoked={revoked}"),
+        )
+        .await?;
+        Ok(format!(
+            "new admin token written to {} (valid {} days); revoked: {revoked}",
+            rotated.path.display(),
+            config.admin_token_days
+        ))
+    })
+}
+
+/// Runs `zkr audit verify`; `Ok(report)` whether or not the chain is intact.
+pub fn audit_verify(args: &AuditVerifyArgs) -> Result<audit::VerifyReport> {
+    let url = database_url(&args.database, &args.config)?;
+    let trust = trust(args)?;
+    runtime()?.block_on(audit::verify_database_with(&url, &trust))
+}
+
+/// The pinned keys and kept checkpoints of `zkr audit verify`.
+fn trust(args: &AuditVerifyArgs) -> Result<Trust> {
+    let mut trust = Trust::default();
+    if !args.public_keys.is_empty() {
+        let keys = args
+            .public_keys
+            .iter()
+            .map(|k| {
+                hex::decode(k.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| Error::BadRequest("--public-key: expected 64 hex digits".into()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        trust.pinned_keys = Some(keys);
+        trust.pinned_by = "--public-key".into();
+    }
+    if let Some(path) = &args.checkpoints {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::BadRequest(format!("--checkpoints {}: {e}", path.display())))?;
+        let (kept, key) = parse_checkpoints(&text)
+            .map_err(|e| Error::BadRequest(format!("--checkpoints {}: {e}", path.display())))?;
+        trust.kept = kept;
+        if trust.pinned_keys.is_none()
+            && let Some(key) = key
+        {
+            trust.pinned_keys = Some(vec![key]);
+            trust.pinned_by = format!("the public key in {}", path.display());
+        }
+    }
+    Ok(trust)
+}
+
+/// Checkpoints from the answer of `GET /v1/audit/checkpoints` (with its
+/// public key), a JSON array, or JSON lines.
+fn parse_checkpoints(
+    text: &str,
+) -> std::result::Result<(Vec<Checkpoint>, Option<[u8; 32]>), String> {
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        public_key: Option<String>,
+        checkpoints: Vec<Checkpoint>,
+    }
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{')
+        && let Ok(listed) = serde_json::from_str::<Listed>(text)
+    {
+        let key = match listed.public_key {
+            Some(k) => Some(
+                hex::decode(&k)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or("public_key: expected 64 hex digits")?,
+            ),
+            None => None,
+        };
+        return Ok((listed.checkpoints, key));
+    }
+    if trimmed.starts_with('[') {
+        return serde_json::from_str(text)
+            .map(|c| (c, None))
+            .map_err(|e| e.to_string());
+    }
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| e.to_string()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(|c| (c, None))
+}
+
+/// One line on the checkpoints `zkr audit verify` checked and where their
+/// key came from.
+pub fn checkpoint_summary(report: &audit::VerifyReport) -> String {
+    let last = report
+        .last_checkpoint
+        .map_or("none".to_string(), |s| format!("at entry {s}"));
+    let mut line = format!(
+        "checkpoints: {} checked, last {last}; key: {}",
+        report.checkpoints, report.key_source
+    );
+    if !report.key_pinned {
+        line.push_str(
+            " (WARNING: anyone who can write the database can re-sign; pin the key with --public-key or --checkpoints)",
+        );
+    }
+    for e in &report.checkpoint_errors {
+        line.push_str(&format!(
+            "\ncheckpoint problem at entry {}: {}",
+            e.seq, e.reason
+        ));
+    }
+    line
+}
+
+/// Whether an error is the caller's (bad input) rather than the system's.
+pub fn is_input_error(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Config(_) | Error::BadRequest(_) | Error::Unprocessable(_)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_create_then_audit_verify_offline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("zkr.db").display());
+        let args = TokenCreateArgs {
+            roles: vec!["miner".into(), "client".into()],
+            principal: None,
+            expires_in_days: Some(30),
+            database: Some(url.clone()),
+            config: None,
+        };
+        let secret = token_create(&args).expect("token");
+        assert!(secret.starts_with(auth::TOKEN_PREFIX));
+        let report = audit_verify(&AuditVerifyArgs {
+            database: Some(url.clone()),
+            config: None,
+            public_keys: Vec::new(),
+            checkpoints: None,
+        })
+        .expect("verify");
+        assert!(report.valid);
+        // The minting is in the log, as when the API mints.
+        assert_eq!(report.entries, 1);
+        let events = runtime()
+            .expect("runtime")
+            .block_on(async {
+                let db = Db::connect(&url).await?;
+                audit::query(
+                    &db,
+                    &audit::Filter {
+                        limit: 10,
+                        ..Default::default()
+                    },
+                )
+                .await
+            })
+            .expect("events");
+        assert_eq!(events[0].actor, CLI_ACTOR);
+        assert_eq!(events[0].action, "token_create");
+        assert_eq!(events[0].resource, "token/miner");
+        assert!(
+            events[0].detail.contains("roles=miner,client"),
+            "{}",
+            events[0].detail
+        );
+
+        let bad = TokenCreateArgs {
+            roles: vec!["root".into()],
+            ..args
+        };
+        let e = token_create(&bad).expect_err("unknown role");
+        assert!(is_input_error(&e));
+    }
+}

@@ -1,0 +1,325 @@
+//! The database: one `sqlx::AnyPool` over SQLite (default, embedded) or
+//! PostgreSQL, with the migrations of each backend embedded in the binary.
+//! Every table of the service and of the key store is created by these
+//! migrations; nothing creates tables at run time.
+//!
+//! Queries use `$N` placeholders, which both backends understand, and only
+//! the types the `Any` driver carries (`i64`, `String`), so every query is
+//! written once.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, SqlSafeStr};
+
+use crate::error::{Error, Result};
+
+/// Which SQL dialect a pool speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a URL names, or an error for anything else.
+    pub fn from_url(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(Error::Config(
+                "database URL must start with sqlite: or postgres://".into(),
+            ))
+        }
+    }
+}
+
+impl Backend {
+    /// The backend of `pool`'s database.
+    pub async fn of(pool: &AnyPool) -> Result<Self> {
+        let conn = pool.acquire().await?;
+        Ok(if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        })
+    }
+}
+
+/// A connection pool and the backend behind it.
+#[derive(Clone, Debug)]
+pub struct Db {
+    /// The pool.
+    pub pool: AnyPool,
+    /// The backend.
+    pub backend: Backend,
+}
+
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "registries",
+        include_str!("../migrations/sqlite/0002_registries.sql"),
+    ),
+    (
+        3,
+        "confidential",
+        include_str!("../migrations/sqlite/0003_confidential.sql"),
+    ),
+    (
+        4,
+        "proof_jobs",
+        include_str!("../migrations/sqlite/0004_proof_jobs.sql"),
+    ),
+    (
+        5,
+        "audit_checkpoints",
+        include_str!("../migrations/sqlite/0005_audit_checkpoints.sql"),
+    ),
+    (
+        6,
+        "key_store",
+        include_str!("../migrations/sqlite/0006_key_store.sql"),
+    ),
+    (
+        7,
+        "proof_pool",
+        include_str!("../migrations/sqlite/0007_proof_pool.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "registries",
+        include_str!("../migrations/postgres/0002_registries.sql"),
+    ),
+    (
+        3,
+        "confidential",
+        include_str!("../migrations/postgres/0003_confidential.sql"),
+    ),
+    (
+        4,
+        "proof_jobs",
+        include_str!("../migrations/postgres/0004_proof_jobs.sql"),
+    ),
+    (
+        5,
+        "audit_checkpoints",
+        include_str!("../migrations/postgres/0005_audit_checkpoints.sql"),
+    ),
+    (
+        6,
+        "key_store",
+        include_str!("../migrations/postgres/0006_key_store.sql"),
+    ),
+    (
+        7,
+        "proof_pool",
+        include_str!("../migrations/postgres/0007_proof_pool.sql"),
+    ),
+];
+
+fn migrator(backend: Backend) -> Migrator {
+    migrator_of(match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    })
+}
+
+fn migrator_of(files: &[(i64, &'static str, &'static str)]) -> Migrator {
+    let migrations = files
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+}
+
+impl Db {
+    /// Connects (creating the SQLite file and its directory if needed).
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        if backend == Backend::Sqlite
+            && let Some(dir) = sqlite_path(url).and_then(Path::parent)
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The handle of an open pool (its backend asked of the database).
+    pub async fn from_pool(pool: AnyPool) -> Result<Self> {
+        let backend = Backend::of(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Connects and applies pending migrations.
+    pub async fn connect_and_migrate(url: &str) -> Result<Self> {
+        let db = Self::connect(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Applies pending migrations for this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        migrator(self.backend).run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write
+    /// lock up front (`BEGIN IMMEDIATE`, waiting out the busy timeout):
+    /// a deferred transaction that reads first and writes later fails at
+    /// once with "database is locked" when another connection writes
+    /// meanwhile.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(begin_write_as(&self.pool, self.backend).await?)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// [`Db::begin_write`] on a bare pool, for code that holds only the pool.
+pub async fn begin_write(pool: &AnyPool) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    let backend = Backend::of(pool).await?;
+    Ok(begin_write_as(pool, backend).await?)
+}
+
+async fn begin_write_as(
+    pool: &AnyPool,
+    backend: Backend,
+) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+    match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => pool.begin().await,
+    }
+}
+
+/// The file path inside a `sqlite://path?...` URL.
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+}
+
+/// Current time in unix seconds.
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(
+            Backend::from_url("sqlite://x.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgres://h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(Backend::from_url("mysql://h/db").is_err());
+        assert_eq!(
+            sqlite_path("sqlite://a/b.db?mode=rwc"),
+            Some(Path::new("a/b.db"))
+        );
+    }
+
+    #[tokio::test]
+    async fn migrates_a_fresh_sqlite_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("db/zkr.db").display()
+        );
+        let db = Db::connect_and_migrate(&url).await.expect("migrate");
+        db.migrate().await.expect("migrations are idempotent");
+        db.ping().await.expect("ping");
+        assert_eq!(
+            Backend::of(&db.pool).await.expect("backend"),
+            Backend::Sqlite
+        );
+    }
+
+    /// A database whose key-store tables were made at run time, before the
+    /// key store had a migration, upgrades: the migration is a no-op on
+    /// them and keeps their rows.
+    #[tokio::test]
+    async fn key_store_migration_upgrades_a_database_with_runtime_tables() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("zkr.db").display());
+        let db = Db::connect(&url).await.expect("connect");
+        let migrator = migrator_of(&SQLITE[..5]);
+        migrator.run(&db.pool).await.expect("migrations 1-5");
+        // What the key store used to run at start-up.
+        sqlx::query(
+            "CREATE TABLE zkr_keys (key_id TEXT NOT NULL, version BIGINT NOT NULL, \
+             kind TEXT NOT NULL, custody TEXT NOT NULL, algorithm TEXT NOT NULL, \
+             public_key BLOB NOT NULL, wrapped_private BLOB, kek_id TEXT, \
+             status TEXT NOT NULL, created_at BIGINT NOT NULL, rotated_at BIGINT, \
+             PRIMARY KEY (key_id, version))",
+        )
+        .execute(&db.pool)
+        .await
+        .expect("old table");
+        sqlx::query(
+            "INSERT INTO zkr_keys VALUES ('k', 1, 'escrow', 'custodial', 'x25519', \
+             x'00', NULL, NULL, 'active', 0, NULL)",
+        )
+        .execute(&db.pool)
+        .await
+        .expect("old row");
+        db.migrate().await.expect("upgrade");
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM zkr_keys")
+            .fetch_one(&db.pool)
+            .await
+            .expect("count");
+        assert_eq!(n, 1);
+        for table in ["zkr_dek_wraps", "zkr_rotations"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&db.pool)
+                .await
+                .expect("table created by the migration");
+        }
+    }
+}
