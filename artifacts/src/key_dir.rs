@@ -12,6 +12,9 @@ use zkr_verifier::binary;
 
 /// The proving key's file name.
 pub const PROVING_KEY: &str = "proving_key.bin";
+/// The fast form of the proving key, written after its first full check
+/// (see `zkr_prover::keycache`).
+const CHECKED_KEY: &str = "proving_key.checked";
 /// The verifying key's file name (binary).
 pub const VERIFYING_KEY: &str = "verifying_key.bin";
 /// The verifying key in snarkjs's format.
@@ -76,7 +79,10 @@ pub fn read_info(dir: &Path) -> Result<CircuitInfo> {
 pub fn read_proving_key(dir: &Path, info: &CircuitInfo) -> Result<ProvingKey<Bn254>> {
     let path = dir.join(PROVING_KEY);
     let bytes = binary::read_bounded(&path, binary::MAX_PROVING_KEY_BYTES)?;
-    let pk = binary::proving_key_from_bytes(&bytes, &path.display().to_string())?;
+    // Checked once; later loads read the fast form bound to these bytes.
+    let (pk, _) = zkr_prover::keycache::load_or_check(&bytes, &dir.join(CHECKED_KEY), |b| {
+        binary::proving_key_from_bytes(b, &path.display().to_string())
+    })?;
     if !recorded_in(info, &pk.vk) {
         return Err(Error::Input(format!(
             "{}: its verifying key does not match {CIRCUIT_JSON} (verifying_key_sha256)",

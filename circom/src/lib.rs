@@ -7,6 +7,7 @@
 
 mod binfile;
 pub mod convert;
+pub mod devsetup;
 mod error;
 mod field;
 pub mod r1cs;

@@ -3,94 +3,24 @@
 //! the zkey prover and the key conversion to arkworks against it.
 #![allow(clippy::unwrap_used)]
 
-use crate::r1cs::{Lc, R1cs};
+use crate::r1cs::R1cs;
 use crate::{Error, Matrix, Zkey, ZkeyProvingKey, r1cs_of, to_arkworks, witness_of, zkey};
 use ark_bn254::{Bn254, Fr, G1Affine, G2Affine};
 use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{Field, UniformRand, Zero};
 use ark_groth16::Groth16;
-use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use ark_snark::SNARK;
 use ark_std::rand::{SeedableRng, rngs::StdRng};
 use zkr_prover::{Backend, circuit::MulChain, zkey::prove_zkey_with_rs};
 
-pub(crate) struct Trapdoor {
-    pub tau: Fr,
-    pub alpha: Fr,
-    pub beta: Fr,
-    pub delta: Fr,
-}
-
-impl Trapdoor {
-    pub fn random(rng: &mut StdRng) -> Self {
-        Self {
-            tau: Fr::rand(rng),
-            alpha: Fr::rand(rng),
-            beta: Fr::rand(rng),
-            delta: Fr::rand(rng),
-        }
-    }
-}
+pub(crate) use crate::devsetup::Trapdoor;
 
 fn g1(x: Fr) -> G1Affine {
     (G1Affine::generator() * x).into_affine()
 }
 
-fn g2(x: Fr) -> G2Affine {
-    (G2Affine::generator() * x).into_affine()
-}
-
 pub(crate) fn setup(r: &R1cs, t: &Trapdoor) -> ZkeyProvingKey {
-    let n = r.domain_size();
-    let dom = Radix2EvaluationDomain::<Fr>::new(n).unwrap();
-    let u = dom.evaluate_all_lagrange_coefficients(t.tau);
-    let u2 = Radix2EvaluationDomain::<Fr>::new(2 * n)
-        .unwrap()
-        .evaluate_all_lagrange_coefficients(t.tau);
-    let nv = r.n_wires;
-    let (mut a, mut b, mut c) = (
-        vec![Fr::zero(); nv],
-        vec![Fr::zero(); nv],
-        vec![Fr::zero(); nv],
-    );
-    let add = |acc: &mut Vec<Fr>, lc: &Lc, l: Fr| {
-        for (w, v) in lc {
-            acc[*w as usize] += l * v;
-        }
-    };
-    for (row, k) in r.constraints.iter().enumerate() {
-        add(&mut a, &k.a, u[row]);
-        add(&mut b, &k.b, u[row]);
-        add(&mut c, &k.c, u[row]);
-    }
-    let m = r.constraints.len();
-    for (i, ai) in a.iter_mut().enumerate().take(r.n_public() + 1) {
-        *ai += u[m + i];
-    }
-    let d_inv = t.delta.inverse().unwrap();
-    let lin: Vec<Fr> = (0..nv)
-        .map(|s| t.beta * a[s] + t.alpha * b[s] + c[s])
-        .collect();
-    ZkeyProvingKey {
-        n_public: r.n_public(),
-        domain_size: n,
-        alpha_g1: g1(t.alpha),
-        beta_g1: g1(t.beta),
-        beta_g2: g2(t.beta),
-        gamma_g2: G2Affine::generator(),
-        delta_g1: g1(t.delta),
-        delta_g2: g2(t.delta),
-        ic: lin[..=r.n_public()].iter().map(|x| g1(*x)).collect(),
-        coeffs: r.zkey_coeffs(),
-        a: a.iter().map(|x| g1(*x)).collect(),
-        b1: b.iter().map(|x| g1(*x)).collect(),
-        b2: b.iter().map(|x| g2(*x)).collect(),
-        c: lin[r.n_public() + 1..]
-            .iter()
-            .map(|x| g1(*x * d_inv))
-            .collect(),
-        h: (0..n).map(|i| g1(u2[2 * i + 1] * d_inv)).collect(),
-    }
+    crate::devsetup::setup(r, t).unwrap()
 }
 
 fn chain(steps: usize, start: u64) -> MulChain {
@@ -279,5 +209,113 @@ fn exported_r1cs_round_trips_and_matches_the_circuit() {
     assert_eq!(
         crate::wtns::read(&crate::wtns::write(&w).unwrap(), "w").unwrap(),
         w
+    );
+}
+
+/// The checked key is cached beside the `.zkey` and read back equal; a
+/// `.zkey` changed after that (here: a G2 point moved out of the subgroup)
+/// is checked again, and refused, even though a cache is there.
+#[test]
+fn cached_zkey_is_bound_to_the_checked_bytes() {
+    use zkr_prover::keycache::Loaded;
+    let mut rng = StdRng::seed_from_u64(5);
+    let r = r1cs_of(MulChain {
+        start: None,
+        steps: 12,
+    })
+    .unwrap();
+    let mut z = Zkey {
+        key: setup(&r, &Trapdoor::random(&mut rng)),
+        contributions: Some(vec![1; 9]),
+    };
+    let good = zkey::write(&z).unwrap();
+    let dir = std::env::temp_dir().join(format!("zkr-zkey-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cache = zkey::cache_path(&dir.join("c.zkey"));
+    assert_eq!(cache, dir.join("c.zkey.checked"));
+    let _ = std::fs::remove_file(&cache);
+
+    let (k1, how) = zkey::read_key_cached(&good, "c.zkey", &cache).unwrap();
+    assert!(matches!(how, Loaded::Checked { cache: Ok(_) }), "{how:?}");
+    let (k2, how) = zkey::read_key_cached(&good, "c.zkey", &cache).unwrap();
+    assert!(matches!(how, Loaded::Fast), "{how:?}");
+    assert_eq!(k1, z.key);
+    assert_eq!(k2, z.key);
+
+    let p = loop {
+        let x = ark_bn254::Fq2::rand(&mut rng);
+        if let Some(p) = G2Affine::get_point_from_x_unchecked(x, false)
+            && !p.is_in_correct_subgroup_assuming_on_curve()
+        {
+            break p;
+        }
+    };
+    z.key.b2[1] = p;
+    let bad = zkey::write(&z).unwrap();
+    let e = zkey::read_key_cached(&bad, "c.zkey", &cache)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("B2") && e.contains("subgroup"), "{e}");
+    // The cache still holds the good key, and only for the good bytes.
+    let (_, how) = zkey::read_key_cached(&good, "c.zkey", &cache).unwrap();
+    assert!(matches!(how, Loaded::Fast), "{how:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The zkey prover stops before the phase its observer refuses, and with a
+/// flag that is never set proves exactly what it proves without one.
+#[test]
+fn zkey_prover_aborts_between_phases() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use zkr_prover::{Phase, ProveObserver, zkey::prove_zkey_observed};
+    struct StopAt(Phase, AtomicBool);
+    impl ProveObserver for StopAt {
+        fn begin(&self, phase: Phase) -> std::ops::ControlFlow<()> {
+            // The G2 MSM runs beside the G1 MSMs: only the G1 sequence is
+            // ordered.
+            let g2 = |p: Phase| p == Phase::MsmB2;
+            if self.1.load(Ordering::Relaxed) && !g2(phase) && !g2(self.0) {
+                panic!("{phase} began after the proof was stopped");
+            }
+            if phase == self.0 {
+                self.1.store(true, Ordering::Relaxed);
+                return std::ops::ControlFlow::Break(());
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut rng = StdRng::seed_from_u64(6);
+    let r = r1cs_of(MulChain {
+        start: None,
+        steps: 30,
+    })
+    .unwrap();
+    let k = setup(&r, &Trapdoor::random(&mut rng));
+    let w = witness_of(chain(30, 3)).unwrap();
+    let (rr, ss) = (Fr::rand(&mut rng), Fr::rand(&mut rng));
+    for phase in Phase::ALL {
+        if matches!(phase, Phase::Synthesis | Phase::CosetIfft) {
+            continue; // no synthesis for a given witness; H takes coset values
+        }
+        let got = prove_zkey_observed(
+            &k,
+            &w,
+            rr,
+            ss,
+            Backend::Cpu,
+            &StopAt(phase, AtomicBool::new(false)),
+        );
+        assert!(
+            matches!(got, Err(zkr_prover::Error::Aborted { phase: p }) if p == phase),
+            "{phase}: {got:?}"
+        );
+    }
+    let flag = AtomicBool::new(false);
+    let observed = prove_zkey_observed(&k, &w, rr, ss, Backend::Cpu, &flag).unwrap();
+    assert_eq!(
+        observed.proof,
+        prove_zkey_with_rs(&k, &w, rr, ss, Backend::Cpu)
+            .unwrap()
+            .proof
     );
 }

@@ -16,6 +16,8 @@ use crate::field::{
     read_g1s, read_g2, read_g2s,
 };
 use ark_ec::AffineRepr;
+use std::path::{Path, PathBuf};
+use zkr_prover::keycache::{Loaded, load_or_check};
 use zkr_prover::zkey::{Coeff, Matrix, ZkeyProvingKey};
 
 const MAGIC: &[u8; 4] = b"zkey";
@@ -181,6 +183,23 @@ pub fn read(data: &[u8], file: &str) -> Result<Zkey> {
         .map(|mut r| r.bytes(r.remaining()).map(<[u8]>::to_vec))
         .transpose()?;
     Ok(Zkey { key, contributions })
+}
+
+/// Where [`read_key_cached`] keeps the checked key of the `.zkey` at
+/// `zkey`: beside it, as `NAME.zkey.checked`.
+pub fn cache_path(zkey: &Path) -> PathBuf {
+    let mut p = zkey.as_os_str().to_owned();
+    p.push(".checked");
+    PathBuf::from(p)
+}
+
+/// The key of the `.zkey` whose bytes are `data`: from the fast form at
+/// `cache` when that was written by a full [`read`] of exactly these bytes
+/// (their SHA-256 is recorded in it), otherwise by [`read`], after which the
+/// fast form is written for the next run (see `zkr_prover::keycache`). The
+/// ceremony transcript is not kept.
+pub fn read_key_cached(data: &[u8], file: &str, cache: &Path) -> Result<(ZkeyProvingKey, Loaded)> {
+    load_or_check(data, cache, |d| read(d, file).map(|z| z.key))
 }
 
 /// Writes a `.zkey` (sections 1 to 9, and 10 if there is a transcript).

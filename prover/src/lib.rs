@@ -8,20 +8,23 @@
 #![forbid(unsafe_code)]
 
 pub mod circuit;
+pub mod keycache;
+pub mod observe;
 mod prepared;
+mod qap;
 
 pub mod zkey;
 
+pub use observe::{Phase, ProveObserver};
 pub use prepared::Prepared;
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{PrimeField, UniformRand, Zero};
-use ark_groth16::r1cs_to_qap::{LibsnarkReduction, R1CSToQAP};
 use ark_groth16::{Proof, ProvingKey};
-use ark_poly::GeneralEvaluationDomain;
 use ark_relations::gr1cs::{
-    ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisError, SynthesisMode,
+    ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, R1CS_PREDICATE_LABEL,
+    SynthesisError, SynthesisMode,
 };
 use ark_std::rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
@@ -38,6 +41,12 @@ pub enum Error {
     /// The requested MSM backend is not available.
     #[error("MSM backend: {0}")]
     Backend(#[from] zkr_gpu::Error),
+    /// The observer stopped the proof before `phase`.
+    #[error("proof aborted before {phase}")]
+    Aborted {
+        /// The phase that did not start.
+        phase: Phase,
+    },
 }
 
 impl From<SynthesisError> for Error {
@@ -101,10 +110,26 @@ pub fn prove_with_rs<C>(
 where
     C: ConstraintSynthesizer<Fr>,
 {
-    let msm = zkr_gpu::select(backend)?;
+    prove_observed(pk, circuit, r, s, backend, &())
+}
 
-    let cs = {
-        let _span = tracing::debug_span!("synthesis", matrices = true).entered();
+/// As [`prove_with_rs`], telling `obs` each phase; `obs` may stop the proof
+/// between phases ([`Error::Aborted`]). Synthesis builds the matrices here;
+/// [`Prepared`] builds them once per circuit.
+pub fn prove_observed<C, O>(
+    pk: &ProvingKey<Bn254>,
+    circuit: C,
+    r: Fr,
+    s: Fr,
+    backend: Backend,
+    obs: &O,
+) -> Result<Proved>
+where
+    C: ConstraintSynthesizer<Fr>,
+    O: ProveObserver + ?Sized,
+{
+    let msm = zkr_gpu::select(backend)?;
+    let cs = observe::run(obs, Phase::Synthesis, || {
         let cs = ConstraintSystem::new_ref();
         cs.set_optimization_goal(OptimizationGoal::Constraints);
         cs.set_mode(SynthesisMode::Prove {
@@ -113,27 +138,27 @@ where
         });
         circuit.generate_constraints(cs.clone())?;
         cs.finalize();
-        cs
-    };
-    let h = {
-        let _span = tracing::debug_span!("witness_map").entered();
-        LibsnarkReduction::witness_map::<Fr, GeneralEvaluationDomain<Fr>>(cs.clone())?
-    };
+        Ok(cs)
+    })?;
+    let matrices = cs
+        .to_matrices()?
+        .remove(R1CS_PREDICATE_LABEL)
+        .ok_or_else(|| Error::Synthesis("the circuit has no R1CS constraints".into()))?;
+    let num_inputs = cs.num_instance_variables();
+    let num_constraints = cs.num_constraints();
     let inner = cs.borrow().ok_or(SynthesisError::MissingCS)?;
-    prove_from_assignment(
-        pk,
-        h,
-        inner.instance_assignment()?,
-        inner.witness_assignment()?,
-        r,
-        s,
-        &msm,
-    )
+    let input = inner.instance_assignment()?;
+    let aux = inner.witness_assignment()?;
+    let full = [input, aux].concat();
+    let h = qap::witness_map(&matrices, num_inputs, num_constraints, &full, obs)?;
+    drop((matrices, full));
+    prove_from_assignment(pk, h, input, aux, r, s, &msm, obs)
 }
 
 /// The MSM phase: the proof from the QAP witness `h` and the R1CS
 /// assignment (`input` starts with the constant one).
-pub(crate) fn prove_from_assignment(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prove_from_assignment<O: ProveObserver + ?Sized>(
     pk: &ProvingKey<Bn254>,
     h: Vec<Fr>,
     input: &[Fr],
@@ -141,8 +166,8 @@ pub(crate) fn prove_from_assignment(
     r: Fr,
     s: Fr,
     msm: &FallbackMsm,
+    obs: &O,
 ) -> Result<Proved> {
-    let _span = tracing::debug_span!("msm").entered();
     let to_bigints = |v: &[Fr]| {
         v.par_iter()
             .map(|x| x.into_bigint())
@@ -159,17 +184,17 @@ pub(crate) fn prove_from_assignment(
     // a core that finishes its G1 windows early takes G2 work.
     let (g1_sums, g2_acc) = rayon::join(
         || -> Result<_> {
-            let (h_acc, r1) = g1(msm, &pk.h_query, &h)?;
-            let (l_acc, r2) = g1(msm, &pk.l_query, &aux)?;
-            let (a_acc, r3) = g1(msm, pk.a_query.get(1..).unwrap_or_default(), &assignment)?;
+            let (h_acc, r1) = observe::run(obs, Phase::MsmH, || g1(msm, &pk.h_query, &h))?;
+            let (l_acc, r2) = observe::run(obs, Phase::MsmL, || g1(msm, &pk.l_query, &aux))?;
+            let (a_acc, r3) = observe::run(obs, Phase::MsmA, || {
+                g1(msm, pk.a_query.get(1..).unwrap_or_default(), &assignment)
+            })?;
             let b = if r.is_zero() {
                 None
             } else {
-                Some(g1(
-                    msm,
-                    pk.b_g1_query.get(1..).unwrap_or_default(),
-                    &assignment,
-                )?)
+                Some(observe::run(obs, Phase::MsmB1, || {
+                    g1(msm, pk.b_g1_query.get(1..).unwrap_or_default(), &assignment)
+                })?)
             };
             let on_device = [r1, r2, r3]
                 .into_iter()
@@ -177,7 +202,11 @@ pub(crate) fn prove_from_assignment(
                 .all(|r| r == Ran::OpenCl);
             Ok((h_acc, l_acc, a_acc, b.map(|(b, _)| b), on_device))
         },
-        || g2(msm, &pk.b_g2_query[..], &assignment),
+        || {
+            observe::run(obs, Phase::MsmB2, || {
+                g2(msm, &pk.b_g2_query[..], &assignment)
+            })
+        },
     );
     let (h_acc, l_acc, a_acc, b_acc, on_device) = g1_sums?;
     let g2_acc = g2_acc?;

@@ -15,6 +15,7 @@
 //! A witness that does not satisfy the constraints gives a proof that does not
 //! verify; callers check every proof before they hand it out.
 
+use crate::observe::{self, Phase, ProveObserver};
 use crate::{Error, Proved, Result};
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::CurveGroup;
@@ -140,6 +141,10 @@ impl ZkeyProvingKey {
     /// The H scalars: `A(x)B(x) - C(x)` on the odd coset of the domain, for
     /// the witness `w` (circom's wire order).
     pub fn h_scalars(&self, w: &[Fr]) -> Result<Vec<Fr>> {
+        self.h_scalars_observed(w, &())
+    }
+
+    fn h_scalars_observed<O: ProveObserver + ?Sized>(&self, w: &[Fr], obs: &O) -> Result<Vec<Fr>> {
         let n = self.domain_size;
         let domain = Radix2EvaluationDomain::<Fr>::new(n)
             .filter(|d| d.size() == n)
@@ -150,32 +155,35 @@ impl ZkeyProvingKey {
             .filter(|d| d.size() == 2 * n)
             .ok_or_else(|| Error::Synthesis(format!("domain size {n} is too large for BN254")))?
             .group_gen();
-        let mut a = vec![Fr::zero(); n];
-        let mut b = vec![Fr::zero(); n];
-        for c in &self.coeffs {
-            let (row, col) = (c.constraint as usize, c.signal as usize);
-            let t = c.value * w[col];
-            match c.matrix {
-                Matrix::A => a[row] += t,
-                Matrix::B => b[row] += t,
-            }
-        }
-        let mut c: Vec<Fr> = a.par_iter().zip(&b).map(|(x, y)| *x * y).collect();
         let coset = domain
             .get_coset(g)
             .ok_or_else(|| Error::Synthesis("no odd coset".into()))?;
-        let to_coset = |v: &mut Vec<Fr>| {
-            domain.ifft_in_place(v);
-            coset.fft_in_place(v);
-        };
-        rayon::join(
-            || to_coset(&mut a),
-            || rayon::join(|| to_coset(&mut b), || to_coset(&mut c)),
-        );
-        a.par_iter_mut()
-            .zip(&b)
-            .zip(&c)
-            .for_each(|((x, y), z)| *x = *x * y - z);
+        let (mut a, mut b, mut c) = observe::run(obs, Phase::Constraints, || {
+            let mut a = vec![Fr::zero(); n];
+            let mut b = vec![Fr::zero(); n];
+            for c in &self.coeffs {
+                let (row, col) = (c.constraint as usize, c.signal as usize);
+                let t = c.value * w[col];
+                match c.matrix {
+                    Matrix::A => a[row] += t,
+                    Matrix::B => b[row] += t,
+                }
+            }
+            let c: Vec<Fr> = a.par_iter().zip(&b).map(|(x, y)| *x * y).collect();
+            Ok((a, b, c))
+        })?;
+        observe::run(obs, Phase::Ifft, || {
+            crate::qap::each3(&mut a, &mut b, &mut c, |v| domain.ifft_in_place(v));
+            Ok(())
+        })?;
+        observe::run(obs, Phase::CosetFft, || {
+            crate::qap::each3(&mut a, &mut b, &mut c, |v| coset.fft_in_place(v));
+            a.par_iter_mut()
+                .zip(&b)
+                .zip(&c)
+                .for_each(|((x, y), z)| *x = *x * y - z);
+            Ok(())
+        })?;
         Ok(a)
     }
 }
@@ -202,6 +210,21 @@ pub fn prove_zkey_with_rs(
     s: Fr,
     backend: Backend,
 ) -> Result<Proved> {
+    prove_zkey_observed(pk, witness, r, s, backend, &())
+}
+
+/// As [`prove_zkey_with_rs`], telling `obs` each phase; `obs` may stop the
+/// proof between phases ([`Error::Aborted`]). There is no synthesis (the
+/// witness is given) and no inverse coset FFT (the key's H points take the
+/// coset evaluations).
+pub fn prove_zkey_observed<O: ProveObserver + ?Sized>(
+    pk: &ZkeyProvingKey,
+    witness: &[Fr],
+    r: Fr,
+    s: Fr,
+    backend: Backend,
+    obs: &O,
+) -> Result<Proved> {
     pk.check()?;
     if witness.len() != pk.n_vars() {
         return Err(Error::Synthesis(format!(
@@ -216,7 +239,7 @@ pub fn prove_zkey_with_rs(
         ));
     }
     let msm = zkr_gpu::select(backend)?;
-    let h = pk.h_scalars(witness)?;
+    let h = pk.h_scalars_observed(witness, obs)?;
     let bigints = |v: &[Fr]| {
         v.par_iter()
             .map(|x| x.into_bigint())
@@ -225,19 +248,31 @@ pub fn prove_zkey_with_rs(
     let h = bigints(&h);
     let w = bigints(witness);
 
-    let mut ran = msm.preferred();
-    let mut note = |x: (G1Projective, Ran)| {
-        if x.1 == Ran::Cpu {
-            ran = Ran::Cpu;
-        }
-        x.0
-    };
-    let h_acc = note(g1(&msm, &pk.h, &h)?);
-    drop(h);
-    let a_acc = note(g1(&msm, &pk.a, &w)?);
-    let b1_acc = note(g1(&msm, &pk.b1, &w)?);
-    let c_acc = note(g1(&msm, &pk.c, &w[pk.n_public + 1..])?);
-    let b2_acc: G2Projective = msm.msm_g2_ran(&pk.b2, &w)?.0;
+    // The G2 MSM runs beside the G1 MSMs, as in the arkworks-form prover.
+    let (g1_sums, b2_acc) = rayon::join(
+        || -> Result<_> {
+            let mut ran = msm.preferred();
+            let mut note = |x: (G1Projective, Ran)| {
+                if x.1 == Ran::Cpu {
+                    ran = Ran::Cpu;
+                }
+                x.0
+            };
+            let h_acc = note(observe::run(obs, Phase::MsmH, || g1(&msm, &pk.h, &h))?);
+            let a_acc = note(observe::run(obs, Phase::MsmA, || g1(&msm, &pk.a, &w))?);
+            let b1_acc = note(observe::run(obs, Phase::MsmB1, || g1(&msm, &pk.b1, &w))?);
+            let c_acc = note(observe::run(obs, Phase::MsmL, || {
+                g1(&msm, &pk.c, &w[pk.n_public + 1..])
+            })?);
+            Ok((h_acc, a_acc, b1_acc, c_acc, ran))
+        },
+        || -> Result<G2Projective> {
+            observe::run(obs, Phase::MsmB2, || Ok(msm.msm_g2_ran(&pk.b2, &w)?.0))
+        },
+    );
+    let (h_acc, a_acc, b1_acc, c_acc, ran) = g1_sums?;
+    let b2_acc = b2_acc?;
+    drop((h, w));
 
     let pi_a = a_acc + pk.alpha_g1 + pk.delta_g1 * r;
     let pi_b = b2_acc + pk.beta_g2 + pk.delta_g2 * s;

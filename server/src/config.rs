@@ -84,7 +84,7 @@ pub struct ProofsConfig {
     /// Jobs that may wait, over all nodes; one more is answered with 503.
     pub queue: usize,
     /// MSM backend: `auto` (OpenCL when a device is there, else CPU), `cpu` or `opencl`.
-    pub backend: String,
+    pub backend: zkr_prover::Backend,
     /// Set up missing circuit keys on start (single-party, development only).
     pub setup_missing_keys: bool,
     /// Most jobs one principal may have waiting; one more is answered with
@@ -122,7 +122,7 @@ impl Default for ProofsConfig {
         Self {
             workers: 1,
             queue: 64,
-            backend: "auto".into(),
+            backend: zkr_prover::Backend::Auto,
             setup_missing_keys: true,
             per_principal_queue: None,
             lease_secs: 30,
@@ -335,7 +335,7 @@ impl Config {
                 "REGISTRY_DEPTH" => self.registry_depth = parse(&key, &value)?,
                 "PROOF_WORKERS" => self.proofs.workers = parse(&key, &value)?,
                 "PROOF_QUEUE" => self.proofs.queue = parse(&key, &value)?,
-                "PROOF_BACKEND" => self.proofs.backend = value,
+                "PROOF_BACKEND" => self.proofs.backend = parse(&key, &value)?,
                 "SETUP_MISSING_KEYS" => self.proofs.setup_missing_keys = parse(&key, &value)?,
                 "MINER_REGISTRY" => self.registries.miners = value,
                 "ROOT_WINDOW" => self.registries.root_window = parse(&key, &value)?,
@@ -433,22 +433,12 @@ impl Config {
                 "proofs.per_principal_queue must be > 0".into(),
             ));
         }
-        if !["auto", "cpu", "opencl"].contains(&self.proofs.backend.as_str()) {
-            return Err(Error::Config(format!(
-                "proofs.backend: {:?}; expected auto, cpu or opencl",
-                self.proofs.backend
-            )));
-        }
         Ok(())
     }
 
     /// The MSM backend proof jobs ask for.
     pub fn proof_backend(&self) -> zkr_prover::Backend {
-        match self.proofs.backend.as_str() {
-            "cpu" => zkr_prover::Backend::Cpu,
-            "opencl" => zkr_prover::Backend::OpenCl,
-            _ => zkr_prover::Backend::Auto,
-        }
+        self.proofs.backend
     }
 
     /// The directory of circuit keys.
@@ -664,6 +654,21 @@ mod tests {
         .expect("valid env");
         assert_eq!(c.listen.port(), 9001);
         assert_eq!(c.access.retention_days["auditor"], 10);
+    }
+
+    #[test]
+    fn backend_is_read_by_the_one_parser_in_files_and_env() {
+        let mut c = Config::from_toml("[proofs]\nbackend = \"OpenCL\"\n").expect("valid toml");
+        assert_eq!(c.proof_backend(), zkr_prover::Backend::OpenCl);
+        c.apply_env([("ZKR_PROOF_BACKEND".to_string(), "cpu".to_string())])
+            .expect("valid env");
+        assert_eq!(c.proof_backend(), zkr_prover::Backend::Cpu);
+        let e = Config::from_toml("[proofs]\nbackend = \"gpu\"\n").expect_err("refused");
+        assert!(e.to_string().contains("gpu"), "{e}");
+        assert!(
+            c.apply_env([("ZKR_PROOF_BACKEND".to_string(), "cuda".to_string())])
+                .is_err()
+        );
     }
 
     #[test]

@@ -106,7 +106,7 @@ impl Pool {
             let info = WorkerInfo {
                 id: format!("{host}-{}-{}", std::process::id(), &simple[..8]),
                 host: host.clone(),
-                backend: state.config.proofs.backend.clone(),
+                backend: state.config.proofs.backend.to_string(),
                 circuits: names.clone(),
             };
             state.jobs.register_worker(&info).await?;
@@ -338,7 +338,7 @@ impl Worker {
             }
             Outcome::Failed(message) => (
                 JobState::Failed,
-                self.state.config.proofs.backend.clone(),
+                self.state.config.proofs.backend.to_string(),
                 format!(
                     "circuit={circuit_name} error={message} worker={} attempt={}",
                     self.id, claim.attempts

@@ -20,6 +20,14 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A copy of the fixture `.zkey` in `dir`: `prove-zkey` leaves the checked
+/// key beside the `.zkey`, which must not land in the source tree.
+fn zkey_copy(dir: &Path) -> PathBuf {
+    let p = dir.join("tiny.zkey");
+    std::fs::copy(fixture("tiny.zkey"), &p).unwrap();
+    p
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -32,16 +40,22 @@ fn stderr(o: &Output) -> String {
 fn prove_zkey_proves_and_the_proof_verifies_under_snarkjs_key() {
     let d = tempfile::tempdir().unwrap();
     let (proof, public) = (d.path().join("proof.json"), d.path().join("public.json"));
-    let o = zkr(&[
-        "prove-zkey",
-        s(&fixture("tiny.zkey")),
-        s(&fixture("tiny.wtns")),
-        s(&proof),
-        s(&public),
-        "--backend",
-        "cpu",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let zkey = zkey_copy(d.path());
+    // The first run checks the .zkey and caches the checked key beside it;
+    // the second proves from that cache.
+    for _ in 0..2 {
+        let o = zkr(&[
+            "prove-zkey",
+            s(&zkey),
+            s(&fixture("tiny.wtns")),
+            s(&proof),
+            s(&public),
+            "--backend",
+            "cpu",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert!(d.path().join("tiny.zkey.checked").is_file());
     assert_eq!(
         std::fs::read_to_string(&public)
             .unwrap()
@@ -81,7 +95,7 @@ fn prove_zkey_refuses_malformed_and_mismatched_files() {
     // .wtns of the wrong size is refused before proving
     let o = zkr(&[
         "prove-zkey",
-        s(&fixture("tiny.zkey")),
+        s(&zkey_copy(d.path())),
         s(&fixture("tiny.r1cs")),
         s(&out("p")),
         s(&out("q")),

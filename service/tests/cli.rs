@@ -188,6 +188,56 @@ fn prove_refuses_unsatisfiable_input_naming_the_condition() {
     }
 }
 
+/// `zkr prove` checks a key once and then proves from the checked copy
+/// beside it; a key file changed afterwards is checked again, never taken
+/// from the copy.
+#[test]
+fn prove_uses_the_checked_key_only_for_the_checked_bytes() {
+    let d = range_fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    for f in ["proving_key.bin", "circuit.json", "verification_key.json"] {
+        std::fs::copy(d.join("keys").join(f), keys.join(f)).unwrap();
+    }
+    std::fs::write(
+        tmp.path().join("in.json"),
+        r#"{"value":"50","blind":"7","min":"10","max":"100"}"#,
+    )
+    .unwrap();
+    let prove = || {
+        zkr(&[
+            "prove",
+            "--keys",
+            keys.to_str().unwrap(),
+            "--input",
+            tmp.path().join("in.json").to_str().unwrap(),
+            "--out",
+            tmp.path().join("p").to_str().unwrap(),
+            "--backend",
+            "cpu",
+        ])
+    };
+    for _ in 0..2 {
+        let o = prove();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let p = tmp.path().join("p");
+        assert_eq!(
+            verify(&p.join("public.json"), &p.join("proof.json"))
+                .status
+                .code(),
+            Some(0)
+        );
+    }
+    assert!(keys.join("proving_key.checked").is_file());
+    assert!(keys.join("circuit.prepared").is_file());
+    let key = std::fs::read(keys.join("proving_key.bin")).unwrap();
+    std::fs::write(keys.join("proving_key.bin"), &key[..key.len() - 1]).unwrap();
+    let o = prove();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("proving_key.bin"), "{}", stderr(&o));
+}
+
 #[test]
 fn hash_poseidon_matches_circomlibjs() {
     let v: Value =

@@ -1,7 +1,6 @@
 //! `zkr bench`: our MSM and prover beside arkworks 0.6, same inputs, same
 //! process; warm-up, then the median of at least five runs each.
 
-use super::prove::parse_backend;
 use super::{CliError, CliResult};
 use ark_bn254::Bn254;
 use ark_groth16::Groth16;
@@ -9,6 +8,7 @@ use ark_std::rand::{SeedableRng, rngs::StdRng};
 use clap::{Args, Subcommand};
 use zkr_benches::CaseResult;
 use zkr_circuits::{CircuitKind, circuits::DEFAULT_DEPTH, sample};
+use zkr_prover::Backend;
 
 /// Arguments of `zkr bench`.
 #[derive(Debug, Args)]
@@ -28,7 +28,7 @@ pub enum BenchCommand {
         log_sizes: Vec<u32>,
         /// Backend for ours: cpu or opencl (auto picks OpenCL when a device is present).
         #[arg(long, default_value = "cpu")]
-        backend: String,
+        backend: Backend,
         /// Timed runs per side (at least 5).
         #[arg(long, default_value_t = 5)]
         runs: usize,
@@ -46,13 +46,16 @@ pub enum BenchCommand {
         depth: usize,
         /// Backend for ours: auto, cpu or opencl.
         #[arg(long, default_value = "cpu")]
-        backend: String,
+        backend: Backend,
         /// Timed runs per side (at least 5).
         #[arg(long, default_value_t = 5)]
         runs: usize,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Time each phase of our proof (synthesis, FFTs, MSMs) instead.
+        #[arg(long)]
+        phases: bool,
     },
     /// Verifying many proofs: our batch against one `Groth16::verify_with_processed_vk` each.
     Verify(super::verify_batch::BenchVerifyArgs),
@@ -61,6 +64,7 @@ pub enum BenchCommand {
 /// Runs `zkr bench`.
 pub fn run(a: &BenchArgs) -> CliResult {
     let fail = |e: zkr_benches::Error| CliError::Failed(format!("bench: {e}"));
+    let mut throughput = Vec::new();
     let (results, json) = match &a.what {
         BenchCommand::Msm {
             log_sizes,
@@ -73,7 +77,7 @@ pub fn run(a: &BenchArgs) -> CliResult {
                     "--log-sizes: each size must be in 1..=26".into(),
                 ));
             }
-            let backend = parse_backend(backend)?;
+            let backend = *backend;
             (
                 zkr_benches::msm::run(log_sizes, backend, *runs).map_err(fail)?,
                 *json,
@@ -85,9 +89,10 @@ pub fn run(a: &BenchArgs) -> CliResult {
             backend,
             runs,
             json,
+            phases,
         } => {
             let kind = CircuitKind::from_name(circuit)?;
-            let backend = parse_backend(backend)?;
+            let backend = *backend;
             let mut rng = StdRng::seed_from_u64(2026);
             let pk = Groth16::<Bn254>::generate_random_parameters_with_reduction(
                 kind.blank(*depth)?,
@@ -99,23 +104,57 @@ pub fn run(a: &BenchArgs) -> CliResult {
                 true => format!("{}({depth})", kind.name()),
                 false => kind.name().to_string(),
             };
-            (
-                vec![zkr_benches::prove::run(&case, &pk, instance, backend, *runs).map_err(fail)?],
-                *json,
-            )
+            if *phases {
+                let (phases, total) =
+                    zkr_benches::prove::phases(&pk, instance, backend, *runs).map_err(fail)?;
+                print_phases(&case, &phases, total, *json);
+                return Ok(());
+            }
+            let (results, tp) =
+                zkr_benches::prove::latency_and_throughput(&case, &pk, instance, backend, *runs)
+                    .map_err(fail)?;
+            throughput = tp;
+            (results, *json)
         }
         BenchCommand::Verify(v) => (vec![super::verify_batch::bench(v)?], v.json),
     };
     if json {
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "results": results,
             "peak_rss_kib": zkr_benches::mem::peak_rss_kib(),
         });
+        if !throughput.is_empty() {
+            out["throughput"] = serde_json::json!(throughput);
+        }
         println!("{out}");
     } else {
         print_table(&results);
+        for t in &throughput {
+            println!(
+                "{:<9} {:>8.2} proofs/s with {} proof(s) at once",
+                t.side, t.proofs_per_s, t.parallel
+            );
+        }
     }
     Ok(())
+}
+
+fn print_phases(case: &str, phases: &[zkr_benches::prove::PhaseResult], total: f64, json: bool) {
+    if json {
+        let out = serde_json::json!({ "case": case, "phases": phases, "proof_ms": total });
+        println!("{out}");
+        return;
+    }
+    println!("{case}: median of each phase (ms); msm_b_g2 runs beside the G1 MSMs");
+    for p in phases {
+        println!(
+            "{:<12} {:>10.2} {:>6.1} %",
+            p.phase,
+            p.ms,
+            100.0 * p.ms / total
+        );
+    }
+    println!("{:<12} {total:>10.2}", "proof");
 }
 
 fn print_table(results: &[CaseResult]) {

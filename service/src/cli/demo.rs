@@ -1,7 +1,7 @@
 //! `zkr demo`: setup, prove and verify of `receipt(D)` in a temporary
 //! directory, with each step's time. The newcomer's first command.
 
-use super::prove::{parse_backend, prove_to_dir};
+use super::prove::prove_to_dir;
 use super::{CliError, CliResult};
 use ark_bn254::Fr;
 use ark_ff::UniformRand;
@@ -14,6 +14,7 @@ use zkr_circuits::{
     CircuitKind, Receipt, circuits::DEFAULT_DEPTH, field::fr_to_decimal, input::circuit_from_json,
     poseidon::h1, receipt::ReceiptJson,
 };
+use zkr_prover::Backend;
 use zkr_verifier::{binary, snarkjs};
 
 /// Arguments of `zkr demo`.
@@ -27,12 +28,12 @@ pub struct DemoArgs {
     pub keep: bool,
     /// Multi-scalar multiplication backend: auto, cpu or opencl.
     #[arg(long, default_value = "auto")]
-    pub backend: String,
+    pub backend: Backend,
 }
 
 /// Runs `zkr demo`.
 pub fn run(a: &DemoArgs) -> CliResult {
-    let backend = parse_backend(&a.backend)?;
+    let backend = a.backend;
     let tmp = tempfile::Builder::new()
         .prefix("zkr-demo-")
         .tempdir()

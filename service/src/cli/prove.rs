@@ -9,6 +9,9 @@ use zkr_circuits::{AnyCircuit, input::circuit_from_json};
 use zkr_prover::Backend;
 use zkr_verifier::{binary, snarkjs};
 
+/// The circuit's matrices, cached beside its keys by `zkr prove`.
+pub const PREPARED_CIRCUIT: &str = "circuit.prepared";
+
 /// Arguments of `zkr prove`.
 #[derive(Debug, Args)]
 pub struct ProveArgs {
@@ -23,37 +26,41 @@ pub struct ProveArgs {
     pub out: PathBuf,
     /// Multi-scalar multiplication backend: auto, cpu or opencl.
     #[arg(long, default_value = "auto")]
-    pub backend: String,
+    pub backend: Backend,
 }
 
 /// Runs `zkr prove`.
 pub fn run(a: &ProveArgs) -> CliResult {
-    let backend = parse_backend(&a.backend)?;
+    let backend = a.backend;
     let info = read_info(&a.keys)?;
     let (kind, depth) = info.kind_and_depth()?;
     let input = binary::read_text_bounded(&a.input, binary::MAX_JSON_BYTES)?;
     let circuit = circuit_from_json(kind, depth, &input)
         .map_err(|e| CliError::Input(format!("{}: {e}", a.input.display())))?;
     let pk = read_proving_key(&a.keys, &info)?;
-    prove_to_dir(&pk, circuit, &a.out, backend)?;
+    // The circuit's matrices, built once and cached beside the key, bound to
+    // this circuit, depth and key.
+    let id = format!(
+        "zkr {} {} {:?} {}",
+        env!("CARGO_PKG_VERSION"),
+        info.name,
+        info.depth,
+        info.verifying_key_sha256
+    );
+    let (prepared, _) = zkr_prover::Prepared::load_or_prepare(
+        id.as_bytes(),
+        &a.keys.join(PREPARED_CIRCUIT),
+        &pk,
+        kind.blank(depth)?,
+    )
+    .map_err(|e| CliError::Failed(format!("preparing the circuit: {e}")))?;
+    prove_to_dir_with(&pk, Some(&prepared), circuit, &a.out, backend)?;
     println!(
         "wrote {} and {}",
         a.out.join("proof.json").display(),
         a.out.join("public.json").display()
     );
     Ok(())
-}
-
-/// Parses `--backend`.
-pub fn parse_backend(s: &str) -> CliResult<Backend> {
-    match s {
-        "auto" => Ok(Backend::Auto),
-        "cpu" => Ok(Backend::Cpu),
-        "opencl" => Ok(Backend::OpenCl),
-        other => Err(CliError::Input(format!(
-            "--backend: {other:?}; expected auto, cpu or opencl"
-        ))),
-    }
 }
 
 /// Proves `circuit`, checks the proof, and writes `proof.json` and
@@ -64,9 +71,23 @@ pub fn prove_to_dir(
     out: &Path,
     backend: Backend,
 ) -> CliResult {
+    prove_to_dir_with(pk, None, circuit, out, backend)
+}
+
+/// As [`prove_to_dir`], from the circuit's prepared matrices if given.
+pub fn prove_to_dir_with(
+    pk: &ark_groth16::ProvingKey<ark_bn254::Bn254>,
+    prepared: Option<&zkr_prover::Prepared>,
+    circuit: AnyCircuit,
+    out: &Path,
+    backend: Backend,
+) -> CliResult {
     let public = circuit.public_inputs();
     let pb = spinner("proving");
-    let proof = zkr_prover::prove(pk, circuit, &mut OsRng, backend);
+    let proof = match prepared {
+        Some(p) => p.prove(pk, circuit, &mut OsRng, backend).map(|p| p.proof),
+        None => zkr_prover::prove(pk, circuit, &mut OsRng, backend),
+    };
     pb.finish_and_clear();
     let proof = proof.map_err(|e| CliError::Failed(format!("proving failed: {e}")))?;
     // A proof that does not verify under its own key is a bug; never write it.

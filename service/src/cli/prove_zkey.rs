@@ -2,12 +2,12 @@
 //! rapidsnark's command, on our prover: any circom circuit with a snarkjs
 //! key and a circom witness.
 
-use super::prove::parse_backend;
 use super::{CliError, CliResult, spinner};
 use ark_std::rand::rngs::OsRng;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use zkr_artifacts::write_json;
+use zkr_prover::Backend;
 use zkr_verifier::{binary, snarkjs};
 
 /// The largest `.zkey` read (a 2^27-constraint key is about 40 GB, far
@@ -29,7 +29,7 @@ pub struct ProveZkeyArgs {
     pub public: PathBuf,
     /// Multi-scalar multiplication backend: auto, cpu or opencl.
     #[arg(long, default_value = "auto")]
-    pub backend: String,
+    pub backend: Backend,
 }
 
 /// Reads and validates a `.zkey`.
@@ -49,12 +49,19 @@ pub fn circom_err(e: zkr_circom::Error) -> CliError {
 
 /// Runs `zkr prove-zkey`.
 pub fn run(a: &ProveZkeyArgs) -> CliResult {
-    let backend = parse_backend(&a.backend)?;
-    let zkey = read_zkey(&a.zkey)?;
+    let backend = a.backend;
+    // Fully checked on the first run; later runs read the checked key that
+    // the first one left beside the .zkey, bound to its SHA-256.
+    let zbytes = binary::read_bounded(&a.zkey, MAX_ZKEY_BYTES)?;
+    let cache = zkr_circom::zkey::cache_path(&a.zkey);
+    let (key, _) =
+        zkr_circom::zkey::read_key_cached(&zbytes, &a.zkey.display().to_string(), &cache)
+            .map_err(circom_err)?;
+    drop(zbytes);
     let wbytes = binary::read_bounded(&a.witness, MAX_WTNS_BYTES)?;
     let witness =
         zkr_circom::wtns::read(&wbytes, &a.witness.display().to_string()).map_err(circom_err)?;
-    let key = &zkey.key;
+    let key = &key;
     if witness.len() != key.n_vars() {
         return Err(CliError::Input(format!(
             "{}: {} values, but {} has {} wires: the witness is for another circuit",
