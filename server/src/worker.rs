@@ -5,14 +5,19 @@
 //! on any machine that reaches the database and has the circuit keys and
 //! the KEK.
 
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ark_bn254::Fr;
+use ark_std::UniformRand;
 use ark_std::rand::rngs::OsRng;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 use zkr_circuits::{AnyCircuit, CircuitKind};
+use zkr_prover::{Phase, ProveObserver};
 use zkr_verifier::snarkjs;
 
 use crate::AppState;
@@ -25,6 +30,49 @@ use crate::routes::proofs::{circuit_of_input, circuit_of_source};
 const REAP_EVERY: Duration = Duration::from_secs(1);
 /// How often an idle worker writes its heartbeat.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// Longest time between a proving worker's lease checks: a cancelled job's
+/// proof stops at the first phase boundary after this.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Watches a job's proof: stops it before its next phase once the job's
+/// lease is lost (cancelled, expired, taken over), and keeps the phase it
+/// is in for the job's progress.
+#[derive(Debug, Default)]
+pub struct JobObserver {
+    stop: AtomicBool,
+    phase: Mutex<Option<Phase>>,
+}
+
+impl JobObserver {
+    /// Stops the proof before its next phase.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Whether the proof was told to stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// The phase the proof is in, as `name k/n`.
+    pub fn progress(&self) -> Option<String> {
+        let phase = (*self.phase.lock().ok()?)?;
+        let k = Phase::ALL.iter().position(|p| *p == phase)? + 1;
+        Some(format!("{} {k}/{}", phase.name(), Phase::ALL.len()))
+    }
+}
+
+impl ProveObserver for JobObserver {
+    fn begin(&self, phase: Phase) -> ControlFlow<()> {
+        if self.stopped() {
+            return ControlFlow::Break(());
+        }
+        if let Ok(mut p) = self.phase.lock() {
+            *p = Some(phase);
+        }
+        ControlFlow::Continue(())
+    }
+}
 
 /// This machine's name, for worker ids and `GET /v1/workers`.
 fn host_name() -> String {
@@ -248,40 +296,51 @@ impl Worker {
         let jobs = &self.state.jobs;
         jobs.heartbeat(&self.id, Some(&claim.id)).await?;
         let stage = Arc::new(Mutex::new("witness"));
-        // Renews the lease every third of it while the job runs; a lost
-        // lease (cancelled, expired, taken over) is reported through `lost`.
-        let (lost_tx, mut lost) = watch::channel(false);
+        let observer = Arc::new(JobObserver::default());
+        // Renews the lease (at least every second, so that a cancel stops
+        // the proof soon) while the job runs; a lost lease (cancelled,
+        // expired, taken over) stops the proof at its next phase.
         let renewer = {
             let jobs = jobs.clone();
             let stage = stage.clone();
-            let lease = Duration::from_millis(
+            let observer = observer.clone();
+            let every = Duration::from_millis(
                 u64::try_from(jobs.settings().lease_ms / 3)
                     .unwrap_or(1000)
                     .max(50),
-            );
+            )
+            .min(CHECK_EVERY);
             let claim_id = claim.id;
             let token = claim.lease_token().to_string();
             let worker = self.id.clone();
             tokio::spawn(async move {
+                let mut last_beat = Instant::now();
                 loop {
                     let now = stage.lock().map(|s| *s).unwrap_or("prove");
-                    match jobs.renew_token(&claim_id, &token, now, None).await {
+                    let progress = observer.progress();
+                    match jobs
+                        .renew_token(&claim_id, &token, now, progress.as_deref())
+                        .await
+                    {
                         Ok(true) => {}
                         Ok(false) => {
-                            let _ = lost_tx.send(true);
+                            observer.stop();
                             break;
                         }
                         Err(e) => {
                             tracing::warn!(job = %claim_id, error = %e, "lease renewal failed")
                         }
                     }
-                    let _ = jobs.heartbeat(&worker, Some(&claim_id)).await;
-                    tokio::time::sleep(lease).await;
+                    if last_beat.elapsed() >= HEARTBEAT_EVERY {
+                        last_beat = Instant::now();
+                        let _ = jobs.heartbeat(&worker, Some(&claim_id)).await;
+                    }
+                    tokio::time::sleep(every).await;
                 }
             })
         };
         let started = Instant::now();
-        let outcome = self.prove(claim, &stage, &mut lost).await;
+        let outcome = self.prove(claim, &stage, &observer).await;
         renewer.abort();
         let proving_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let circuit_name = claim.circuit.name();
@@ -368,15 +427,15 @@ impl Worker {
     }
 
     /// Builds the witness and proves; `Ok(None)` when the lease was lost
-    /// on the way (checked between the phases).
+    /// on the way (the proof stops at its next phase boundary).
     async fn prove(
         &self,
         claim: &Claim,
         stage: &Arc<Mutex<&'static str>>,
-        lost: &mut watch::Receiver<bool>,
+        observer: &Arc<JobObserver>,
     ) -> Result<Option<(String, String, String)>> {
         let circuit = self.circuit(claim).await?;
-        if *lost.borrow() {
+        if observer.stopped() {
             return Ok(None);
         }
         if let Ok(mut s) = stage.lock() {
@@ -389,11 +448,16 @@ impl Worker {
         let keys = self.state.circuit_keys.clone();
         let backend = self.state.config.proof_backend();
         let kind = circuit.kind();
+        let obs = observer.clone();
         let proving = tokio::task::spawn_blocking(move || -> Result<_> {
             let pk = keys.proving_key(kind)?;
             let public = circuit.public_inputs();
-            let proved = zkr_prover::prove_reporting(&pk, circuit, &mut OsRng, backend)
-                .map_err(|e| Error::Unprocessable(format!("proving failed: {e}")))?;
+            let (r, s) = (Fr::rand(&mut OsRng), Fr::rand(&mut OsRng));
+            let proved = match zkr_prover::prove_observed(&pk, circuit, r, s, backend, &*obs) {
+                Ok(p) => p,
+                Err(zkr_prover::Error::Aborted { .. }) => return Ok(None),
+                Err(e) => return Err(Error::Unprocessable(format!("proving failed: {e}"))),
+            };
             // A proof that does not verify under its own key is never handed out.
             let ok = zkr_verifier::verify(&pk.vk, &proved.proof, &public)
                 .map_err(|e| Error::Internal(e.to_string()))?;
@@ -404,16 +468,53 @@ impl Worker {
                 .map_err(|e| Error::Internal(e.to_string()))?;
             let public = serde_json::to_string(&snarkjs::public_json(&public))
                 .map_err(|e| Error::Internal(e.to_string()))?;
-            Ok((proof, public, proved.ran.to_string()))
+            Ok(Some((proof, public, proved.ran.to_string())))
         });
-        // The prover has no abort point yet: a cancelled job's proof runs
-        // to its end and is discarded.
         let result = proving
             .await
             .map_err(|e| Error::Internal(format!("prover task: {e}")))??;
-        if *lost.borrow_and_update() {
+        if observer.stopped() {
             return Ok(None);
         }
-        Ok(Some(result))
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkr_artifacts::{read_info, read_proving_key, setup_keys};
+    use zkr_circuits::circuits::RangeCircuit;
+
+    /// A cancelled job's proof stops at the next phase boundary; one left
+    /// alone runs through every phase and its progress names them.
+    #[test]
+    fn the_observer_stops_a_proof_and_reports_its_phase() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        setup_keys(CircuitKind::Range, 0, dir.path()).expect("setup");
+        let info = read_info(dir.path()).expect("info");
+        let pk = read_proving_key(dir.path(), &info).expect("key");
+        let circuit = || RangeCircuit::new(50, Fr::from(7u64), 10, 100).expect("circuit");
+        let (r, s) = (Fr::from(3u64), Fr::from(5u64));
+        let cpu = zkr_prover::Backend::Cpu;
+
+        let obs = JobObserver::default();
+        assert_eq!(obs.progress(), None);
+        obs.stop();
+        match zkr_prover::prove_observed(&pk, circuit(), r, s, cpu, &obs) {
+            Err(zkr_prover::Error::Aborted { phase }) => assert_eq!(phase, Phase::Synthesis),
+            other => panic!("not stopped: {:?}", other.map(|p| p.ran)),
+        }
+
+        let obs = JobObserver::default();
+        let proved = zkr_prover::prove_observed(&pk, circuit(), r, s, cpu, &obs).expect("proof");
+        let public = circuit().public_inputs();
+        assert!(zkr_verifier::verify(&pk.vk, &proved.proof, &public).expect("verify"));
+        let progress = obs.progress().expect("a phase");
+        assert!(progress.starts_with("msm_"), "{progress}");
+        assert!(
+            progress.ends_with(&format!("/{}", Phase::ALL.len())),
+            "{progress}"
+        );
     }
 }
