@@ -62,11 +62,13 @@ pub enum Action {
     TokenRead,
     /// Revoke API tokens.
     TokenRevoke,
+    /// List the prover pool's workers.
+    WorkersRead,
 }
 
 impl Action {
     /// Every action, for matrices.
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 23] = [
         Action::TokenCreate,
         Action::PolicyRead,
         Action::PolicyWrite,
@@ -89,6 +91,7 @@ impl Action {
         Action::SigningKeyRead,
         Action::TokenRead,
         Action::TokenRevoke,
+        Action::WorkersRead,
     ];
 
     /// Name used in audit events and policies.
@@ -116,6 +119,7 @@ impl Action {
             Action::SigningKeyRead => "signing_key_read",
             Action::TokenRead => "token_read",
             Action::TokenRevoke => "token_revoke",
+            Action::WorkersRead => "workers_read",
         }
     }
 }
@@ -386,6 +390,7 @@ fn built_in(req: &Request<'_>, config: &AccessConfig) -> Option<Decision> {
             "admin-manages"
         }
         TokenRead | TokenRevoke if p.has(Role::Admin) => "admin-manages",
+        WorkersRead if p.has(Role::Admin) => "admin-reads-workers",
         KeyRead if p.has(Role::Admin) || p.has(Role::Coordinator) => "key-status",
         KeyList if p.has(Role::Admin) => "admin-lists-keys",
         AuditRead | AuditVerify if p.has(Role::Admin) => "admin-reads-audit-log",
@@ -539,7 +544,7 @@ mod tests {
                             TokenCreate | PolicyRead | PolicyWrite | KeyWrite | RegistryWrite
                             | KeyRead | AuditRead | AuditVerify | ProofRead,
                         ) => true,
-                        (Role::Admin, TokenRead | TokenRevoke) => true,
+                        (Role::Admin, TokenRead | TokenRevoke | WorkersRead) => true,
                         (Role::Admin, KeyList) => true,
                         (Role::Coordinator, TxCreate | KeyRead) => true,
                         (Role::Auditor, AuditRead | AuditVerify | RecordAccess | EscrowOpen) => {

@@ -74,13 +74,14 @@ impl Default for RegistriesConfig {
     }
 }
 
-/// The in-process proof-job queue.
+/// The proof-job queue (in the database) and this node's workers.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProofsConfig {
-    /// Jobs proved at the same time (each one already uses every core).
+    /// Workers this node runs (`zkr serve`; `zkr worker` runs at least
+    /// one). 0: an API-only node. Each job already uses every core.
     pub workers: usize,
-    /// Jobs that may wait; one more is answered with 503.
+    /// Jobs that may wait, over all nodes; one more is answered with 503.
     pub queue: usize,
     /// MSM backend: `auto` (OpenCL when a device is there, else CPU), `cpu` or `opencl`.
     pub backend: zkr_prover::Backend,
@@ -89,6 +90,22 @@ pub struct ProofsConfig {
     /// Most jobs one principal may have waiting; one more is answered with
     /// 429. Unset: a quarter of `queue` (at least 1).
     pub per_principal_queue: Option<usize>,
+    /// Seconds a worker's claim on a job lasts unless renewed (workers
+    /// renew every third of it); a job whose worker died is claimed again
+    /// after this.
+    pub lease_secs: u64,
+    /// Claims of one job (attempts) before a job whose workers keep dying
+    /// is failed.
+    pub max_attempts: u32,
+    /// Key id of the pool key: jobs' private inputs are sealed to it
+    /// (X25519, custodial under the KEK; created on first use).
+    pub pool_key_id: String,
+    /// How often an idle worker looks for jobs queued by other nodes, in
+    /// milliseconds (jobs queued on its own node wake it at once).
+    pub poll_ms: u64,
+    /// Longest `GET /v1/proofs/{id}?wait=` long-poll, in seconds (also
+    /// kept below the request timeout).
+    pub max_wait_secs: u64,
 }
 
 impl ProofsConfig {
@@ -108,6 +125,11 @@ impl Default for ProofsConfig {
             backend: zkr_prover::Backend::Auto,
             setup_missing_keys: true,
             per_principal_queue: None,
+            lease_secs: 30,
+            max_attempts: 3,
+            pool_key_id: "proof-pool".into(),
+            poll_ms: 500,
+            max_wait_secs: 25,
         }
     }
 }
@@ -321,6 +343,11 @@ impl Config {
                 "PROOF_PER_PRINCIPAL_QUEUE" => {
                     self.proofs.per_principal_queue = Some(parse(&key, &value)?)
                 }
+                "PROOF_LEASE_SECS" => self.proofs.lease_secs = parse(&key, &value)?,
+                "PROOF_MAX_ATTEMPTS" => self.proofs.max_attempts = parse(&key, &value)?,
+                "PROOF_POOL_KEY_ID" => self.proofs.pool_key_id = value,
+                "PROOF_POLL_MS" => self.proofs.poll_ms = parse(&key, &value)?,
+                "PROOF_MAX_WAIT_SECS" => self.proofs.max_wait_secs = parse(&key, &value)?,
                 other => {
                     if let Some(role) = other.strip_prefix("RETENTION_DAYS_") {
                         let role = role.to_ascii_lowercase();
@@ -381,9 +408,14 @@ impl Config {
                 "audit.checkpoint_every_events and audit.checkpoint_every_secs must be > 0".into(),
             ));
         }
-        if self.proofs.workers == 0 || self.proofs.queue == 0 {
+        if self.proofs.queue == 0 {
+            return Err(Error::Config("proofs.queue must be > 0".into()));
+        }
+        let p = &self.proofs;
+        if p.lease_secs == 0 || p.max_attempts == 0 || p.poll_ms < 10 {
             return Err(Error::Config(
-                "proofs.workers and proofs.queue must be > 0".into(),
+                "proofs.lease_secs and proofs.max_attempts must be > 0, proofs.poll_ms >= 10"
+                    .into(),
             ));
         }
         if !(1..=100_000).contains(&self.registries.root_window) {
@@ -485,6 +517,11 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
         "proofs.per_principal_queue",
         "16",
     ),
+    ("ZKR_PROOF_LEASE_SECS", "proofs.lease_secs", "30"),
+    ("ZKR_PROOF_MAX_ATTEMPTS", "proofs.max_attempts", "3"),
+    ("ZKR_PROOF_POOL_KEY_ID", "proofs.pool_key_id", "proof-pool"),
+    ("ZKR_PROOF_POLL_MS", "proofs.poll_ms", "500"),
+    ("ZKR_PROOF_MAX_WAIT_SECS", "proofs.max_wait_secs", "25"),
     (
         "ZKR_HEADER_READ_TIMEOUT_SECS",
         "http.header_read_timeout_secs",

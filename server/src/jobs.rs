@@ -1,33 +1,39 @@
-//! Proof jobs: the circuits' keys (set up on first start when missing), an
-//! in-process queue, and the workers that prove.
+//! Proof jobs: the circuits' keys (set up on first start when missing) and
+//! the job queue in the database, shared by every API node and worker.
 //!
-//! A job's witness (the private values) lives only in memory, in the queue,
-//! never in the database: a job that was queued or running when the service
-//! stopped is marked failed on the next start and has to be submitted again.
-//! The database holds each job's state and, once done, its proof and public
-//! inputs in snarkjs JSON.
+//! A job's private inputs are stored only sealed to the pool key (an X25519
+//! key held under the KEK, like the escrow key); a job made from a stored
+//! transaction stores only its reference. Workers (see [`crate::worker`])
+//! claim jobs with a lease, renew it while proving, and store a result only
+//! while they hold it: a job whose worker dies is claimed again, up to its
+//! maximum of attempts, and never gets two results. Every SQL statement on
+//! `proof_jobs`, `proof_workers` and `proof_circuit_keys` is in this module.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ark_bn254::Bn254;
 use ark_groth16::ProvingKey;
-use ark_std::rand::rngs::OsRng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use sqlx::Row;
-use tokio::sync::mpsc;
+use subtle::ConstantTimeEq;
+use tokio::sync::{Notify, broadcast};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use zkr_circuits::{AnyCircuit, CircuitKind};
-use zkr_verifier::snarkjs;
+use zeroize::Zeroizing;
+use zkr_circuits::CircuitKind;
+use zkr_keys::{Envelope, KeyStore};
 
-use super::audit::{AuditLog, NewEvent};
-use super::error::{Error, Result};
-use super::metrics::Metrics;
 use zkr_artifacts::{self as key_files, CircuitInfo};
-use zkr_store::{Db, now_unix};
+use zkr_store::{Backend, Db, now_unix};
+
+use crate::audit::{AuditLog, NewEvent};
+use crate::config::ProofsConfig;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 
 /// Every circuit the service proves and verifies.
 pub const CIRCUITS: [CircuitKind; 4] = [
@@ -124,6 +130,16 @@ impl CircuitKeys {
         Ok(pk)
     }
 
+    /// `circuit.json` of `kind`, or `None` when this node has no keys for
+    /// it. Blocking.
+    pub fn info(&self, kind: CircuitKind) -> Result<Option<CircuitInfo>> {
+        let dir = self.dir_of(kind);
+        if !dir.join(key_files::CIRCUIT_JSON).exists() {
+            return Ok(None);
+        }
+        Ok(Some(key_files::read_info(&dir)?))
+    }
+
     /// The directory the keys live in.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -136,39 +152,50 @@ impl CircuitKeys {
 pub enum JobState {
     /// Waiting for a worker.
     Queued,
-    /// Being proved.
+    /// A worker holds its lease and is proving it.
     Running,
     /// Proved; the proof is there.
-    Done,
-    /// Could not be proved; `error` says why.
+    Succeeded,
+    /// Could not be proved, or every attempt's worker was lost; `error` says why.
     Failed,
     /// Cancelled by its owner.
     Cancelled,
+    /// Its deadline passed before it was proved.
+    Expired,
 }
 
 impl JobState {
+    const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+        JobState::Expired,
+    ];
+
     /// Name stored in the database and used in metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
             JobState::Running => "running",
-            JobState::Done => "done",
+            JobState::Succeeded => "succeeded",
             JobState::Failed => "failed",
             JobState::Cancelled => "cancelled",
+            JobState::Expired => "expired",
         }
     }
 
     fn parse(s: &str) -> Result<Self> {
-        [
-            JobState::Queued,
-            JobState::Running,
-            JobState::Done,
-            JobState::Failed,
-            JobState::Cancelled,
-        ]
-        .into_iter()
-        .find(|j| j.as_str() == s)
-        .ok_or_else(|| Error::Internal(format!("stored job state {s:?}")))
+        Self::ALL
+            .into_iter()
+            .find(|j| j.as_str() == s)
+            .ok_or_else(|| Error::Internal(format!("stored job state {s:?}")))
+    }
+
+    /// Whether the job has ended (no worker will touch it again).
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, JobState::Queued | JobState::Running)
     }
 }
 
@@ -187,26 +214,45 @@ pub struct JobView {
     pub tx_id: Option<String>,
     /// Current state.
     pub state: JobState,
-    /// Where the G1 multi-scalar multiplications ran (`cpu`, `opencl`), once done.
+    /// What the worker is doing (`witness`, `prove`, `verify`), while running.
+    pub stage: Option<String>,
+    /// Finer progress within the stage, when the prover reports it.
+    pub progress: Option<String>,
+    /// Higher runs first among its owner's jobs.
+    pub priority: i64,
+    /// Unix seconds after which the job expires unproved.
+    pub deadline: Option<i64>,
+    /// Workers that took the job so far (more than one after a lost worker).
+    pub attempts: i64,
+    /// The worker that ran (or runs) it.
+    pub worker: Option<String>,
+    /// Where the G1 multi-scalar multiplications ran (`cpu`, `opencl`), once succeeded.
     pub backend: Option<String>,
     /// Why it failed.
     pub error: Option<String>,
-    /// snarkjs `proof.json`, once done.
+    /// snarkjs `proof.json`, once succeeded.
     #[schema(value_type = Option<Object>)]
     pub proof: Option<serde_json::Value>,
-    /// snarkjs `public.json` (decimal strings), once done.
+    /// snarkjs `public.json` (decimal strings), once succeeded.
     pub public_signals: Option<Vec<String>>,
-    /// Unix seconds.
+    /// Unix seconds (when it was queued).
     pub created_at: i64,
-    /// Unix seconds.
+    /// Unix seconds, the latest attempt's start.
     pub started_at: Option<i64>,
     /// Unix seconds.
     pub finished_at: Option<i64>,
+    /// Milliseconds the successful attempt spent proving.
+    pub proving_ms: Option<i64>,
 }
+
+const VIEW_COLUMNS: &str = "id, circuit, kind, owner, tx_id, state, stage, progress, priority, \
+     deadline, attempts, worker_id, backend, error, proof, public_signals, created_at, \
+     started_at, finished_at, proving_ms";
 
 /// Reads job `id`; `None` when there is none.
 pub async fn load(db: &Db, id: &Uuid) -> Result<Option<JobView>> {
-    let Some(row) = sqlx::query("SELECT * FROM proof_jobs WHERE id = $1")
+    let sql = format!("SELECT {VIEW_COLUMNS} FROM proof_jobs WHERE id = $1");
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.to_string())
         .fetch_optional(&db.pool)
         .await?
@@ -229,6 +275,12 @@ pub async fn load(db: &Db, id: &Uuid) -> Result<Option<JobView>> {
         owner: row.try_get("owner")?,
         tx_id: row.try_get("tx_id")?,
         state: JobState::parse(&row.try_get::<String, _>("state")?)?,
+        stage: row.try_get("stage")?,
+        progress: row.try_get("progress")?,
+        priority: row.try_get("priority")?,
+        deadline: row.try_get("deadline")?,
+        attempts: row.try_get("attempts")?,
+        worker: row.try_get("worker_id")?,
         backend: row.try_get("backend")?,
         error: row.try_get("error")?,
         proof: json("proof")?,
@@ -236,165 +288,388 @@ pub async fn load(db: &Db, id: &Uuid) -> Result<Option<JobView>> {
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
+        proving_ms: row.try_get("proving_ms")?,
     }))
+}
+
+/// Where a job's witness comes from.
+pub enum JobInput {
+    /// The circuit's `input.json`: private, so it is stored only sealed to
+    /// the pool key.
+    Sealed(Zeroizing<String>),
+    /// A stored transaction (the job's `tx_id`): only this reference is
+    /// stored, and the worker opens the transaction when it runs the job.
+    Stored(StoredSource),
+}
+
+/// How a worker makes the witness of a job from a stored transaction. None
+/// of it is secret: the bounds become public inputs, the key id is a
+/// principal's id.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StoredSource {
+    /// The key the service opens the transaction with (the submitter's own
+    /// custodial key, or the escrow key on the regulator's path).
+    pub key_id: String,
+    /// `receipt`: lower bound on the amount (decimal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_min: Option<String>,
+    /// `receipt`: upper bound on the amount (decimal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_max: Option<String>,
+    /// `receipt`: the miner registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// `disclosure`: the fields to disclose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclose: Option<Vec<String>>,
+}
+
+/// An `Idempotency-Key` with the digest of the request it came with.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// The caller's key.
+    pub key: String,
+    /// SHA-256 (hex) of the request, so that a reused key with another
+    /// request is refused instead of answered with the wrong job.
+    pub request_sha256: String,
 }
 
 /// What a new job is.
 pub struct NewJob {
-    /// The circuit with its witness.
-    pub circuit: AnyCircuit,
+    /// The circuit.
+    pub circuit: CircuitKind,
+    /// Its witness, sealed or by reference.
+    pub input: JobInput,
     /// `proof` or `disclosure`.
     pub kind: &'static str,
     /// The submitting principal.
     pub owner: String,
     /// Source transaction, if any.
     pub tx_id: Option<Uuid>,
+    /// Higher runs first among the owner's jobs.
+    pub priority: i64,
+    /// Unix seconds after which the job expires unproved.
+    pub deadline: Option<i64>,
+    /// The request's idempotency key, if it had one.
+    pub idempotency: Option<Idempotency>,
     /// The job's `queued` audit event; `submit` names the job in its resource.
     pub queued_event: NewEvent,
 }
 
-struct Queued {
-    id: Uuid,
-    owner: String,
-    circuit: AnyCircuit,
+/// A submitted job: new, or the one an earlier request with the same
+/// idempotency key made.
+#[derive(Debug, Clone, Copy)]
+pub struct Submitted {
+    /// Job id.
+    pub id: Uuid,
+    /// The job existed already (same key, same request).
+    pub replayed: bool,
 }
 
-/// A taken per-principal slot; given back on drop unless the job entered
-/// the queue (then the worker that takes it out gives it back).
-struct Slot<'a> {
-    of: &'a PerPrincipal,
-    owner: String,
-    kept: bool,
+/// A job a worker holds the lease of.
+pub struct Claim {
+    /// Job id.
+    pub id: Uuid,
+    /// The circuit.
+    pub circuit: CircuitKind,
+    /// Owner.
+    pub owner: String,
+    /// Source transaction.
+    pub tx_id: Option<Uuid>,
+    /// Hex envelope of the input, for sealed jobs.
+    sealed_input: Option<String>,
+    /// The reference, for jobs from a stored transaction.
+    pub source: Option<StoredSource>,
+    /// This claim is attempt number `attempts`.
+    pub attempts: i64,
+    /// Milliseconds the job waited since it was queued.
+    pub waited_ms: i64,
+    lease_token: String,
 }
 
-impl Slot<'_> {
-    fn keep(mut self) {
-        self.kept = true;
+impl Claim {
+    /// The lease this claim holds.
+    pub fn lease_token(&self) -> &str {
+        &self.lease_token
     }
 }
 
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        if !self.kept {
-            self.of.give_back(&self.owner);
+/// What a worker's attempt came to.
+pub enum Outcome {
+    /// A proof that verifies: snarkjs proof and public JSON, the backend that
+    /// ran, and how long proving took.
+    Proved {
+        /// snarkjs `proof.json`.
+        proof: String,
+        /// snarkjs `public.json`.
+        public: String,
+        /// The backend that ran the MSMs.
+        backend: String,
+        /// Milliseconds.
+        proving_ms: i64,
+    },
+    /// It cannot be proved; the message is safe to show to the owner.
+    Failed(String),
+}
+
+/// Jobs the reaper ended.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reaped {
+    /// Past their deadline.
+    pub expired: u64,
+    /// Their last attempt's lease expired.
+    pub exhausted: u64,
+}
+
+/// Settings of the pool, from `[proofs]`.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Most queued jobs.
+    pub capacity: usize,
+    /// Most queued jobs per principal.
+    pub per_principal: usize,
+    /// Lease length, milliseconds.
+    pub lease_ms: i64,
+    /// Claims of one job before a lost worker fails it.
+    pub max_attempts: i64,
+    /// Key id of the pool key (X25519, held under the KEK).
+    pub pool_key_id: String,
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default(),
+    )
+    .unwrap_or(i64::MAX)
+}
+
+/// The record-AAD binding of a job's sealed input (in the envelope's
+/// receipt-hash slot): the envelope opens only as the input of this job id,
+/// circuit and owner, so a sealed input copied to another row is refused.
+fn seal_binding(id: &Uuid, circuit: CircuitKind, owner: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"zkr/job/v1");
+    h.update(id.as_bytes());
+    h.update(circuit.name().as_bytes());
+    h.update([0]);
+    h.update(owner.as_bytes());
+    h.finalize().into()
+}
+
+/// Whether a database error is a unique-constraint violation.
+fn is_unique_violation(e: &Error) -> bool {
+    match e {
+        Error::Database(sqlx::Error::Database(d)) => {
+            d.is_unique_violation() || d.message().contains("UNIQUE")
+        }
+        _ => false,
+    }
+}
+
+/// The proof-job queue in the database, shared by every API node and worker.
+pub struct Jobs {
+    db: Db,
+    metrics: Metrics,
+    settings: Mutex<PoolSettings>,
+    /// Wakes this process's workers when it queues a job (other processes'
+    /// workers find it at their next poll).
+    wake: Arc<Notify>,
+    /// Jobs that ended, as seen by this process (its workers' results, its
+    /// cancels, and on PostgreSQL every node's through LISTEN/NOTIFY).
+    ended: broadcast::Sender<Uuid>,
+}
+
+/// The NOTIFY channel on which every node announces the jobs that ended.
+pub const ENDED_CHANNEL: &str = "zkr_proof_jobs_ended";
+
+impl Jobs {
+    /// The queue on `db`, with the pool settings of `config`.
+    pub fn new(db: Db, metrics: Metrics, config: &ProofsConfig) -> Self {
+        let (ended, _) = broadcast::channel(1024);
+        Self {
+            db,
+            metrics,
+            settings: Mutex::new(PoolSettings {
+                capacity: config.queue,
+                per_principal: config.per_principal_limit(),
+                lease_ms: i64::try_from(config.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+                max_attempts: i64::from(config.max_attempts),
+                pool_key_id: config.pool_key_id.clone(),
+            }),
+            wake: Arc::new(Notify::new()),
+            ended,
         }
     }
-}
 
-/// Jobs each principal has in the queue, so that one principal cannot fill
-/// it: a slot is taken before a job enters the queue and given back when a
-/// worker takes the job out (or the job never entered).
-struct PerPrincipal {
-    limit: AtomicUsize,
-    queued: Mutex<HashMap<String, usize>>,
-}
-
-impl PerPrincipal {
-    /// Takes one of `owner`'s slots; 429 when it has none left. The slot
-    /// is given back when the returned guard drops, unless it is kept.
-    fn take(&self, owner: &str) -> Result<Slot<'_>> {
-        let mut queued = self
-            .queued
+    /// The settings in force.
+    pub fn settings(&self) -> PoolSettings {
+        self.settings
             .lock()
-            .map_err(|_| Error::Internal("queue bookkeeping poisoned".into()))?;
-        let n = queued.entry(owner.to_string()).or_insert(0);
-        if *n >= self.limit.load(Ordering::Relaxed) {
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// At most `limit` queued jobs per principal (0 keeps the current limit).
+    pub fn set_per_principal_limit(&self, limit: usize) {
+        if limit > 0
+            && let Ok(mut s) = self.settings.lock()
+        {
+            s.per_principal = limit;
+        }
+    }
+
+    /// Changes the lease length (tests of lost workers use short leases).
+    pub fn set_lease(&self, lease: Duration) {
+        if let Ok(mut s) = self.settings.lock() {
+            s.lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX).max(1);
+        }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Notified when this process queues a job.
+    pub fn wake(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Job ids as they end.
+    pub fn subscribe(&self) -> broadcast::Receiver<Uuid> {
+        self.ended.subscribe()
+    }
+
+    /// Tells this process's waiters (and on PostgreSQL every node's) that
+    /// job `id` ended.
+    async fn announce_end(&self, id: &Uuid) {
+        let _ = self.ended.send(*id);
+        if self.db.backend == Backend::Postgres {
+            let r = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(ENDED_CHANNEL)
+                .bind(id.to_string())
+                .execute(&self.db.pool)
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "cannot announce a job's end");
+            }
+        }
+    }
+
+    /// Passes on a job end announced by another node.
+    pub fn relay_end(&self, id: Uuid) {
+        let _ = self.ended.send(id);
+    }
+
+    /// The job an earlier request of `owner` with the same idempotency key
+    /// made; 422 when that request was a different one.
+    pub async fn idempotent(&self, owner: &str, idem: &Idempotency) -> Result<Option<Uuid>> {
+        let row = sqlx::query(
+            "SELECT id, request_sha256 FROM proof_jobs WHERE owner = $1 AND idempotency_key = $2",
+        )
+        .bind(owner)
+        .bind(&idem.key)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: Option<String> = row.try_get("request_sha256")?;
+        let same =
+            stored.is_some_and(|s| bool::from(s.as_bytes().ct_eq(idem.request_sha256.as_bytes())));
+        if !same {
+            return Err(Error::Unprocessable(
+                "this Idempotency-Key was used with a different request".into(),
+            ));
+        }
+        let id: String = row.try_get("id")?;
+        Uuid::parse_str(&id)
+            .map(Some)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    async fn count_queued(&self, owner: Option<&str>) -> Result<usize> {
+        let n: i64 = match owner {
+            None => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued'")
+                    .fetch_one(&self.db.pool)
+                    .await?
+            }
+            Some(o) => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued' AND owner = $1",
+                )
+                .bind(o)
+                .fetch_one(&self.db.pool)
+                .await?
+            }
+        };
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// 503 when the queue is full, then 429 when `owner` has its share of it.
+    async fn admit(&self, owner: &str) -> Result<()> {
+        let s = self.settings();
+        if self.count_queued(None).await? >= s.capacity {
+            return Err(Error::QueueFull);
+        }
+        if self.count_queued(Some(owner)).await? >= s.per_principal {
             return Err(Error::RateLimited {
                 retry_after_secs: 5,
             });
         }
-        *n += 1;
-        Ok(Slot {
-            of: self,
-            owner: owner.to_string(),
-            kept: false,
-        })
+        Ok(())
     }
 
-    fn give_back(&self, owner: &str) {
-        if let Ok(mut queued) = self.queued.lock()
-            && let Some(n) = queued.get_mut(owner)
+    /// The pool key's recipient, creating the key (under the KEK) the first
+    /// time a job is sealed.
+    async fn pool_recipient(&self, keys: &KeyStore) -> Result<zkr_keys::Recipient> {
+        let key_id = self.settings().pool_key_id;
+        match keys.active(&key_id).await {
+            Ok(info) => return Ok(info.recipient()?),
+            Err(zkr_keys::Error::UnknownKey { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if let Err(e) = keys.create_escrow_key(&key_id).await {
+            // Another node may have created it meanwhile.
+            tracing::debug!(error = %e, "pool key creation raced");
+        }
+        Ok(keys.active(&key_id).await?.recipient()?)
+    }
+
+    /// Appends the job's `queued` event, then stores the job with its input
+    /// sealed; 503 when the queue is full or the event cannot be appended,
+    /// 429 when its owner already has its share of the queue waiting. With
+    /// an idempotency key seen before (same request), the earlier job.
+    pub async fn submit(
+        &self,
+        job: NewJob,
+        keys: &KeyStore,
+        audit: &AuditLog,
+    ) -> Result<Submitted> {
+        if let Some(idem) = &job.idempotency
+            && let Some(id) = self.idempotent(&job.owner, idem).await?
         {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                queued.remove(owner);
-            }
+            return Ok(Submitted { id, replayed: true });
         }
-    }
-}
-
-/// The queue in front of the workers.
-pub struct Jobs {
-    tx: mpsc::Sender<Queued>,
-    rx: Mutex<Option<mpsc::Receiver<Queued>>>,
-    db: Db,
-    metrics: Metrics,
-    configured_backend: String,
-    per_principal: PerPrincipal,
-}
-
-impl Jobs {
-    /// A queue holding at most `capacity` waiting jobs; no worker runs
-    /// until [`Jobs::start_workers`].
-    pub fn new(db: Db, metrics: Metrics, capacity: usize, configured_backend: &str) -> Self {
-        let (tx, rx) = mpsc::channel(capacity);
-        // Series for the configured backend from the first scrape on.
-        for state in ["queued", "running", "cancelled"] {
-            metrics
-                .proof_jobs
-                .with_label_values(&[state, configured_backend])
-                .set(0);
-        }
-        Self {
-            tx,
-            rx: Mutex::new(Some(rx)),
-            db,
-            metrics,
-            configured_backend: configured_backend.to_string(),
-            per_principal: PerPrincipal {
-                limit: AtomicUsize::new(capacity),
-                queued: Mutex::new(HashMap::new()),
-            },
-        }
-    }
-
-    /// At most `limit` queued jobs per principal (0 keeps the default, the
-    /// whole queue).
-    pub fn set_per_principal_limit(&self, limit: usize) {
-        if limit > 0 {
-            self.per_principal.limit.store(limit, Ordering::Relaxed);
-        }
-    }
-
-    fn gauge(&self, state: JobState, backend: &str, delta: i64) {
-        self.metrics
-            .proof_jobs
-            .with_label_values(&[state.as_str(), backend])
-            .add(delta);
-    }
-
-    /// Marks jobs a previous run left queued or running as failed (their
-    /// witnesses were only in that process's memory). Returns how many.
-    pub async fn fail_interrupted(&self) -> Result<u64> {
-        let r = sqlx::query(
-            "UPDATE proof_jobs SET state = 'failed', finished_at = $1, \
-             error = 'the service stopped before the job finished; submit it again' \
-             WHERE state IN ('queued', 'running')",
-        )
-        .bind(now_unix())
-        .execute(&self.db.pool)
-        .await?;
-        Ok(r.rows_affected())
-    }
-
-    /// Appends the job's `queued` event, then stores the job and queues it;
-    /// 503 when the queue is full or the event cannot be appended, 429 when
-    /// its owner already has its share of the queue waiting.
-    pub async fn submit(&self, job: NewJob, audit: &AuditLog) -> Result<Uuid> {
+        // Answered before anything is written; checked again when stored.
+        self.admit(&job.owner).await?;
         let id = Uuid::new_v4();
-        let permit = self.tx.try_reserve().map_err(|_| Error::QueueFull)?;
-        // A full queue is answered first; then the owner's share of it.
-        let slot = self.per_principal.take(&job.owner)?;
+        let (sealed, source) = match &job.input {
+            JobInput::Sealed(text) => {
+                let recipient = self.pool_recipient(keys).await?;
+                let binding = seal_binding(&id, job.circuit, &job.owner);
+                let envelope = Envelope::seal(id, binding, text.as_bytes(), &[recipient])?;
+                (Some(hex::encode(envelope.to_bytes()?)), None)
+            }
+            JobInput::Stored(source) => (
+                None,
+                Some(serde_json::to_string(source).map_err(|e| Error::Internal(e.to_string()))?),
+            ),
+        };
         // A job exists only once its `queued` event is durable: a submitter
         // answered 503 has no job that runs behind its back.
         let mut event = job.queued_event;
@@ -409,225 +684,557 @@ impl Jobs {
             .await
             .map_err(|_| Error::JobNotCreated)?;
         let stored = self
-            .store(id, &job.circuit, job.kind, &job.owner, job.tx_id)
+            .insert(
+                id,
+                &job.circuit,
+                job.kind,
+                &job.owner,
+                job.tx_id,
+                job.priority,
+                job.deadline,
+                job.idempotency.as_ref(),
+                sealed,
+                source,
+            )
             .await;
-        if let Err(e) = stored {
-            // The log says queued; say it did not happen after all.
-            let _ = audit.append(failed).await;
-            return Err(e);
+        match stored {
+            Ok(()) => {
+                self.wake.notify_waiters();
+                Ok(Submitted {
+                    id,
+                    replayed: false,
+                })
+            }
+            Err(e) => {
+                // The log says queued; say it did not happen after all.
+                let _ = audit.append(failed).await;
+                // The same key raced in from another request: answer with
+                // the job that won.
+                if is_unique_violation(&e)
+                    && let Some(idem) = &job.idempotency
+                    && let Some(id) = self.idempotent(&job.owner, idem).await?
+                {
+                    return Ok(Submitted { id, replayed: true });
+                }
+                Err(e)
+            }
         }
-        permit.send(Queued {
-            id,
-            owner: job.owner,
-            circuit: job.circuit,
-        });
-        slot.keep();
-        self.metrics.queue_depth.inc();
-        self.gauge(JobState::Queued, &self.configured_backend, 1);
-        Ok(id)
     }
 
-    async fn store(
+    #[allow(clippy::too_many_arguments)]
+    async fn insert(
         &self,
         id: Uuid,
-        circuit: &AnyCircuit,
+        circuit: &CircuitKind,
         kind: &str,
         owner: &str,
         tx_id: Option<Uuid>,
+        priority: i64,
+        deadline: Option<i64>,
+        idem: Option<&Idempotency>,
+        sealed: Option<String>,
+        source: Option<String>,
     ) -> Result<()> {
+        let s = self.settings();
+        let mut tx = self.db.begin_write().await?;
+        if self.db.backend == Backend::Postgres {
+            // Admission is counted and decided under one lock, so that API
+            // nodes together never queue more than the limits.
+            sqlx::query("SELECT pg_advisory_xact_lock(7301164012)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let queued: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued'")
+                .fetch_one(&mut *tx)
+                .await?;
+        if usize::try_from(queued).unwrap_or(usize::MAX) >= s.capacity {
+            return Err(Error::QueueFull);
+        }
+        let mine: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued' AND owner = $1",
+        )
+        .bind(owner)
+        .fetch_one(&mut *tx)
+        .await?;
+        if usize::try_from(mine).unwrap_or(usize::MAX) >= s.per_principal {
+            return Err(Error::RateLimited {
+                retry_after_secs: 5,
+            });
+        }
+        let now = now_ms();
         sqlx::query(
-            "INSERT INTO proof_jobs (id, circuit, kind, owner, tx_id, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'queued', $6)",
+            "INSERT INTO proof_jobs (id, circuit, kind, owner, tx_id, state, created_at, queued_ms, \
+             priority, deadline, max_attempts, idempotency_key, request_sha256, sealed_input, source) \
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(id.to_string())
-        .bind(circuit.kind().name())
+        .bind(circuit.name())
         .bind(kind)
         .bind(owner)
         .bind(tx_id.map(|t| t.to_string()))
+        .bind(now / 1000)
+        .bind(now)
+        .bind(priority)
+        .bind(deadline)
+        .bind(s.max_attempts)
+        .bind(idem.map(|i| i.key.clone()))
+        .bind(idem.map(|i| i.request_sha256.clone()))
+        .bind(sealed)
+        .bind(source)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Cancels a queued or running job; a running job's worker learns it at
+    /// its next lease renewal and its result is discarded. `Ok(false)` when
+    /// the job had already ended.
+    pub async fn cancel(&self, id: &Uuid) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE proof_jobs SET state = 'cancelled', finished_at = $1, lease_token = NULL, \
+             sealed_input = NULL WHERE id = $2 AND state IN ('queued', 'running')",
+        )
         .bind(now_unix())
+        .bind(id.to_string())
+        .execute(&self.db.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.announce_end(id).await;
+        Ok(true)
+    }
+
+    /// Takes the next job among `circuits` with a lease for `worker`: a
+    /// queued job, or a running one whose lease expired (its worker was
+    /// lost) with attempts left. Principals take turns: a job's turn is its
+    /// place among its owner's waiting jobs (by the owner's priorities, then
+    /// age) plus the owner's jobs already running, so one principal's burst
+    /// does not starve another; priority and age break ties.
+    pub async fn claim(&self, worker: &str, circuits: &[CircuitKind]) -> Result<Option<Claim>> {
+        if circuits.is_empty() {
+            return Ok(None);
+        }
+        let s = self.settings();
+        let names = circuits
+            .iter()
+            .map(|c| format!("'{}'", c.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // $1 now (ms), $2 now (s); the circuit names are our own constants.
+        let claimable = |t: &str| {
+            format!(
+                "({t}.state = 'queued' OR ({t}.state = 'running' AND {t}.lease_expires_ms < $1)) \
+                 AND {t}.attempts < {t}.max_attempts \
+                 AND ({t}.deadline IS NULL OR {t}.deadline > $2) AND {t}.circuit IN ({names})"
+            )
+        };
+        let lock = match self.db.backend {
+            Backend::Postgres => "FOR UPDATE OF c SKIP LOCKED",
+            // One UPDATE statement holds SQLite's write lock throughout.
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE proof_jobs SET state = 'running', worker_id = $3, lease_token = $4, \
+             lease_expires_ms = $5, attempts = attempts + 1, started_at = $2, stage = 'claimed', \
+             progress = NULL \
+             WHERE id = (SELECT c.id FROM proof_jobs c JOIN (\
+                 SELECT q.id, ROW_NUMBER() OVER (PARTITION BY q.owner \
+                     ORDER BY q.priority DESC, q.queued_ms, q.id) \
+                   + (SELECT COUNT(*) FROM proof_jobs r WHERE r.owner = q.owner \
+                      AND r.state = 'running' AND r.lease_expires_ms >= $1) AS turn \
+                 FROM proof_jobs q WHERE {q}) t ON t.id = c.id \
+               WHERE {c} ORDER BY t.turn, c.priority DESC, c.queued_ms, c.id LIMIT 1 {lock}) \
+             AND {u} \
+             RETURNING id, circuit, owner, tx_id, sealed_input, source, attempts, queued_ms, \
+             lease_token",
+            q = claimable("q"),
+            c = claimable("c"),
+            u = claimable("proof_jobs"),
+        );
+        let now = now_ms();
+        let token = Uuid::new_v4().to_string();
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(now / 1000)
+            .bind(worker)
+            .bind(&token)
+            .bind(now.saturating_add(s.lease_ms))
+            .fetch_optional(&self.db.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id: String = row.try_get("id")?;
+        let circuit: String = row.try_get("circuit")?;
+        let source: Option<String> = row.try_get("source")?;
+        let tx_id: Option<String> = row.try_get("tx_id")?;
+        let queued_ms: i64 = row.try_get("queued_ms")?;
+        let claim = Claim {
+            id: Uuid::parse_str(&id).map_err(|e| Error::Internal(e.to_string()))?,
+            circuit: CircuitKind::from_name(&circuit)
+                .map_err(|e| Error::Internal(format!("stored circuit: {e}")))?,
+            owner: row.try_get("owner")?,
+            tx_id: tx_id
+                .map(|t| Uuid::parse_str(&t))
+                .transpose()
+                .map_err(|e| Error::Internal(e.to_string()))?,
+            sealed_input: row.try_get("sealed_input")?,
+            source: source
+                .map(|s| serde_json::from_str(&s))
+                .transpose()
+                .map_err(|e| Error::Internal(format!("stored job source: {e}")))?,
+            attempts: row.try_get("attempts")?,
+            waited_ms: now.saturating_sub(queued_ms).max(0),
+            lease_token: row.try_get("lease_token")?,
+        };
+        let m = &self.metrics;
+        m.queue_wait
+            .with_label_values(&[claim.circuit.name()])
+            .observe(claim.waited_ms as f64 / 1000.0);
+        if claim.attempts > 1 {
+            // Only a lost worker's expired lease brings a job back.
+            m.lease_expiries.inc();
+            m.retries.with_label_values(&[claim.circuit.name()]).inc();
+        }
+        Ok(Some(claim))
+    }
+
+    /// Renews the lease `token` on job `id` and records its stage; `false`
+    /// when the lease is no longer held (the job was cancelled, expired, or
+    /// taken over after this lease expired): the worker stops and discards
+    /// its result.
+    pub async fn renew_token(
+        &self,
+        id: &Uuid,
+        token: &str,
+        stage: &str,
+        progress: Option<&str>,
+    ) -> Result<bool> {
+        let s = self.settings();
+        let r = sqlx::query(
+            "UPDATE proof_jobs SET lease_expires_ms = $1, stage = $2, progress = $3 \
+             WHERE id = $4 AND lease_token = $5 AND state = 'running'",
+        )
+        .bind(now_ms().saturating_add(s.lease_ms))
+        .bind(stage)
+        .bind(progress)
+        .bind(id.to_string())
+        .bind(token)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Hands a held job back to the queue (a worker stopping cleanly): it
+    /// is claimable at once and the attempt does not count.
+    pub async fn release(&self, id: &Uuid, token: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE proof_jobs SET state = 'queued', lease_token = NULL, lease_expires_ms = NULL,              worker_id = NULL, stage = NULL, progress = NULL,              attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END              WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+        )
+        .bind(id.to_string())
+        .bind(token)
+        .execute(&self.db.pool)
+        .await?;
+        if r.rows_affected() == 1 {
+            self.wake.notify_waiters();
+        }
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Opens a sealed job input with the pool key. Checks that the envelope
+    /// belongs to this job before opening it.
+    pub async fn open_input(&self, claim: &Claim, keys: &KeyStore) -> Result<Zeroizing<String>> {
+        let sealed = claim
+            .sealed_input
+            .as_deref()
+            .ok_or_else(|| Error::Internal("job has no sealed input".into()))?;
+        let bytes = hex::decode(sealed).map_err(|e| Error::Internal(e.to_string()))?;
+        let envelope = Envelope::from_bytes(&bytes)?;
+        if envelope.record.tx_id != claim.id
+            || envelope.record.receipt_hash != seal_binding(&claim.id, claim.circuit, &claim.owner)
+        {
+            return Err(Error::Internal(
+                "sealed input does not belong to this job".into(),
+            ));
+        }
+        let key_id = self.settings().pool_key_id;
+        let plain = keys.open(&envelope, &key_id).await?;
+        let text = std::str::from_utf8(plain.expose())
+            .map_err(|_| Error::Internal("sealed input is not UTF-8".into()))?;
+        Ok(Zeroizing::new(text.to_string()))
+    }
+
+    /// Stores `outcome` if `claim` still holds the job's lease; `false`
+    /// (result discarded) otherwise, so a job never gets two results. The
+    /// sealed input is deleted with the result.
+    pub async fn finish(&self, claim: &Claim, outcome: &Outcome) -> Result<bool> {
+        let now = now_unix();
+        let r = match outcome {
+            Outcome::Proved {
+                proof,
+                public,
+                backend,
+                proving_ms,
+            } => {
+                sqlx::query(
+                    "UPDATE proof_jobs SET state = 'succeeded', backend = $1, proof = $2, \
+                     public_signals = $3, finished_at = $4, proving_ms = $5, stage = NULL, \
+                     progress = NULL, lease_token = NULL, sealed_input = NULL \
+                     WHERE id = $6 AND lease_token = $7 AND state = 'running'",
+                )
+                .bind(backend)
+                .bind(proof)
+                .bind(public)
+                .bind(now)
+                .bind(proving_ms)
+                .bind(claim.id.to_string())
+                .bind(&claim.lease_token)
+                .execute(&self.db.pool)
+                .await?
+            }
+            Outcome::Failed(message) => {
+                sqlx::query(
+                    "UPDATE proof_jobs SET state = 'failed', error = $1, finished_at = $2, \
+                     stage = NULL, progress = NULL, lease_token = NULL, sealed_input = NULL \
+                     WHERE id = $3 AND lease_token = $4 AND state = 'running'",
+                )
+                .bind(message)
+                .bind(now)
+                .bind(claim.id.to_string())
+                .bind(&claim.lease_token)
+                .execute(&self.db.pool)
+                .await?
+            }
+        };
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.announce_end(&claim.id).await;
+        Ok(true)
+    }
+
+    /// Ends jobs no worker will finish: past their deadline (expired), and
+    /// running ones whose last allowed attempt's lease expired (failed).
+    pub async fn reap(&self) -> Result<Reaped> {
+        let now = now_ms();
+        let expired = sqlx::query(
+            "UPDATE proof_jobs SET state = 'expired', finished_at = $1, lease_token = NULL, \
+             sealed_input = NULL, error = 'the deadline passed before the job was proved' \
+             WHERE state IN ('queued', 'running') AND deadline IS NOT NULL AND deadline <= $1 \
+             RETURNING id",
+        )
+        .bind(now / 1000)
+        .fetch_all(&self.db.pool)
+        .await?;
+        let exhausted = sqlx::query(
+            "UPDATE proof_jobs SET state = 'failed', finished_at = $1, lease_token = NULL, \
+             sealed_input = NULL, \
+             error = 'the worker proving it was lost on every attempt; submit it again' \
+             WHERE state = 'running' AND lease_expires_ms < $2 AND attempts >= max_attempts \
+             RETURNING id",
+        )
+        .bind(now / 1000)
+        .bind(now)
+        .fetch_all(&self.db.pool)
+        .await?;
+        if !exhausted.is_empty() {
+            self.metrics
+                .lease_expiries
+                .inc_by(u64::try_from(exhausted.len()).unwrap_or(0));
+        }
+        for row in expired.iter().chain(exhausted.iter()) {
+            let id: String = row.try_get("id")?;
+            if let Ok(id) = Uuid::parse_str(&id) {
+                self.announce_end(&id).await;
+            }
+        }
+        Ok(Reaped {
+            expired: u64::try_from(expired.len()).unwrap_or(0),
+            exhausted: u64::try_from(exhausted.len()).unwrap_or(0),
+        })
+    }
+
+    /// Sets the queue gauges from the database: jobs queued and running by
+    /// circuit, and the total waiting.
+    pub async fn sample_gauges(&self) -> Result<()> {
+        let rows = sqlx::query(
+            "SELECT circuit, state, COUNT(*) AS n FROM proof_jobs \
+             WHERE state IN ('queued', 'running') GROUP BY circuit, state",
+        )
+        .fetch_all(&self.db.pool)
+        .await?;
+        let m = &self.metrics;
+        for c in CIRCUITS {
+            for st in [JobState::Queued, JobState::Running] {
+                m.proof_jobs
+                    .with_label_values(&[c.name(), st.as_str()])
+                    .set(0);
+            }
+        }
+        let mut queued = 0;
+        for row in rows {
+            let circuit: String = row.try_get("circuit")?;
+            let state: String = row.try_get("state")?;
+            let n: i64 = row.try_get("n")?;
+            if state == "queued" {
+                queued += n;
+            }
+            m.proof_jobs.with_label_values(&[&circuit, &state]).set(n);
+        }
+        m.queue_depth.set(queued);
+        Ok(())
+    }
+
+    /// Records `vk_sha256` as the verifying key of `circuit` unless one is
+    /// recorded already; returns the recorded one.
+    pub async fn record_circuit_key(
+        &self,
+        circuit: CircuitKind,
+        vk_sha256: &str,
+        by: &str,
+    ) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO proof_circuit_keys (circuit, vk_sha256, recorded_at, recorded_by) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (circuit) DO NOTHING",
+        )
+        .bind(circuit.name())
+        .bind(vk_sha256)
+        .bind(now_unix())
+        .bind(by)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT vk_sha256 FROM proof_circuit_keys WHERE circuit = $1")
+                .bind(circuit.name())
+                .fetch_one(&self.db.pool)
+                .await?,
+        )
+    }
+
+    /// Registers a worker (or refreshes its row).
+    pub async fn register_worker(&self, w: &WorkerInfo) -> Result<()> {
+        let now = now_unix();
+        sqlx::query(
+            "INSERT INTO proof_workers (id, host, backend, circuits, started_at, heartbeat_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(&w.id)
+        .bind(&w.host)
+        .bind(&w.backend)
+        .bind(&w.circuits)
+        .bind(now)
         .execute(&self.db.pool)
         .await?;
         Ok(())
     }
 
-    /// Cancels a queued or running job. A running proof cannot be
-    /// interrupted; its result is thrown away. `Ok(false)` when the job had
-    /// already ended.
-    pub async fn cancel(&self, id: &Uuid) -> Result<bool> {
-        // One state at a time, so that the gauges move from the state the
-        // job really left even if a worker picks it up meanwhile.
-        for from in [JobState::Queued, JobState::Running] {
-            let r = sqlx::query(
-                "UPDATE proof_jobs SET state = 'cancelled', finished_at = $1 \
-                 WHERE id = $2 AND state = $3",
-            )
+    /// A worker's heartbeat, with the job it is on.
+    pub async fn heartbeat(&self, worker: &str, current: Option<&Uuid>) -> Result<()> {
+        sqlx::query("UPDATE proof_workers SET heartbeat_at = $1, current_job = $2 WHERE id = $3")
             .bind(now_unix())
-            .bind(id.to_string())
-            .bind(from.as_str())
+            .bind(current.map(Uuid::to_string))
+            .bind(worker)
             .execute(&self.db.pool)
             .await?;
-            if r.rows_affected() == 0 {
-                continue;
-            }
-            // A running job's worker takes it off the running gauge when it
-            // finishes; a queued one never reaches a worker's books.
-            if from == JobState::Queued {
-                self.gauge(JobState::Queued, &self.configured_backend, -1);
-            }
-            self.gauge(JobState::Cancelled, &self.configured_backend, 1);
-            return Ok(true);
-        }
-        Ok(false)
+        Ok(())
     }
 
-    /// Starts `n` workers proving with `keys` on `backend`; each appends a
-    /// `proof_job` event when its job ends. They stop when the returned
-    /// handles are aborted or the queue is dropped.
-    pub fn start_workers(
-        self: &Arc<Self>,
-        n: usize,
-        keys: Arc<CircuitKeys>,
-        backend: zkr_prover::Backend,
-        audit: AuditLog,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
-        if n == 0 {
-            // A paused pool: jobs queue up until workers start.
-            return Vec::new();
-        }
-        let Some(rx) = self.rx.lock().ok().and_then(|mut r| r.take()) else {
-            return Vec::new();
+    /// Counts a job a worker finished.
+    pub async fn count_done(&self, worker: &str, succeeded: bool) -> Result<()> {
+        let column = if succeeded {
+            "jobs_done"
+        } else {
+            "jobs_failed"
         };
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        (0..n)
-            .map(|_| {
-                let jobs = self.clone();
-                let rx = rx.clone();
-                let keys = keys.clone();
-                let audit = audit.clone();
-                tokio::spawn(async move {
-                    loop {
-                        let next = rx.lock().await.recv().await;
-                        let Some(job) = next else { break };
-                        jobs.metrics.queue_depth.dec();
-                        jobs.per_principal.give_back(&job.owner);
-                        if let Err(e) = jobs.run_one(job, &keys, backend, &audit).await {
-                            tracing::error!(error = %e, "proof job bookkeeping failed");
-                        }
-                    }
+        let sql = format!(
+            "UPDATE proof_workers SET {column} = {column} + 1, current_job = NULL WHERE id = $1"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(worker)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a worker stopped.
+    pub async fn worker_stopped(&self, worker: &str) -> Result<()> {
+        sqlx::query("UPDATE proof_workers SET stopped_at = $1, current_job = NULL WHERE id = $2")
+            .bind(now_unix())
+            .bind(worker)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Workers seen in the last `since_secs` seconds, newest heartbeat first.
+    pub async fn workers(&self, since_secs: i64) -> Result<Vec<WorkerView>> {
+        let rows = sqlx::query(
+            "SELECT id, host, backend, circuits, started_at, heartbeat_at, stopped_at, jobs_done, \
+             jobs_failed, current_job FROM proof_workers WHERE heartbeat_at >= $1 \
+             ORDER BY heartbeat_at DESC, id",
+        )
+        .bind(now_unix().saturating_sub(since_secs))
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let circuits: String = r.try_get("circuits")?;
+                Ok(WorkerView {
+                    id: r.try_get("id")?,
+                    host: r.try_get("host")?,
+                    backend: r.try_get("backend")?,
+                    circuits: circuits
+                        .split(',')
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    started_at: r.try_get("started_at")?,
+                    heartbeat_at: r.try_get("heartbeat_at")?,
+                    stopped_at: r.try_get("stopped_at")?,
+                    jobs_succeeded: r.try_get("jobs_done")?,
+                    jobs_failed: r.try_get("jobs_failed")?,
+                    current_job: r.try_get("current_job")?,
                 })
             })
             .collect()
     }
+}
 
-    async fn run_one(
-        &self,
-        job: Queued,
-        keys: &Arc<CircuitKeys>,
-        backend: zkr_prover::Backend,
-        audit: &AuditLog,
-    ) -> Result<()> {
-        // The row is the truth: a job cancelled while queued is no longer
-        // 'queued', one cancelled while running no longer 'running'.
-        let id = job.id;
-        let started = sqlx::query(
-            "UPDATE proof_jobs SET state = 'running', started_at = $1 WHERE id = $2 AND state = 'queued'",
-        )
-        .bind(now_unix())
-        .bind(id.to_string())
-        .execute(&self.db.pool)
-        .await?;
-        if started.rows_affected() == 0 {
-            return Ok(());
-        }
-        let configured = self.configured_backend.clone();
-        self.gauge(JobState::Queued, &configured, -1);
-        self.gauge(JobState::Running, &configured, 1);
-        let circuit_name = job.circuit.kind().name();
-        let keys = keys.clone();
-        let circuit = job.circuit;
-        let outcome = tokio::task::spawn_blocking(move || -> Result<_> {
-            let pk = keys.proving_key(circuit.kind())?;
-            let public = circuit.public_inputs();
-            let proved = zkr_prover::prove_reporting(&pk, circuit, &mut OsRng, backend)
-                .map_err(|e| Error::Unprocessable(format!("proving failed: {e}")))?;
-            // A proof that does not verify under its own key is never handed out.
-            let ok = zkr_verifier::verify(&pk.vk, &proved.proof, &public)
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            if !ok {
-                return Err(Error::Internal("the new proof does not verify".into()));
-            }
-            let proof = serde_json::to_string(&snarkjs::ProofJson::from_proof(&proved.proof))
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            let public = serde_json::to_string(&snarkjs::public_json(&public))
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            Ok((proof, public, proved.ran.to_string()))
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("prover task: {e}")))
-        .and_then(|r| r);
-        self.gauge(JobState::Running, &configured, -1);
-        let (ended, state, backend_ran, detail) = match outcome {
-            Ok((proof, public, ran)) => {
-                let r = sqlx::query(
-                    "UPDATE proof_jobs SET state = 'done', backend = $1, proof = $2, public_signals = $3, \
-                     finished_at = $4 WHERE id = $5 AND state = 'running'",
-                )
-                .bind(&ran)
-                .bind(proof)
-                .bind(public)
-                .bind(now_unix())
-                .bind(id.to_string())
-                .execute(&self.db.pool)
-                .await?;
-                (
-                    r.rows_affected(),
-                    JobState::Done,
-                    ran.clone(),
-                    format!("circuit={circuit_name} backend={ran}"),
-                )
-            }
-            Err(e) => {
-                // Internal errors are logged in full and stored generically.
-                let message = match &e {
-                    Error::Internal(m) => {
-                        tracing::error!(job = %id, error = %m, "proof job failed");
-                        "internal error while proving".to_string()
-                    }
-                    other => other.to_string(),
-                };
-                let r = sqlx::query(
-                    "UPDATE proof_jobs SET state = 'failed', error = $1, finished_at = $2 \
-                     WHERE id = $3 AND state = 'running'",
-                )
-                .bind(&message)
-                .bind(now_unix())
-                .bind(id.to_string())
-                .execute(&self.db.pool)
-                .await?;
-                (
-                    r.rows_affected(),
-                    JobState::Failed,
-                    configured.clone(),
-                    format!("circuit={circuit_name} error={message}"),
-                )
-            }
-        };
-        if ended == 0 {
-            // Cancelled while it ran: the owner's DELETE moved the row.
-            return Ok(());
-        }
-        self.gauge(state, &backend_ran, 1);
-        audit
-            .append(NewEvent {
-                actor: PROVER_ACTOR.into(),
-                roles: "system".into(),
-                action: "proof_job".into(),
-                resource: format!("job/{id}"),
-                purpose: "-".into(),
-                outcome: state.as_str().into(),
-                detail,
-            })
-            .await?;
-        Ok(())
-    }
+/// A worker as it registers.
+#[derive(Debug, Clone)]
+pub struct WorkerInfo {
+    /// Unique per process: host, process id and a random suffix.
+    pub id: String,
+    /// Host name.
+    pub host: String,
+    /// Configured MSM backend.
+    pub backend: String,
+    /// Circuits it proves, comma-separated.
+    pub circuits: String,
+}
+
+/// A worker as `GET /v1/workers` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkerView {
+    /// Worker id.
+    pub id: String,
+    /// Host name.
+    pub host: String,
+    /// Configured MSM backend (`auto`, `cpu`, `opencl`).
+    pub backend: String,
+    /// Circuits it proves (those whose keys match the recorded verifying keys).
+    pub circuits: Vec<String>,
+    /// Unix seconds.
+    pub started_at: i64,
+    /// Unix seconds of the last heartbeat.
+    pub heartbeat_at: i64,
+    /// Unix seconds, when it stopped cleanly.
+    pub stopped_at: Option<i64>,
+    /// Jobs it proved.
+    pub jobs_succeeded: i64,
+    /// Jobs it failed.
+    pub jobs_failed: i64,
+    /// The job it is proving.
+    pub current_job: Option<String>,
 }

@@ -22,6 +22,7 @@ pub mod registries;
 pub mod routes;
 mod state;
 pub mod verifying_keys;
+pub mod worker;
 
 pub use self::state::{AppState, Ask, Clock};
 
@@ -74,14 +75,10 @@ pub async fn run(config: Config) -> Result<()> {
     if circuits_dir.starts_with(&data_dir) && circuits_dir.exists() {
         zkr_artifacts::restrict_tree(&circuits_dir)?;
     }
-    let interrupted = state.jobs.fail_interrupted().await?;
-    if interrupted > 0 {
-        tracing::warn!(
-            jobs = interrupted,
-            "proof jobs of an earlier run marked failed"
-        );
-    }
-    let provers = state.start_provers();
+    // Jobs an earlier run left queued or running are still in the
+    // database: the workers (here or elsewhere) take them up again.
+    let provers = state.start_provers().await?;
+    let relay = relay_job_ends(&state);
     let checkpointer = checkpoints::Checkpointer::for_state(&state)?;
     if let Some(path) =
         auth::bootstrap_admin(&state.db, &data_dir, state.config.admin_token_days).await?
@@ -107,15 +104,72 @@ pub async fn run(config: Config) -> Result<()> {
     let http_config = state.config.http.clone();
     http::serve(listener, router(state), &http_config, shutdown_signal()).await?;
     sweeper.abort();
-    for p in provers {
-        p.abort();
+    if let Some(r) = relay {
+        r.abort();
     }
+    provers.stop().await;
     audit.close().await;
     writer.join().await;
     checkpointer.finish().await;
     db.pool.close().await;
     tracing::info!("zkr serve stopped; audit log flushed");
     Ok(())
+}
+
+/// Runs `zkr worker` on `config` until SIGTERM or ctrl-c: prover workers
+/// only, on the database, circuit keys and KEK that the configuration
+/// names. Jobs it holds when stopped go back to the queue.
+pub async fn run_worker(config: Config) -> Result<()> {
+    let data_dir = config.data_dir.clone();
+    zkr_artifacts::secure_dir(&data_dir)?;
+    zkr_artifacts::prepare_sqlite(&config.database_url())?;
+    let (mut state, writer) = AppState::start(config).await?;
+    state.attach_keys(kek(&data_dir)?).await?;
+    let circuit_keys = state.circuit_keys.clone();
+    let setup_missing = state.config.proofs.setup_missing_keys;
+    tokio::task::spawn_blocking(move || circuit_keys.ensure(setup_missing))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    let provers = state.start_provers().await?;
+    println!("{} prover workers running", provers.len());
+    shutdown_signal().await;
+    provers.stop().await;
+    state.audit.close().await;
+    writer.join().await;
+    state.db.pool.close().await;
+    tracing::info!("zkr worker stopped; held jobs handed back");
+    Ok(())
+}
+
+/// On PostgreSQL, passes every node's job-end notices to this node's
+/// long-polls (LISTEN on [`jobs::ENDED_CHANNEL`]); reconnects after a lost
+/// connection.
+fn relay_job_ends(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    if state.db.backend != zkr_store::Backend::Postgres {
+        return None;
+    }
+    let url = state.config.database_url();
+    let jobs = state.jobs.clone();
+    Some(tokio::spawn(async move {
+        loop {
+            if let Err(e) = listen_job_ends(&url, &jobs).await {
+                tracing::warn!(error = %e, "job-end notices interrupted; reconnecting");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }))
+}
+
+/// LISTENs for job ends until the connection fails.
+async fn listen_job_ends(url: &str, jobs: &jobs::Jobs) -> std::result::Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(jobs::ENDED_CHANNEL).await?;
+    loop {
+        let notice = listener.recv().await?;
+        if let Ok(id) = uuid::Uuid::parse_str(notice.payload()) {
+            jobs.relay_end(id);
+        }
+    }
 }
 
 /// The KEK from the environment (HSM or named file); without either, the

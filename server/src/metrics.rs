@@ -8,8 +8,8 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use super::AppState;
@@ -25,10 +25,22 @@ pub struct Metrics {
     pub latency: HistogramVec,
     /// Error responses by route and error code.
     pub errors: IntCounterVec,
-    /// Proof jobs by state and backend.
+    /// Proof jobs queued and running, by circuit and state (sampled from
+    /// the database at each scrape, so it counts every node's jobs).
     pub proof_jobs: IntGaugeVec,
-    /// Proof jobs waiting for a prover.
+    /// Proof jobs waiting for a prover (every node's).
     pub queue_depth: IntGauge,
+    /// Proof jobs this node's workers ended, by circuit, state and backend.
+    pub jobs_finished: IntCounterVec,
+    /// Time from queued to claimed, by circuit.
+    pub queue_wait: HistogramVec,
+    /// Time proving a job (witness, proof, self-check), by circuit and backend.
+    pub proving_time: HistogramVec,
+    /// Leases that expired (a worker was lost) and were claimed again or
+    /// ended their job.
+    pub lease_expiries: IntCounter,
+    /// Jobs claimed again after a lost worker, by circuit.
+    pub retries: IntCounterVec,
     /// Audit appends by result (`ok`, `error`).
     pub audit_appends: IntCounterVec,
     /// Access decisions by outcome.
@@ -66,8 +78,49 @@ impl Metrics {
         )
         .map_err(m)?;
         let proof_jobs = IntGaugeVec::new(
-            Opts::new("zkr_proof_jobs", "Proof jobs by state and backend"),
-            &["state", "backend"],
+            Opts::new(
+                "zkr_proof_jobs",
+                "Proof jobs queued and running, by circuit and state",
+            ),
+            &["circuit", "state"],
+        )
+        .map_err(m)?;
+        let jobs_finished = IntCounterVec::new(
+            Opts::new(
+                "zkr_proof_jobs_finished_total",
+                "Proof jobs this node's workers ended, by circuit, state and backend",
+            ),
+            &["circuit", "state", "backend"],
+        )
+        .map_err(m)?;
+        let seconds = vec![
+            0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+        ];
+        let queue_wait = HistogramVec::new(
+            HistogramOpts::new(
+                "zkr_proof_queue_wait_seconds",
+                "Time proof jobs waited from queued to claimed",
+            )
+            .buckets(seconds.clone()),
+            &["circuit"],
+        )
+        .map_err(m)?;
+        let proving_time = HistogramVec::new(
+            HistogramOpts::new("zkr_proof_proving_seconds", "Time proving a job").buckets(seconds),
+            &["circuit", "backend"],
+        )
+        .map_err(m)?;
+        let lease_expiries = IntCounter::new(
+            "zkr_proof_lease_expiries_total",
+            "Proof-job leases that expired because their worker was lost",
+        )
+        .map_err(m)?;
+        let retries = IntCounterVec::new(
+            Opts::new(
+                "zkr_proof_retries_total",
+                "Proof jobs claimed again after a lost worker",
+            ),
+            &["circuit"],
         )
         .map_err(m)?;
         let queue_depth =
@@ -90,6 +143,17 @@ impl Metrics {
         registry.register(Box::new(errors.clone())).map_err(m)?;
         registry.register(Box::new(proof_jobs.clone())).map_err(m)?;
         registry
+            .register(Box::new(jobs_finished.clone()))
+            .map_err(m)?;
+        registry.register(Box::new(queue_wait.clone())).map_err(m)?;
+        registry
+            .register(Box::new(proving_time.clone()))
+            .map_err(m)?;
+        registry
+            .register(Box::new(lease_expiries.clone()))
+            .map_err(m)?;
+        registry.register(Box::new(retries.clone())).map_err(m)?;
+        registry
             .register(Box::new(queue_depth.clone()))
             .map_err(m)?;
         registry
@@ -97,8 +161,11 @@ impl Metrics {
             .map_err(m)?;
         registry.register(Box::new(decisions.clone())).map_err(m)?;
         // Make the series visible from the first scrape, so dashboards show 0, not "no data".
-        for state in ["done", "failed"] {
-            proof_jobs.with_label_values(&[state, "cpu"]).set(0);
+        for circuit in ["range", "membership", "receipt", "disclosure"] {
+            for state in ["queued", "running"] {
+                proof_jobs.with_label_values(&[circuit, state]).set(0);
+            }
+            retries.with_label_values(&[circuit]);
         }
         for result in ["ok", "error"] {
             audit_appends.with_label_values(&[result]);
@@ -110,6 +177,11 @@ impl Metrics {
             errors,
             proof_jobs,
             queue_depth,
+            jobs_finished,
+            queue_wait,
+            proving_time,
+            lease_expiries,
+            retries,
             audit_appends,
             decisions,
         })
@@ -174,6 +246,10 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response> {
+    // The queue is shared by every node: its depth is read, not counted.
+    if let Err(e) = state.jobs.sample_gauges().await {
+        tracing::warn!(error = %e, "cannot sample the proof queue for metrics");
+    }
     let body = state.metrics.render()?;
     Ok((
         StatusCode::OK,

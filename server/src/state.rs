@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::ratelimit::Limits;
-use crate::{jobs, policies, registries, verifying_keys};
+use crate::{jobs, policies, registries, verifying_keys, worker};
 
 /// Where the service reads the time: the system clock, or a fixed instant
 /// so that tests of business hours do not depend on when they run.
@@ -49,7 +49,7 @@ pub struct AppState {
     pub clock: Clock,
     /// Circuits' proving keys.
     pub circuit_keys: Arc<jobs::CircuitKeys>,
-    /// The proof-job queue.
+    /// The proof-job queue (in the database, shared by every node).
     pub jobs: Arc<jobs::Jobs>,
 }
 
@@ -116,13 +116,7 @@ impl AppState {
             config.circuits_dir(),
             config.registry_depth,
         ));
-        let jobs = Arc::new(jobs::Jobs::new(
-            db.clone(),
-            metrics.clone(),
-            config.proofs.queue,
-            &config.proofs.backend.to_string(),
-        ));
-        jobs.set_per_principal_limit(config.proofs.per_principal_limit());
+        let jobs = Arc::new(jobs::Jobs::new(db.clone(), metrics.clone(), &config.proofs));
         let state = Self {
             config: Arc::new(config),
             db,
@@ -150,14 +144,16 @@ impl AppState {
         Ok(())
     }
 
-    /// Starts the proof workers (`proofs.workers` of them).
-    pub fn start_provers(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        self.jobs.start_workers(
-            self.config.proofs.workers,
-            self.circuit_keys.clone(),
-            self.config.proof_backend(),
-            self.audit.clone(),
-        )
+    /// Starts the proof workers (`proofs.workers` of them) for the
+    /// circuits whose keys match the verifying keys the database records.
+    pub async fn start_provers(&self) -> Result<worker::Pool> {
+        let n = self.config.proofs.workers;
+        if n == 0 {
+            return Ok(worker::Pool::none(self));
+        }
+        let node = format!("{}:{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let circuits = worker::usable_circuits(self, &node).await?;
+        worker::Pool::start(self, n, circuits).await
     }
 
     /// First-start set-up of the service's own keys: the audit-escrow key

@@ -93,6 +93,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "key_store",
         include_str!("../migrations/sqlite/0006_key_store.sql"),
     ),
+    (
+        7,
+        "proof_pool",
+        include_str!("../migrations/sqlite/0007_proof_pool.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -124,6 +129,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "key_store",
         include_str!("../migrations/postgres/0006_key_store.sql"),
+    ),
+    (
+        7,
+        "proof_pool",
+        include_str!("../migrations/postgres/0007_proof_pool.sql"),
     ),
 ];
 

@@ -48,8 +48,10 @@ pub enum Command {
     /// Measure our MSM and prover beside arkworks on the same inputs.
     #[cfg(feature = "bench")]
     Bench(bench::BenchArgs),
-    /// Run the HTTP service.
+    /// Run the HTTP service (and, unless `--workers 0`, prover workers).
     Serve(service::ServeArgs),
+    /// Run only prover workers, on the configuration of `zkr serve`.
+    Worker(service::WorkerArgs),
     /// API tokens.
     Token(service::TokenArgs),
     /// The audit log.
@@ -134,6 +136,7 @@ pub fn run(cli: Cli) -> CliResult {
         #[cfg(feature = "bench")]
         Command::Bench(a) => bench::run(&a),
         Command::Serve(a) => service(service::serve(a)),
+        Command::Worker(a) => service(service::worker(a)),
         Command::Token(a) => token(&a),
         Command::Audit(a) => audit(&a),
         Command::Export(a) => export::run(&a),

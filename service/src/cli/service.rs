@@ -29,6 +29,45 @@ pub struct ServeArgs {
     /// Data directory (default ./zkr-data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Prover workers to run beside the API (default `proofs.workers`);
+    /// 0 runs only the API, for a node whose jobs `zkr worker` proves.
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+/// `zkr worker` flags: the configuration of `zkr serve` (the same file,
+/// database, data directory and KEK variables), without the API.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(after_help = config::env_help())]
+pub struct WorkerArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "ZKR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL (`sqlite://...` or `postgres://...`); default SQLite in the data directory.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Data directory (default ./zkr-data): circuit keys under `circuits/`
+    /// unless `circuits_dir` says otherwise, and the development KEK file.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Workers in this process (default `proofs.workers`, at least 1).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+impl WorkerArgs {
+    /// The configuration these flags select.
+    pub fn load_config(&self) -> Result<Config> {
+        let mut config = ServeArgs {
+            config: self.config.clone(),
+            database: self.database.clone(),
+            data_dir: self.data_dir.clone(),
+            ..ServeArgs::default()
+        }
+        .load_config()?;
+        config.proofs.workers = self.workers.unwrap_or(config.proofs.workers).max(1);
+        Ok(config)
+    }
 }
 
 impl ServeArgs {
@@ -43,6 +82,9 @@ impl ServeArgs {
         }
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
+        }
+        if let Some(n) = self.workers {
+            config.proofs.workers = n;
         }
         config.validate()?;
         Ok(config)
@@ -178,6 +220,12 @@ fn database_url(database: &Option<String>, config: &Option<PathBuf>) -> Result<S
 pub fn serve(args: ServeArgs) -> Result<()> {
     let config = args.load_config()?;
     runtime()?.block_on(zkr_server::run(config))
+}
+
+/// Runs `zkr worker`.
+pub fn worker(args: WorkerArgs) -> Result<()> {
+    let config = args.load_config()?;
+    runtime()?.block_on(zkr_server::run_worker(config))
 }
 
 /// Runs `zkr token create`; returns the secret to print.

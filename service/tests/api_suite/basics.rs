@@ -179,7 +179,7 @@ api_test!(metrics_count_requests_by_route_and_status, |app| {
         text.contains(r#"zkr_audit_appends_total{result="ok"} 1"#),
         "{text}"
     );
-    assert!(text.contains(r#"zkr_proof_jobs{backend="auto",state="queued"} 0"#));
+    assert!(text.contains(r#"zkr_proof_jobs{circuit="range",state="queued"} 0"#));
     assert!(text.contains("zkr_proof_queue_depth 0"));
 });
 

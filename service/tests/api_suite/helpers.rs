@@ -43,7 +43,7 @@ pub struct TestApp {
     pub admin: String,
     pub database_url: String,
     writer: Option<zkr_server::audit::AuditWriter>,
-    provers: Vec<tokio::task::JoinHandle<()>>,
+    provers: Option<zkr_server::worker::Pool>,
     postgres: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
@@ -130,7 +130,7 @@ impl TestApp {
             .expect("admin token")
             .secret
             .to_string();
-        let provers = state.start_provers();
+        let provers = Some(state.start_provers().await.expect("workers"));
         let router = router(state.clone());
         Some(Self {
             state,
@@ -142,6 +142,24 @@ impl TestApp {
             postgres,
             _dir: dir,
         })
+    }
+
+    /// Stops this instance's workers (handing their jobs back), as a
+    /// stopping service does.
+    pub async fn stop_workers(&mut self) {
+        if let Some(p) = self.provers.take() {
+            p.stop().await;
+        }
+    }
+
+    /// Starts `n` workers on this instance's state, as a restarted service does.
+    pub async fn start_workers(&mut self, n: usize) {
+        self.stop_workers().await;
+        let mut state = self.state.clone();
+        let mut config = (*state.config).clone();
+        config.proofs.workers = n;
+        state.config = std::sync::Arc::new(config);
+        self.provers = Some(state.start_provers().await.expect("workers"));
     }
 
     /// Rebuilds the router after a test changed the state (e.g. its clock).
@@ -227,8 +245,8 @@ impl TestApp {
     /// Stops the audit writer, closes the pool and drops a PostgreSQL
     /// test database.
     pub async fn teardown(mut self) {
-        for p in self.provers.drain(..) {
-            p.abort();
+        if let Some(p) = self.provers.take() {
+            p.stop().await;
         }
         self.state.audit.close().await;
         if let Some(w) = self.writer.take() {

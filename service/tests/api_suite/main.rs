@@ -13,6 +13,7 @@ mod connections;
 mod docs;
 mod keys;
 mod policies;
+mod pool;
 mod proofs;
 mod rate_limits;
 mod registries;

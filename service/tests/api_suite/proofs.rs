@@ -1,6 +1,6 @@
 //! Proof jobs and disclosures end to end: submit, poll, verify (with the
-//! attestation for receipt proofs), cancel, a full queue, and jobs
-//! interrupted by a restart.
+//! attestation for receipt proofs), cancel, a full queue, and jobs that
+//! survive a restart.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -16,11 +16,11 @@ use crate::helpers::{Reply, TestApp, api_test, test_config};
 
 /// Registry depth of the proof tests: small, so that set-up and proving
 /// stay quick; the circuits are the same at any depth.
-const DEPTH: usize = 8;
+pub(crate) const DEPTH: usize = 8;
 
 /// Keys of all four circuits at `DEPTH`, set up once per test run the way
 /// `zkr serve` sets them up on first start.
-fn circuits_dir() -> &'static PathBuf {
+pub(crate) fn circuits_dir() -> &'static PathBuf {
     static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     &DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -34,7 +34,7 @@ fn circuits_dir() -> &'static PathBuf {
     .1
 }
 
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     let mut c = test_config();
     c.registry_depth = DEPTH;
     c.circuits_dir = circuits_dir().clone();
@@ -42,7 +42,7 @@ fn config() -> Config {
 }
 
 /// No workers: jobs stay queued.
-fn paused(queue: usize) -> Config {
+pub(crate) fn paused(queue: usize) -> Config {
     let mut c = config();
     c.proofs.workers = 0;
     c.proofs.queue = queue;
@@ -52,7 +52,7 @@ fn paused(queue: usize) -> Config {
 }
 
 /// Polls a job until it leaves queued/running.
-async fn wait_for(app: &TestApp, token: &str, job: &str) -> Reply {
+pub(crate) async fn wait_for(app: &TestApp, token: &str, job: &str) -> Reply {
     for _ in 0..1200 {
         let r = app.get(&format!("/v1/proofs/{job}"), token).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -65,7 +65,7 @@ async fn wait_for(app: &TestApp, token: &str, job: &str) -> Reply {
     panic!("job {job} did not finish in 120 s");
 }
 
-fn range_input(value: u64) -> Value {
+pub(crate) fn range_input(value: u64) -> Value {
     json!({"value": value.to_string(), "blind": "4242", "min": "10", "max": "1000"})
 }
 
@@ -89,7 +89,7 @@ api_test!(range_job_is_proved_and_verifies, config = config(), |app| {
     );
 
     let done = wait_for(&app, &client, &job).await;
-    assert_eq!(done.json["state"], "done", "{}", done.text);
+    assert_eq!(done.json["state"], "succeeded", "{}", done.text);
     assert_eq!(done.json["backend"], "cpu");
     assert_eq!(done.json["owner"], "client-a");
     let public = done.json["public_signals"].clone();
@@ -133,11 +133,24 @@ api_test!(range_job_is_proved_and_verifies, config = config(), |app| {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .map(|e| e["outcome"].as_str().unwrap_or("").to_string())
         .collect();
-    assert_eq!(outcomes, vec!["queued", "done"], "{}", events.text);
+    assert_eq!(outcomes, vec!["queued", "succeeded"], "{}", events.text);
     let m = app.call(Method::GET, "/metrics", None, None).await;
     assert!(
+        m.text.contains(
+            "zkr_proof_jobs_finished_total{backend=\"cpu\",circuit=\"range\",state=\"succeeded\"} 1"
+        ),
+        "{}",
         m.text
-            .contains("zkr_proof_jobs{backend=\"cpu\",state=\"done\"} 1"),
+    );
+    assert!(
+        m.text
+            .contains("zkr_proof_queue_wait_seconds_count{circuit=\"range\"} 1"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text
+            .contains("zkr_proof_proving_seconds_count{backend=\"cpu\",circuit=\"range\"} 1"),
         "{}",
         m.text
     );
@@ -228,16 +241,11 @@ api_test!(full_queue_cancel_and_restart, config = paused(2), |app| {
     let r = app.call(Method::DELETE, &path, Some(&client), None).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
 
-    // A restart fails what was still queued: its witness was only in memory.
-    let failed = app.state.jobs.fail_interrupted().await.expect("restart");
-    assert_eq!(failed, 1);
-    let r = app.get(&format!("/v1/proofs/{}", jobs[1]), &client).await;
-    assert_eq!(r.json["state"], "failed");
-    assert!(
-        r.json["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("submit it again"))
-    );
+    // What was still queued survives a restart: workers started later
+    // (as after a restart) prove it from its sealed input.
+    app.start_workers(1).await;
+    let done = wait_for(&app, &client, &jobs[1]).await;
+    assert_eq!(done.json["state"], "succeeded", "{}", done.text);
     let r = app.get(&path, &client).await;
     assert_eq!(
         r.json["state"], "cancelled",
@@ -246,14 +254,19 @@ api_test!(full_queue_cancel_and_restart, config = paused(2), |app| {
 });
 
 /// Keys, a miner registry and one stored receipt of client-1 and miner-1.
-async fn stored_receipt(app: &TestApp) -> (String, Value) {
+pub(crate) async fn stored_receipt(app: &TestApp) -> (String, Value) {
+    stored_receipt_in(app, "miners").await
+}
+
+/// As [`stored_receipt`], with the miner in registry `registry`.
+pub(crate) async fn stored_receipt_in(app: &TestApp, registry: &str) -> (String, Value) {
     app.state.ensure_service_keys().await.expect("service keys");
     app.create_keys(&[("client-1", "participant"), ("miner-1", "participant")])
         .await;
     for member in ["3", "77", "78"] {
         let r = app
             .post(
-                "/v1/registries/miners/members",
+                &format!("/v1/registries/{registry}/members"),
                 &app.admin,
                 json!({"member": member}),
             )
@@ -304,7 +317,7 @@ api_test!(
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
         let job = r.json["job_id"].as_str().expect("job").to_string();
         let done = wait_for(&app, &miner, &job).await;
-        assert_eq!(done.json["state"], "done", "{}", done.text);
+        assert_eq!(done.json["state"], "succeeded", "{}", done.text);
         assert_eq!(done.json["tx_id"], tx_id.as_str());
         let public = done.json["public_signals"].clone();
         let tx = app
@@ -394,7 +407,7 @@ api_test!(
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
         let job = r.json["job_id"].as_str().expect("job").to_string();
         let done = wait_for(&app, &regulator, &job).await;
-        assert_eq!(done.json["state"], "done", "{}", done.text);
+        assert_eq!(done.json["state"], "succeeded", "{}", done.text);
         assert_eq!(done.json["kind"], "disclosure");
         // receipt_hash, mask = bits 2 (miner_id) and 5 (amount), d_0..d_7.
         let public: Vec<String> =
@@ -418,5 +431,42 @@ api_test!(
             .get("/v1/audit/events?action=disclose", &app.admin)
             .await;
         assert!(events.text.contains("court-order-17"), "{}", events.text);
+    }
+);
+
+// The configured miner registry is the default of receipt proofs, as it is
+// of their verification, not a fixed name.
+api_test!(
+    receipt_proofs_default_to_the_configured_miner_registry,
+    config = {
+        let mut c = config();
+        c.registries.miners = "gpu-miners".into();
+        c
+    },
+    |app| {
+        let (tx_id, attestation) = stored_receipt_in(&app, "gpu-miners").await;
+        let miner = app.token("miner-1", &[Role::Miner]).await;
+        let r = app
+            .post(
+                "/v1/proofs",
+                &miner,
+                json!({"circuit": "receipt", "tx_id": tx_id, "amount_min": "100", "amount_max": "300"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        let job = r.json["job_id"].as_str().expect("job").to_string();
+        let done = wait_for(&app, &miner, &job).await;
+        assert_eq!(done.json["state"], "succeeded", "{}", done.text);
+        let registry = app.get("/v1/registries/gpu-miners", &miner).await;
+        assert_eq!(done.json["public_signals"][1], registry.json["root"]);
+        let v = app
+            .post(
+                "/v1/verify",
+                &miner,
+                json!({"circuit": "receipt", "proof": done.json["proof"],
+                    "public_signals": done.json["public_signals"], "attestation": attestation}),
+            )
+            .await;
+        assert_eq!(v.json["valid"], true, "{}", v.text);
     }
 );

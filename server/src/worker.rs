@@ -1,0 +1,520 @@
+//! Prover workers: each claims a job from the database with a lease,
+//! renews the lease while it proves, and stores the result only while it
+//! still holds the lease (see [`crate::jobs::Jobs`]). `zkr serve` runs
+//! `proofs.workers` of them beside the API; `zkr worker` runs only them,
+//! on any machine that reaches the database and has the circuit keys and
+//! the KEK.
+
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ark_bn254::Fr;
+use ark_std::UniformRand;
+use ark_std::rand::rngs::OsRng;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+use zkr_circuits::{AnyCircuit, CircuitKind};
+use zkr_prover::{Phase, ProveObserver};
+use zkr_verifier::snarkjs;
+
+use crate::AppState;
+use crate::audit::NewEvent;
+use crate::error::{Error, Result};
+use crate::jobs::{CIRCUITS, Claim, JobState, Outcome, PROVER_ACTOR, WorkerInfo};
+use crate::routes::proofs::{circuit_of_input, circuit_of_source};
+
+/// How often the reaper (deadlines, exhausted attempts) runs per worker.
+const REAP_EVERY: Duration = Duration::from_secs(1);
+/// How often an idle worker writes its heartbeat.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// Longest time between a proving worker's lease checks: a cancelled job's
+/// proof stops at the first phase boundary after this.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Watches a job's proof: stops it before its next phase once the job's
+/// lease is lost (cancelled, expired, taken over), and keeps the phase it
+/// is in for the job's progress.
+#[derive(Debug, Default)]
+pub struct JobObserver {
+    stop: AtomicBool,
+    phase: Mutex<Option<Phase>>,
+}
+
+impl JobObserver {
+    /// Stops the proof before its next phase.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Whether the proof was told to stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// The phase the proof is in, as `name k/n`.
+    pub fn progress(&self) -> Option<String> {
+        let phase = (*self.phase.lock().ok()?)?;
+        let k = Phase::ALL.iter().position(|p| *p == phase)? + 1;
+        Some(format!("{} {k}/{}", phase.name(), Phase::ALL.len()))
+    }
+}
+
+impl ProveObserver for JobObserver {
+    fn begin(&self, phase: Phase) -> ControlFlow<()> {
+        if self.stopped() {
+            return ControlFlow::Break(());
+        }
+        if let Ok(mut p) = self.phase.lock() {
+            *p = Some(phase);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// This machine's name, for worker ids and `GET /v1/workers`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The circuits this node may prove: those it has keys for whose verifying
+/// key is the one recorded in the database (recorded by the first node
+/// that had keys). A circuit whose keys differ is refused with an error
+/// naming both hashes: its proofs would not verify for anyone else.
+pub async fn usable_circuits(state: &AppState, node: &str) -> Result<Vec<CircuitKind>> {
+    let mut usable = Vec::new();
+    for kind in CIRCUITS {
+        let keys = state.circuit_keys.clone();
+        let info = tokio::task::spawn_blocking(move || keys.info(kind))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let Some(info) = info else { continue };
+        let recorded = state
+            .jobs
+            .record_circuit_key(kind, &info.verifying_key_sha256, node)
+            .await?;
+        if recorded.eq_ignore_ascii_case(&info.verifying_key_sha256) {
+            usable.push(kind);
+        } else {
+            tracing::error!(
+                circuit = kind.name(),
+                local = %info.verifying_key_sha256,
+                recorded = %recorded,
+                "refusing the circuit: this node's keys are not the ones the database records \
+                 (copy the circuit keys of the other nodes here)"
+            );
+        }
+    }
+    Ok(usable)
+}
+
+/// Running workers; [`Pool::stop`] ends them and hands their jobs back.
+pub struct Pool {
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+    /// Claims in progress, so that a stopping node can hand them back.
+    held: Arc<Mutex<Vec<(Uuid, String)>>>,
+    state: AppState,
+}
+
+impl Pool {
+    /// No workers.
+    pub fn none(state: &AppState) -> Self {
+        let (stop, _) = watch::channel(false);
+        Self {
+            stop,
+            handles: Vec::new(),
+            held: Arc::new(Mutex::new(Vec::new())),
+            state: state.clone(),
+        }
+    }
+
+    /// Starts `n` workers proving `circuits`.
+    pub async fn start(state: &AppState, n: usize, circuits: Vec<CircuitKind>) -> Result<Self> {
+        let mut pool = Self::none(state);
+        if n == 0 {
+            return Ok(pool);
+        }
+        let host = host_name();
+        let names = circuits
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(",");
+        for _ in 0..n {
+            let simple = Uuid::new_v4().simple().to_string();
+            let info = WorkerInfo {
+                id: format!("{host}-{}-{}", std::process::id(), &simple[..8]),
+                host: host.clone(),
+                backend: state.config.proofs.backend.to_string(),
+                circuits: names.clone(),
+            };
+            state.jobs.register_worker(&info).await?;
+            tracing::info!(worker = %info.id, circuits = %names, "prover worker started");
+            let worker = Worker {
+                state: state.clone(),
+                id: info.id,
+                circuits: circuits.clone(),
+                stop: pool.stop.subscribe(),
+                held: pool.held.clone(),
+            };
+            pool.handles.push(tokio::spawn(worker.run()));
+        }
+        Ok(pool)
+    }
+
+    /// How many workers run.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Whether none runs.
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    /// Stops the workers and requeues the jobs they held (without counting
+    /// the attempt), so that a restart does not wait for their leases.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for h in &self.handles {
+            h.abort();
+        }
+        for h in self.handles {
+            let _ = h.await;
+        }
+        let held = self
+            .held
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        for (id, token) in held {
+            if let Err(e) = self.state.jobs.release(&id, &token).await {
+                tracing::warn!(job = %id, error = %e, "cannot hand a job back");
+            }
+        }
+    }
+}
+
+struct Worker {
+    state: AppState,
+    id: String,
+    circuits: Vec<CircuitKind>,
+    stop: watch::Receiver<bool>,
+    held: Arc<Mutex<Vec<(Uuid, String)>>>,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        let jobs = self.state.jobs.clone();
+        let wake = jobs.wake();
+        let poll = Duration::from_millis(self.state.config.proofs.poll_ms);
+        let mut last_reap = Instant::now() - REAP_EVERY;
+        let mut last_beat = Instant::now();
+        loop {
+            if *self.stop.borrow() {
+                break;
+            }
+            if last_reap.elapsed() >= REAP_EVERY {
+                last_reap = Instant::now();
+                if let Err(e) = jobs.reap().await {
+                    tracing::warn!(error = %e, "proof job reaper failed");
+                }
+            }
+            if last_beat.elapsed() >= HEARTBEAT_EVERY {
+                last_beat = Instant::now();
+                if let Err(e) = jobs.heartbeat(&self.id, None).await {
+                    tracing::warn!(error = %e, "worker heartbeat failed");
+                }
+            }
+            // Registered before the claim, so that a job queued between an
+            // empty claim and the wait still wakes this worker.
+            let notified = wake.notified();
+            match jobs.claim(&self.id, &self.circuits).await {
+                Ok(Some(claim)) => {
+                    self.hold(&claim, true);
+                    if let Err(e) = self.run_one(&claim).await {
+                        tracing::error!(job = %claim.id, error = %e, "proof job bookkeeping failed");
+                    }
+                    self.hold(&claim, false);
+                    last_beat = Instant::now();
+                }
+                Ok(None) => {
+                    tokio::select! {
+                        () = notified => {}
+                        () = tokio::time::sleep(poll) => {}
+                        _ = self.stop.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim a proof job");
+                    tokio::time::sleep(poll).await;
+                }
+            }
+        }
+        if let Err(e) = jobs.worker_stopped(&self.id).await {
+            tracing::warn!(error = %e, "cannot mark the worker stopped");
+        }
+    }
+
+    fn hold(&self, claim: &Claim, on: bool) {
+        if let Ok(mut held) = self.held.lock() {
+            if on {
+                held.push((claim.id, claim.lease_token().to_string()));
+            } else {
+                held.retain(|(id, _)| *id != claim.id);
+            }
+        }
+    }
+
+    /// The witness of a claimed job.
+    async fn circuit(&self, claim: &Claim) -> Result<AnyCircuit> {
+        match (&claim.source, claim.tx_id) {
+            (Some(source), Some(tx_id)) => {
+                circuit_of_source(&self.state, claim.circuit, &tx_id, source).await
+            }
+            _ => {
+                let text = self
+                    .state
+                    .jobs
+                    .open_input(claim, self.state.key_store()?)
+                    .await?;
+                circuit_of_input(&self.state, claim.circuit, text).await
+            }
+        }
+    }
+
+    async fn run_one(&self, claim: &Claim) -> Result<()> {
+        let jobs = &self.state.jobs;
+        jobs.heartbeat(&self.id, Some(&claim.id)).await?;
+        let stage = Arc::new(Mutex::new("witness"));
+        let observer = Arc::new(JobObserver::default());
+        // Renews the lease (at least every second, so that a cancel stops
+        // the proof soon) while the job runs; a lost lease (cancelled,
+        // expired, taken over) stops the proof at its next phase.
+        let renewer = {
+            let jobs = jobs.clone();
+            let stage = stage.clone();
+            let observer = observer.clone();
+            let every = Duration::from_millis(
+                u64::try_from(jobs.settings().lease_ms / 3)
+                    .unwrap_or(1000)
+                    .max(50),
+            )
+            .min(CHECK_EVERY);
+            let claim_id = claim.id;
+            let token = claim.lease_token().to_string();
+            let worker = self.id.clone();
+            tokio::spawn(async move {
+                let mut last_beat = Instant::now();
+                loop {
+                    let now = stage.lock().map(|s| *s).unwrap_or("prove");
+                    let progress = observer.progress();
+                    match jobs
+                        .renew_token(&claim_id, &token, now, progress.as_deref())
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            observer.stop();
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(job = %claim_id, error = %e, "lease renewal failed")
+                        }
+                    }
+                    if last_beat.elapsed() >= HEARTBEAT_EVERY {
+                        last_beat = Instant::now();
+                        let _ = jobs.heartbeat(&worker, Some(&claim_id)).await;
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            })
+        };
+        let started = Instant::now();
+        let outcome = self.prove(claim, &stage, &observer).await;
+        renewer.abort();
+        let proving_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let circuit_name = claim.circuit.name();
+        let outcome = match outcome {
+            Ok(Some((proof, public, backend))) => Outcome::Proved {
+                proof,
+                public,
+                backend,
+                proving_ms,
+            },
+            // The lease was lost while proving: nothing to store.
+            Ok(None) => {
+                tracing::info!(job = %claim.id, "job cancelled or taken over while proving; result discarded");
+                return Ok(());
+            }
+            // Passing trouble (the database, the key store): the lease
+            // runs out and the job is claimed again, up to its attempts.
+            Err(e @ (Error::Database(_) | Error::Unavailable(_) | Error::Io(_))) => {
+                tracing::warn!(job = %claim.id, error = %e, "proof job interrupted; it will be retried");
+                return Ok(());
+            }
+            Err(e) => {
+                let message = match &e {
+                    Error::Unprocessable(m) => m.clone(),
+                    Error::NotFound(_) | Error::BadRequest(_) => e.to_string(),
+                    // Internal errors are logged in full and stored generically.
+                    _ => {
+                        tracing::error!(job = %claim.id, error = %e, "proof job failed");
+                        "internal error while proving".to_string()
+                    }
+                };
+                Outcome::Failed(message)
+            }
+        };
+        if !jobs.finish(claim, &outcome).await? {
+            tracing::info!(job = %claim.id, "job ended elsewhere while proving; result discarded");
+            return Ok(());
+        }
+        let (state, backend, detail) = match &outcome {
+            Outcome::Proved { backend, .. } => {
+                self.state
+                    .metrics
+                    .proving_time
+                    .with_label_values(&[circuit_name, backend])
+                    .observe(proving_ms as f64 / 1000.0);
+                (
+                    JobState::Succeeded,
+                    backend.clone(),
+                    format!(
+                        "circuit={circuit_name} backend={backend} worker={} attempt={}",
+                        self.id, claim.attempts
+                    ),
+                )
+            }
+            Outcome::Failed(message) => (
+                JobState::Failed,
+                self.state.config.proofs.backend.to_string(),
+                format!(
+                    "circuit={circuit_name} error={message} worker={} attempt={}",
+                    self.id, claim.attempts
+                ),
+            ),
+        };
+        self.state
+            .metrics
+            .jobs_finished
+            .with_label_values(&[circuit_name, state.as_str(), &backend])
+            .inc();
+        jobs.count_done(&self.id, state == JobState::Succeeded)
+            .await?;
+        self.state
+            .audit
+            .append(NewEvent {
+                actor: PROVER_ACTOR.into(),
+                roles: "system".into(),
+                action: "proof_job".into(),
+                resource: format!("job/{}", claim.id),
+                purpose: "-".into(),
+                outcome: state.as_str().into(),
+                detail,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Builds the witness and proves; `Ok(None)` when the lease was lost
+    /// on the way (the proof stops at its next phase boundary).
+    async fn prove(
+        &self,
+        claim: &Claim,
+        stage: &Arc<Mutex<&'static str>>,
+        observer: &Arc<JobObserver>,
+    ) -> Result<Option<(String, String, String)>> {
+        let circuit = self.circuit(claim).await?;
+        if observer.stopped() {
+            return Ok(None);
+        }
+        if let Ok(mut s) = stage.lock() {
+            *s = "prove";
+        }
+        self.state
+            .jobs
+            .renew_token(&claim.id, claim.lease_token(), "prove", None)
+            .await?;
+        let keys = self.state.circuit_keys.clone();
+        let backend = self.state.config.proof_backend();
+        let kind = circuit.kind();
+        let obs = observer.clone();
+        let proving = tokio::task::spawn_blocking(move || -> Result<_> {
+            let pk = keys.proving_key(kind)?;
+            let public = circuit.public_inputs();
+            let (r, s) = (Fr::rand(&mut OsRng), Fr::rand(&mut OsRng));
+            let proved = match zkr_prover::prove_observed(&pk, circuit, r, s, backend, &*obs) {
+                Ok(p) => p,
+                Err(zkr_prover::Error::Aborted { .. }) => return Ok(None),
+                Err(e) => return Err(Error::Unprocessable(format!("proving failed: {e}"))),
+            };
+            // A proof that does not verify under its own key is never handed out.
+            let ok = zkr_verifier::verify(&pk.vk, &proved.proof, &public)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            if !ok {
+                return Err(Error::Internal("the new proof does not verify".into()));
+            }
+            let proof = serde_json::to_string(&snarkjs::ProofJson::from_proof(&proved.proof))
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let public = serde_json::to_string(&snarkjs::public_json(&public))
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            Ok(Some((proof, public, proved.ran.to_string())))
+        });
+        let result = proving
+            .await
+            .map_err(|e| Error::Internal(format!("prover task: {e}")))??;
+        if observer.stopped() {
+            return Ok(None);
+        }
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkr_artifacts::{read_info, read_proving_key, setup_keys};
+    use zkr_circuits::circuits::RangeCircuit;
+
+    /// A cancelled job's proof stops at the next phase boundary; one left
+    /// alone runs through every phase and its progress names them.
+    #[test]
+    fn the_observer_stops_a_proof_and_reports_its_phase() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        setup_keys(CircuitKind::Range, 0, dir.path()).expect("setup");
+        let info = read_info(dir.path()).expect("info");
+        let pk = read_proving_key(dir.path(), &info).expect("key");
+        let circuit = || RangeCircuit::new(50, Fr::from(7u64), 10, 100).expect("circuit");
+        let (r, s) = (Fr::from(3u64), Fr::from(5u64));
+        let cpu = zkr_prover::Backend::Cpu;
+
+        let obs = JobObserver::default();
+        assert_eq!(obs.progress(), None);
+        obs.stop();
+        match zkr_prover::prove_observed(&pk, circuit(), r, s, cpu, &obs) {
+            Err(zkr_prover::Error::Aborted { phase }) => assert_eq!(phase, Phase::Synthesis),
+            other => panic!("not stopped: {:?}", other.map(|p| p.ran)),
+        }
+
+        let obs = JobObserver::default();
+        let proved = zkr_prover::prove_observed(&pk, circuit(), r, s, cpu, &obs).expect("proof");
+        let public = circuit().public_inputs();
+        assert!(zkr_verifier::verify(&pk.vk, &proved.proof, &public).expect("verify"));
+        let progress = obs.progress().expect("a phase");
+        assert!(progress.starts_with("msm_"), "{progress}");
+        assert!(
+            progress.ends_with(&format!("/{}", Phase::ALL.len())),
+            "{progress}"
+        );
+    }
+}
