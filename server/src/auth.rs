@@ -7,12 +7,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use super::error::{Error, Result};
+use zkr_store::tokens::{self, TokenRow};
 use zkr_store::{Db, now_unix};
 
 /// Prefix of every token, so that leaked tokens are easy to scan for.
@@ -169,17 +169,17 @@ pub async fn mint(
     getrandom::fill(raw.as_mut()).map_err(|e| Error::Internal(format!("random source: {e}")))?;
     let secret = Zeroizing::new(format!("{TOKEN_PREFIX}{}", hex::encode(raw.as_ref())));
     let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query(
-        "INSERT INTO api_tokens (id, token_hash, principal, roles, created_at, expires_at, revoked) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0)",
+    tokens::insert(
+        db,
+        &tokens::NewToken {
+            id: &id,
+            token_hash: &hash_token(&secret),
+            principal,
+            roles: &roles_csv(roles),
+            created_at: now_unix(),
+            expires_at,
+        },
     )
-    .bind(&id)
-    .bind(hash_token(&secret))
-    .bind(principal)
-    .bind(roles_csv(roles))
-    .bind(now_unix())
-    .bind(expires_at)
-    .execute(&db.pool)
     .await?;
     Ok(NewToken { id, secret })
 }
@@ -190,36 +190,26 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Principal> {
         return Err(Error::Unauthorized);
     }
     let hash = hash_token(token);
-    let row = sqlx::query(
-        "SELECT token_hash, principal, roles, expires_at, revoked FROM api_tokens WHERE token_hash = $1",
-    )
-    .bind(&hash)
-    .fetch_optional(&db.pool)
-    .await?
-    .ok_or(Error::Unauthorized)?;
-    let stored: String = row.try_get("token_hash")?;
+    let stored = tokens::credential(db, &hash)
+        .await?
+        .ok_or(Error::Unauthorized)?;
     // The lookup already matched; comparing again in constant time keeps the
     // decision itself free of timing differences.
-    if !bool::from(stored.as_bytes().ct_eq(hash.as_bytes())) {
+    if !bool::from(stored.token_hash.as_bytes().ct_eq(hash.as_bytes())) {
         return Err(Error::Unauthorized);
     }
-    let revoked: i64 = row.try_get("revoked")?;
-    let expires_at: Option<i64> = row.try_get("expires_at")?;
-    if revoked != 0 || expires_at.is_some_and(|t| t <= now_unix()) {
+    if stored.revoked || stored.expires_at.is_some_and(|t| t <= now_unix()) {
         return Err(Error::Unauthorized);
     }
     Ok(Principal {
-        id: row.try_get("principal")?,
-        roles: parse_roles(&row.try_get::<String, _>("roles")?)?,
+        roles: parse_roles(&stored.roles)?,
+        id: stored.principal,
     })
 }
 
 /// Whether any token exists (first start detection).
 pub async fn any_token(db: &Db) -> Result<bool> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM api_tokens")
-        .fetch_one(&db.pool)
-        .await?;
-    Ok(row.try_get::<i64, _>("n")? > 0)
+    Ok(tokens::count(db).await? > 0)
 }
 
 /// The file the bootstrap admin token is written to, in the data directory.
@@ -284,12 +274,7 @@ pub async fn rotate_admin(db: &Db, dir: &Path, days: u32) -> Result<Rotated> {
         Err(e) => return Err(e.into()),
     };
     let old_id = match &old {
-        Some(text) => sqlx::query("SELECT id FROM api_tokens WHERE token_hash = $1")
-            .bind(hash_token(text.trim()))
-            .fetch_optional(&db.pool)
-            .await?
-            .map(|row| row.try_get::<String, _>("id"))
-            .transpose()?,
+        Some(text) => tokens::id_by_hash(db, &hash_token(text.trim())).await?,
         None => None,
     };
     let token = mint(db, "admin", &[Role::Admin], Some(admin_expiry(days))).await?;
@@ -341,44 +326,35 @@ pub struct TokenInfo {
     pub revoked: bool,
 }
 
-fn token_info(row: &sqlx::any::AnyRow) -> Result<TokenInfo> {
+fn token_info(row: TokenRow) -> Result<TokenInfo> {
     Ok(TokenInfo {
-        id: row.try_get("id")?,
-        principal: row.try_get("principal")?,
-        roles: parse_roles(&row.try_get::<String, _>("roles")?)?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked: row.try_get::<i64, _>("revoked")? != 0,
+        roles: parse_roles(&row.roles)?,
+        id: row.id,
+        principal: row.principal,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        revoked: row.revoked,
     })
 }
 
 /// Every token, oldest first.
 pub async fn list(db: &Db) -> Result<Vec<TokenInfo>> {
-    let rows = sqlx::query(
-        "SELECT id, principal, roles, created_at, expires_at, revoked FROM api_tokens \
-         ORDER BY created_at, id",
-    )
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter().map(token_info).collect()
+    tokens::list(db)
+        .await?
+        .into_iter()
+        .map(token_info)
+        .collect()
 }
 
 /// Revokes token `id`; authentication reads the row on every request, so
 /// the token is refused from the next request on. Revoking a revoked token
 /// changes nothing. `NotFound` when there is no such token.
 pub async fn revoke(db: &Db, id: &str) -> Result<TokenInfo> {
-    sqlx::query("UPDATE api_tokens SET revoked = 1 WHERE id = $1")
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
-    let row = sqlx::query(
-        "SELECT id, principal, roles, created_at, expires_at, revoked FROM api_tokens WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&db.pool)
-    .await?
-    .ok_or_else(|| Error::NotFound(format!("token {id}")))?;
-    token_info(&row)
+    tokens::revoke(db, id).await?;
+    let row = tokens::get(db, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("token {id}")))?;
+    token_info(row)
 }
 
 /// Library entry of `zkr token create`: mints a token directly in the database.

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
 use super::audit::{Broken, decode_hash};
 use super::error::{Error, Result};
+use zkr_store::audit_checkpoints::{self, CheckpointRow};
 use zkr_store::{Db, now_unix};
 
 /// One signed checkpoint, as stored, served and kept by auditors.
@@ -65,26 +65,27 @@ impl Trust {
     }
 }
 
-fn checkpoint_from_row(row: &sqlx::any::AnyRow) -> Result<Checkpoint> {
-    Ok(Checkpoint {
-        seq: row.try_get("seq")?,
-        entry_hash: row.try_get("entry_hash")?,
-        ts: row.try_get("ts")?,
-        key_id: row.try_get("key_id")?,
-        key_version: row.try_get("key_version")?,
-        public_key: row.try_get("public_key")?,
-        signature: row.try_get("signature")?,
-    })
+impl From<CheckpointRow> for Checkpoint {
+    fn from(row: CheckpointRow) -> Self {
+        Checkpoint {
+            seq: row.seq,
+            entry_hash: row.entry_hash,
+            ts: row.ts,
+            key_id: row.key_id,
+            key_version: row.key_version,
+            public_key: row.public_key,
+            signature: row.signature,
+        }
+    }
 }
 
 /// Stored checkpoints with `seq > after`, oldest first, at most `limit`.
 pub async fn list(db: &Db, after: i64, limit: i64) -> Result<Vec<Checkpoint>> {
-    let rows = sqlx::query("SELECT * FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2")
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&db.pool)
-        .await?;
-    rows.iter().map(checkpoint_from_row).collect()
+    Ok(audit_checkpoints::list(db, after, limit)
+        .await?
+        .into_iter()
+        .map(Checkpoint::from)
+        .collect())
 }
 
 /// Signs the current chain head with `key_id` and stores the checkpoint;
@@ -94,19 +95,10 @@ pub async fn sign_head(
     keys: &zkr_keys::KeyStore,
     key_id: &str,
 ) -> Result<Option<Checkpoint>> {
-    let Some(head) =
-        sqlx::query("SELECT seq, entry_hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&db.pool)
-            .await?
-    else {
+    let Some((seq, entry_hash)) = audit_checkpoints::chain_head(db).await? else {
         return Ok(None);
     };
-    let seq: i64 = head.try_get("seq")?;
-    let entry_hash: String = head.try_get("entry_hash")?;
-    let last: Option<i64> = sqlx::query("SELECT MAX(seq) AS seq FROM audit_checkpoints")
-        .fetch_one(&db.pool)
-        .await?
-        .try_get("seq")?;
+    let last = audit_checkpoints::last_seq(db).await?;
     if last.is_some_and(|l| l >= seq) {
         return Ok(None);
     }
@@ -115,7 +107,7 @@ pub async fn sign_head(
     let signed = keys
         .sign_audit_checkpoint(key_id, seq_u64(seq)?, &hash, seq_u64(ts)?)
         .await?;
-    let checkpoint = Checkpoint {
+    let checkpoint = CheckpointRow {
         seq,
         entry_hash,
         ts,
@@ -125,20 +117,8 @@ pub async fn sign_head(
         signature: hex::encode(signed.signature),
     };
     // Several service nodes may sign the same head; the first one stays.
-    sqlx::query(
-        "INSERT INTO audit_checkpoints (seq, entry_hash, ts, key_id, key_version, public_key, signature) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (seq) DO NOTHING",
-    )
-    .bind(checkpoint.seq)
-    .bind(&checkpoint.entry_hash)
-    .bind(checkpoint.ts)
-    .bind(&checkpoint.key_id)
-    .bind(checkpoint.key_version)
-    .bind(&checkpoint.public_key)
-    .bind(&checkpoint.signature)
-    .execute(&db.pool)
-    .await?;
-    Ok(Some(checkpoint))
+    audit_checkpoints::insert(db, &checkpoint).await?;
+    Ok(Some(checkpoint.into()))
 }
 
 fn seq_u64(v: i64) -> Result<u64> {

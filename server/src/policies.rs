@@ -2,10 +2,9 @@
 //! version, and retiring a policy adds a retired version, so the history of
 //! what was in force is kept next to the audit log.
 
-use sqlx::Row;
-
 use super::access::{Policy, PolicyBody};
 use super::error::{Error, Result};
+use zkr_store::policies::{self as table, PolicyRow};
 use zkr_store::{Db, now_unix};
 
 /// One stored version.
@@ -25,16 +24,15 @@ pub struct PolicyVersion {
     pub body: PolicyBody,
 }
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<PolicyVersion> {
-    let body: String = row.try_get("body")?;
+fn from_row(row: PolicyRow) -> Result<PolicyVersion> {
     Ok(PolicyVersion {
-        id: row.try_get("id")?,
-        version: row.try_get("version")?,
-        retired: row.try_get::<i64, _>("retired")? != 0,
-        created_at: row.try_get("created_at")?,
-        created_by: row.try_get("created_by")?,
-        body: serde_json::from_str(&body)
+        body: serde_json::from_str(&row.body)
             .map_err(|e| Error::Internal(format!("stored policy is not valid: {e}")))?,
+        id: row.id,
+        version: row.version,
+        retired: row.retired,
+        created_at: row.created_at,
+        created_by: row.created_by,
     })
 }
 
@@ -56,15 +54,11 @@ pub fn validate_id(id: &str) -> Result<()> {
 
 /// The latest version of every policy (retired ones included).
 pub async fn latest_all(db: &Db) -> Result<Vec<PolicyVersion>> {
-    let rows = sqlx::query(
-        "SELECT p.* FROM policies p \
-         JOIN (SELECT id, MAX(version) AS v FROM policies GROUP BY id) m \
-           ON p.id = m.id AND p.version = m.v \
-         ORDER BY p.id",
-    )
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter().map(from_row).collect()
+    table::latest_all(db)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect()
 }
 
 /// The policies in force.
@@ -83,25 +77,11 @@ pub async fn active(db: &Db) -> Result<Vec<Policy>> {
 
 /// Every version of one policy, oldest first.
 pub async fn history(db: &Db, id: &str) -> Result<Vec<PolicyVersion>> {
-    let rows = sqlx::query("SELECT * FROM policies WHERE id = $1 ORDER BY version")
-        .bind(id)
-        .fetch_all(&db.pool)
-        .await?;
+    let rows = table::history(db, id).await?;
     if rows.is_empty() {
         return Err(Error::NotFound(format!("policy {id}")));
     }
-    rows.iter().map(from_row).collect()
-}
-
-async fn latest_version(db: &Db, id: &str) -> Result<Option<(i64, bool)>> {
-    let row = sqlx::query(
-        "SELECT version, retired FROM policies WHERE id = $1 ORDER BY version DESC LIMIT 1",
-    )
-    .bind(id)
-    .fetch_optional(&db.pool)
-    .await?;
-    row.map(|r| Ok((r.try_get("version")?, r.try_get::<i64, _>("retired")? != 0)))
-        .transpose()
+    rows.into_iter().map(from_row).collect()
 }
 
 async fn insert(
@@ -114,39 +94,35 @@ async fn insert(
 ) -> Result<PolicyVersion> {
     let text = serde_json::to_string(body).map_err(|e| Error::Internal(e.to_string()))?;
     let created_at = now_unix();
-    let result = sqlx::query(
-        "INSERT INTO policies (id, version, body, retired, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id)
-    .bind(version)
-    .bind(&text)
-    .bind(i64::from(retired))
-    .bind(created_at)
-    .bind(by)
-    .execute(&db.pool)
-    .await;
-    match result {
-        Ok(_) => Ok(PolicyVersion {
-            id: id.to_string(),
-            version,
-            retired,
-            created_at,
-            created_by: by.to_string(),
-            body: body.clone(),
-        }),
+    let row = PolicyRow {
+        id: id.to_string(),
+        version,
+        body: text,
+        retired,
+        created_at,
+        created_by: by.to_string(),
+    };
+    if !table::insert(db, &row).await? {
         // Two concurrent changes raced for the same version.
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "policy {id} changed concurrently; retry"
-        ))),
-        Err(e) => Err(e.into()),
+        )));
     }
+    Ok(PolicyVersion {
+        id: row.id,
+        version,
+        retired,
+        created_at,
+        created_by: row.created_by,
+        body: body.clone(),
+    })
 }
 
 /// Creates version 1 of a new policy.
 pub async fn create(db: &Db, id: &str, body: &PolicyBody, by: &str) -> Result<PolicyVersion> {
     validate_id(id)?;
     body.validate()?;
-    match latest_version(db, id).await? {
+    match table::latest_version(db, id).await? {
         Some((_, false)) => Err(Error::Conflict(format!("policy {id} exists; use PUT"))),
         Some((v, true)) => insert(db, id, v + 1, body, false, by).await,
         None => insert(db, id, 1, body, false, by).await,
@@ -156,7 +132,7 @@ pub async fn create(db: &Db, id: &str, body: &PolicyBody, by: &str) -> Result<Po
 /// Adds a new version of an existing policy.
 pub async fn update(db: &Db, id: &str, body: &PolicyBody, by: &str) -> Result<PolicyVersion> {
     body.validate()?;
-    match latest_version(db, id).await? {
+    match table::latest_version(db, id).await? {
         Some((v, _)) => insert(db, id, v + 1, body, false, by).await,
         None => Err(Error::NotFound(format!("policy {id}"))),
     }

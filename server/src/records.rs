@@ -1,13 +1,13 @@
 //! Confidential records, the domain layer under the transaction, access
-//! and proof routes: the `confidential_txs` table's SQL, reading a stored
-//! record, deciding which key opens it for a caller, and decrypting it.
+//! and proof routes: reading a stored record (`zkr_store::records`),
+//! deciding which key opens it for a caller, and decrypting it.
 
-use sqlx::Row;
 use uuid::Uuid;
 use zkr_circuits::Receipt;
 use zkr_circuits::field::fr_to_be_bytes;
 use zkr_circuits::receipt::ReceiptJson;
 use zkr_keys::{ReceiptSignature, SealedRecord};
+use zkr_store::records::{self as table, RecordRow};
 
 use crate::AppState;
 use crate::access::Resource;
@@ -79,35 +79,25 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<Stored> {
 
 /// Reads transaction `tx_id`, if it exists.
 pub(crate) async fn find(state: &AppState, tx_id: Uuid) -> Result<Option<Stored>> {
-    let Some(row) = sqlx::query("SELECT * FROM confidential_txs WHERE id = $1")
-        .bind(tx_id.to_string())
-        .fetch_optional(&state.db.pool)
-        .await?
-    else {
+    let Some(row) = table::find(&state.db, &tx_id.to_string()).await? else {
         return Ok(None);
     };
-    let receipt_hash: String = row.try_get("receipt_hash")?;
-    let hash =
-        zkr_circuits::field::parse_fr(&receipt_hash).map_err(|e| Error::Internal(e.to_string()))?;
+    let hash = zkr_circuits::field::parse_fr(&row.receipt_hash)
+        .map_err(|e| Error::Internal(e.to_string()))?;
     Ok(Some(Stored {
         tx_id,
         record: SealedRecord {
             tx_id,
             receipt_hash: fr_to_be_bytes(&hash),
-            nonce: decode_array(&row.try_get::<String, _>("nonce")?)?,
-            ciphertext: hex::decode(row.try_get::<String, _>("ciphertext")?)
-                .map_err(|e| Error::Internal(e.to_string()))?,
+            nonce: decode_array(&row.nonce)?,
+            ciphertext: hex::decode(&row.ciphertext).map_err(|e| Error::Internal(e.to_string()))?,
         },
-        receipt_hash,
-        participants: participant_ids(
-            state,
-            [row.try_get("client_key")?, row.try_get("miner_key")?],
-        )
-        .await?,
-        created_at: row.try_get("created_at")?,
-        signing_key: row.try_get("signing_key")?,
-        signing_version: row.try_get("signing_version")?,
-        signature: row.try_get("signature")?,
+        receipt_hash: row.receipt_hash,
+        participants: participant_ids(state, [row.client_key, row.miner_key]).await?,
+        created_at: row.created_at,
+        signing_key: row.signing_key,
+        signing_version: row.signing_version,
+        signature: row.signature,
     }))
 }
 
@@ -126,26 +116,21 @@ pub(crate) struct NewRecord<'a> {
 
 /// Stores a new transaction.
 pub(crate) async fn insert(state: &AppState, new: NewRecord<'_>) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO confidential_txs (id, receipt_hash, nonce, ciphertext, client_key, miner_key, \
-         escrow_key, signing_key, signing_version, signature, created_at, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(new.record.tx_id.to_string())
-    .bind(new.receipt_hash)
-    .bind(hex::encode(new.record.nonce))
-    .bind(hex::encode(&new.record.ciphertext))
-    .bind(new.client_key)
-    .bind(new.miner_key)
-    .bind(new.escrow_key)
-    .bind(&new.signature.key_id)
-    .bind(i64::from(new.signature.key_version))
-    .bind(hex::encode(new.signature.signature))
-    .bind(new.created_at)
-    .bind(new.created_by)
-    .execute(&state.db.pool)
-    .await?;
-    Ok(())
+    let row = RecordRow {
+        id: new.record.tx_id.to_string(),
+        receipt_hash: new.receipt_hash.to_string(),
+        nonce: hex::encode(new.record.nonce),
+        ciphertext: hex::encode(&new.record.ciphertext),
+        client_key: new.client_key.to_string(),
+        miner_key: new.miner_key.to_string(),
+        escrow_key: new.escrow_key.to_string(),
+        signing_key: new.signature.key_id.clone(),
+        signing_version: i64::from(new.signature.key_version),
+        signature: hex::encode(new.signature.signature),
+        created_at: new.created_at,
+        created_by: new.created_by.to_string(),
+    };
+    Ok(table::insert(&state.db, &row).await?)
 }
 
 /// Decrypts `stored` with `key_id`: the record and its receipt.

@@ -7,14 +7,14 @@ use std::collections::HashMap;
 
 use ark_bn254::Fr;
 use serde::Serialize;
-use sqlx::Row;
 use tokio::sync::Mutex;
 use utoipa::ToSchema;
 use zkr_circuits::field::{fr_to_decimal, parse_fr_named};
 use zkr_circuits::merkle::{MerklePath, MerkleTree};
 
 use super::error::{Error, Result};
-use zkr_store::{Backend, Db, now_unix};
+use zkr_store::registries::{self as table, Appended};
+use zkr_store::{Db, now_unix};
 
 /// Default tree depth (the circuits' default D).
 pub const DEFAULT_DEPTH: usize = 20;
@@ -124,28 +124,14 @@ fn circuits_error(e: zkr_circuits::error::Error) -> Error {
     }
 }
 
-async fn count<'e, E>(exec: E, name: &str) -> Result<i64>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM registry_members WHERE registry = $1")
-        .bind(name)
-        .fetch_one(exec)
-        .await?;
-    Ok(row.try_get("n")?)
-}
-
+/// The tree of the stored members of `name`.
 async fn load<'e, E>(exec: E, name: &str, depth: usize) -> Result<MerkleTree>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let rows = sqlx::query("SELECT member FROM registry_members WHERE registry = $1 ORDER BY idx")
-        .bind(name)
-        .fetch_all(exec)
-        .await?;
+    let members = table::members(exec, name).await?;
     let mut tree = MerkleTree::new(depth).map_err(circuits_error)?;
-    for row in rows {
-        let member: String = row.try_get("member")?;
+    for member in members {
         let leaf =
             parse_fr_named(&member, "stored member").map_err(|e| Error::Internal(e.to_string()))?;
         tree.insert(leaf).map_err(circuits_error)?;
@@ -165,13 +151,8 @@ impl Registries {
     /// Appends `member` to `name` (created on first use) and records the new root.
     pub async fn add(&self, db: &Db, name: &str, member: Fr, by: &str) -> Result<Added> {
         let mut trees = self.trees.lock().await;
-        let mut tx = db.begin_write().await?;
-        if db.backend == Backend::Postgres {
-            sqlx::query("LOCK TABLE registry_members IN EXCLUSIVE MODE")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let stored = count(&mut *tx, name).await?;
+        let mut tx = table::begin_append(db).await?;
+        let stored = table::count(&mut *tx, name).await?;
         let mut tree = match trees.get(name) {
             Some(t) if t.len() as i64 == stored => t.clone(),
             _ => load(&mut *tx, name, self.depth).await?,
@@ -186,24 +167,17 @@ impl Registries {
         let root = fr_to_decimal(&tree.root());
         let version = index as i64 + 1;
         let now = now_unix();
-        sqlx::query(
-            "INSERT INTO registry_members (registry, idx, member, added_at, added_by) VALUES ($1, $2, $3, $4, $5)",
+        table::append(
+            &mut tx,
+            &Appended {
+                registry: name,
+                index: index as i64,
+                member: &member_text,
+                root: &root,
+                at: now,
+                by,
+            },
         )
-        .bind(name)
-        .bind(index as i64)
-        .bind(&member_text)
-        .bind(now)
-        .bind(by)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO registry_roots (registry, version, root, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(name)
-        .bind(version)
-        .bind(&root)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         trees.insert(name.to_string(), tree);
@@ -217,7 +191,7 @@ impl Registries {
     /// The tree of `name`, fresh with respect to the database.
     async fn tree(&self, db: &Db, name: &str) -> Result<MerkleTree> {
         let mut trees = self.trees.lock().await;
-        let stored = count(&db.pool, name).await?;
+        let stored = table::count(&db.pool, name).await?;
         if stored == 0 {
             return Err(Error::NotFound(format!("registry {name}")));
         }
@@ -234,23 +208,15 @@ impl Registries {
     /// Root, size and the last `history` roots of `name`.
     pub async fn info(&self, db: &Db, name: &str, history: i64) -> Result<RegistryInfo> {
         let tree = self.tree(db, name).await?;
-        let rows = sqlx::query(
-            "SELECT version, root, created_at FROM registry_roots WHERE registry = $1 ORDER BY version DESC LIMIT $2",
-        )
-        .bind(name)
-        .bind(history)
-        .fetch_all(&db.pool)
-        .await?;
-        let history = rows
-            .iter()
-            .map(|r| {
-                Ok(RootVersion {
-                    version: r.try_get("version")?,
-                    root: r.try_get("root")?,
-                    created_at: r.try_get("created_at")?,
-                })
+        let history = table::roots(db, name, history)
+            .await?
+            .into_iter()
+            .map(|r| RootVersion {
+                version: r.version,
+                root: r.root,
+                created_at: r.created_at,
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         Ok(RegistryInfo {
             name: name.to_string(),
             depth: tree.depth(),
@@ -270,27 +236,19 @@ impl Registries {
         window: RootWindow,
         now: i64,
     ) -> Result<bool> {
-        let rows = sqlx::query(
-            "SELECT root, created_at FROM registry_roots WHERE registry = $1 ORDER BY version DESC LIMIT $2",
-        )
-        .bind(name)
-        .bind(i64::from(window.roots.max(1)))
-        .fetch_all(&db.pool)
-        .await?;
+        let rows = table::roots(db, name, i64::from(window.roots.max(1))).await?;
         let wanted = fr_to_decimal(root);
         // Row i was replaced when row i - 1 was created.
         let mut replaced_at: Option<i64> = None;
-        for row in &rows {
-            let stored: String = row.try_get("root")?;
-            let created_at: i64 = row.try_get("created_at")?;
-            if stored == wanted {
+        for row in rows {
+            if row.root == wanted {
                 let max_age = i64::try_from(window.max_age_secs).unwrap_or(i64::MAX);
                 return Ok(match replaced_at {
                     None => true,
                     Some(t) => max_age == 0 || now.saturating_sub(t) <= max_age,
                 });
             }
-            replaced_at = Some(created_at);
+            replaced_at = Some(row.created_at);
         }
         Ok(false)
     }
