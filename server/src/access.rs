@@ -195,7 +195,7 @@ impl Resource {
 
 /// One question to the decision function.
 #[derive(Debug, Clone)]
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// Who asks.
     pub principal: &'a Principal,
     /// What for.
@@ -237,7 +237,7 @@ impl Decision {
 /// `allow` or `deny`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Effect {
+pub(crate) enum Effect {
     /// Grants.
     Allow,
     /// Forbids, overriding grants and built-in rules.
@@ -247,7 +247,7 @@ pub enum Effect {
 /// A stored policy: matches when every non-empty field matches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PolicyBody {
+pub(crate) struct PolicyBody {
     /// Grant or forbid.
     pub effect: Effect,
     /// Actions it covers (at least one).
@@ -280,7 +280,7 @@ pub struct PolicyBody {
 
 impl PolicyBody {
     /// Rejects policies that could never match or are ambiguous.
-    pub fn validate(&self) -> Result<(), Error> {
+    pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.actions.is_empty() {
             return Err(Error::Unprocessable(
                 "a policy needs at least one action".into(),
@@ -311,7 +311,7 @@ impl PolicyBody {
 
 /// A policy in force: id, version and body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// Stable id.
     pub id: String,
     /// Version, from 1.
@@ -333,7 +333,7 @@ fn in_business_hours(at: OffsetDateTime, config: &AccessConfig) -> bool {
 }
 
 /// Whether `created_at` is within `role`'s retention at `at`.
-pub fn within_retention(
+pub(crate) fn within_retention(
     role: Role,
     created_at: Option<i64>,
     at: OffsetDateTime,
@@ -346,7 +346,7 @@ pub fn within_retention(
 }
 
 /// Earliest timestamp `principal` may see, by the most generous of its roles.
-pub fn retention_floor(
+pub(crate) fn retention_floor(
     principal: &Principal,
     at: OffsetDateTime,
     config: &AccessConfig,
@@ -420,7 +420,7 @@ fn built_in(req: &Request<'_>, config: &AccessConfig) -> Option<Decision> {
 }
 
 /// Decides `req` under the built-in rules and `policies` (those in force).
-pub fn decide(req: &Request<'_>, config: &AccessConfig, policies: &[Policy]) -> Decision {
+pub(crate) fn decide(req: &Request<'_>, config: &AccessConfig, policies: &[Policy]) -> Decision {
     let managing_policies = matches!(req.action, Action::PolicyRead | Action::PolicyWrite)
         && req.principal.has(Role::Admin);
     if !managing_policies

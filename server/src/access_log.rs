@@ -12,7 +12,7 @@ use axum::response::Response;
 /// Who made a request, put in the response's extensions by authentication
 /// so that the outermost layer can log it.
 #[derive(Debug, Clone)]
-pub struct PrincipalId(pub String);
+pub(crate) struct PrincipalId(pub String);
 
 /// The method as logged: a fixed set, anything else `other`, so that a
 /// client cannot write what it likes into the log.
@@ -30,7 +30,7 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// Middleware: logs the request once its response is ready.
-pub async fn log(req: Request, next: Next) -> Response {
+pub(crate) async fn log(req: Request, next: Next) -> Response {
     let method = method_label(req.method());
     let route = req
         .extensions()

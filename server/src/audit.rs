@@ -462,7 +462,7 @@ pub async fn verify(db: &Db) -> Result<VerifyReport> {
 
 /// Recomputes the whole chain, page by page, names the first broken entry,
 /// and checks every checkpoint (stored and `trust.kept`) under `trust`.
-pub async fn verify_with(db: &Db, trust: &Trust) -> Result<VerifyReport> {
+pub(crate) async fn verify_with(db: &Db, trust: &Trust) -> Result<VerifyReport> {
     const PAGE: i64 = 1000;
     let mut all: Vec<Checkpoint> = checkpoints::list(db, 0, i64::MAX).await?;
     all.extend(trust.kept.iter().cloned());
@@ -553,7 +553,7 @@ pub async fn verify_database_with(database_url: &str, trust: &Trust) -> Result<V
 }
 
 /// One CSV line (RFC 4180 quoting) for an event.
-pub fn csv_line(e: &Event) -> String {
+pub(crate) fn csv_line(e: &Event) -> String {
     let fields = [
         e.seq.to_string(),
         e.ts.to_string(),
@@ -581,12 +581,12 @@ pub fn csv_line(e: &Event) -> String {
 }
 
 /// Header of the CSV export.
-pub const CSV_HEADER: &str =
+pub(crate) const CSV_HEADER: &str =
     "seq,ts,actor,roles,action,resource,purpose,outcome,detail,prev_hash,entry_hash\r\n";
 
 /// Why [`append_probe`] failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbeError {
+pub(crate) enum ProbeError {
     /// No write transaction could be started (or rolled back).
     CannotWrite,
     /// The audit table refused the row.
@@ -598,7 +598,7 @@ pub enum ProbeError {
 /// (a read-only, locked or missing table fails here) but leaves nothing
 /// behind, so readiness probes do not fill the log. The row's `seq` is
 /// negative, so it can never collide with the chain, which starts at 1.
-pub async fn append_probe(db: &Db) -> std::result::Result<(), ProbeError> {
+pub(crate) async fn append_probe(db: &Db) -> std::result::Result<(), ProbeError> {
     let mut tx = db.begin_write().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness: begin write");
         ProbeError::CannotWrite

@@ -208,15 +208,15 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Principal> {
 }
 
 /// Whether any token exists (first start detection).
-pub async fn any_token(db: &Db) -> Result<bool> {
+pub(crate) async fn any_token(db: &Db) -> Result<bool> {
     Ok(tokens::count(db).await? > 0)
 }
 
 /// The file the bootstrap admin token is written to, in the data directory.
-pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+pub(crate) const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 /// When a bootstrap admin token minted now expires: `days` from now.
-pub fn admin_expiry(days: u32) -> i64 {
+pub(crate) fn admin_expiry(days: u32) -> i64 {
     now_unix() + i64::from(days) * 86_400
 }
 

@@ -147,7 +147,7 @@ fn signature_ok(c: &Checkpoint) -> bool {
 /// intact entries whose hashes at the checkpoints' sequence numbers are in
 /// `seen`; `broken_at` is where the chain itself broke, beyond which no
 /// checkpoint can be compared. Returns every problem, in seq order.
-pub fn check(
+pub(crate) fn check(
     checkpoints: &[Checkpoint],
     seen: &HashMap<i64, [u8; 32]>,
     chain_end: i64,

@@ -464,7 +464,7 @@ impl Config {
 }
 
 /// The `ZKR_*` variables that set a configuration key: name, key, example.
-pub const ENV_VARS: &[(&str, &str, &str)] = &[
+pub(crate) const ENV_VARS: &[(&str, &str, &str)] = &[
     ("ZKR_LISTEN", "listen", "127.0.0.1:8080"),
     ("ZKR_DATA_DIR", "data_dir", "zkr-data"),
     ("ZKR_DATABASE_URL", "database_url", "postgres://zkr@db/zkr"),
@@ -556,7 +556,7 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
 
 /// `ZKR_*` variables that `zkr` reads outside the configuration file: the
 /// file itself, the log filter and the key-encryption key.
-pub const SERVICE_ENV_VARS: &[(&str, &str)] = &[
+pub(crate) const SERVICE_ENV_VARS: &[(&str, &str)] = &[
     (
         "ZKR_CONFIG",
         "the TOML configuration file (same as --config)",
@@ -583,7 +583,7 @@ pub const SERVICE_ENV_VARS: &[(&str, &str)] = &[
 
 /// `ZKR_*` variables of the test suite, CI and scripts: never configuration,
 /// accepted so that `zkr` runs inside them.
-pub const NON_CONFIG_ENV_VARS: &[&str] = &[
+pub(crate) const NON_CONFIG_ENV_VARS: &[&str] = &[
     "ZKR_TEST_DATABASE_URL",
     "ZKR_REQUIRE_POSTGRES",
     "ZKR_REQUIRE_SOFTHSM",

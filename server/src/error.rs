@@ -88,14 +88,14 @@ pub enum Error {
 
 /// The JSON error body.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// Machine-readable code and human-readable message.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// Stable code, e.g. `forbidden`, `rate_limited`.
     pub code: String,
     /// Explanation safe to show to the caller.
@@ -104,7 +104,7 @@ pub struct ErrorDetail {
 
 /// Put on error responses so that the metrics layer can count by code.
 #[derive(Debug, Clone, Copy)]
-pub struct ErrorCode(pub &'static str);
+pub(crate) struct ErrorCode(pub &'static str);
 
 impl Error {
     /// HTTP status and stable code.

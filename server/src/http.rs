@@ -32,7 +32,7 @@ use super::config::HttpConfig;
 use super::error::Error;
 
 /// `axum::Json`, but rejections become `Error` (400/413/415/422 JSON bodies).
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
@@ -89,7 +89,7 @@ const FREE_TEXT_FIELDS: [&str; 2] = ["metadata", "justification"];
 /// Whether `s` has a control character (NUL, C0, DEL, C1) other than
 /// those `free_text` allows. PostgreSQL cannot store NUL in text at all;
 /// none of the other controls has a meaning in an id, a name or a number.
-pub fn has_control_chars(s: &str, free_text: bool) -> bool {
+pub(crate) fn has_control_chars(s: &str, free_text: bool) -> bool {
     s.chars()
         .any(|c| c.is_control() && !(free_text && matches!(c, '\t' | '\n' | '\r')))
 }
@@ -136,7 +136,7 @@ fn refuse_control_chars(
 }
 
 /// `axum::extract::Query` with rejections as `Error`.
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for ApiQuery<T>
 where
@@ -163,7 +163,7 @@ where
 }
 
 /// `axum::extract::Path` with rejections as `Error`.
-pub struct ApiPath<T>(pub T);
+pub(crate) struct ApiPath<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for ApiPath<T>
 where
@@ -208,7 +208,7 @@ fn client_ip(req: &Request) -> IpAddr {
 }
 
 /// Per-IP token bucket, before any database work.
-pub async fn limit_ip(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn limit_ip(State(state): State<AppState>, req: Request, next: Next) -> Response {
     match state.limits.check_ip(client_ip(&req)) {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
@@ -217,7 +217,11 @@ pub async fn limit_ip(State(state): State<AppState>, req: Request, next: Next) -
 
 /// Resolves `Authorization: Bearer ...` to a [`Principal`], then takes a
 /// token from that principal's bucket.
-pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn authenticate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -261,12 +265,12 @@ pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) ->
 }
 
 /// Unknown routes.
-pub async fn not_found() -> Error {
+pub(crate) async fn not_found() -> Error {
     Error::NotFound("route".into())
 }
 
 /// Known routes, wrong method.
-pub async fn method_not_allowed() -> Error {
+pub(crate) async fn method_not_allowed() -> Error {
     Error::MethodNotAllowed
 }
 

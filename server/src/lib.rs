@@ -3,28 +3,61 @@
 //! `zkr` binary parses the command line and calls [`run`]; storage is
 //! `zkr-store`, circuit keys `zkr-artifacts`.
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
-pub mod access;
-pub mod access_log;
-pub mod audit;
-pub mod auth;
-pub mod checkpoints;
-pub mod config;
-pub mod error;
-pub mod http;
-pub mod jobs;
-pub mod metrics;
-pub mod openapi;
-pub mod policies;
-pub mod ratelimit;
+mod access;
+mod access_log;
+mod audit;
+mod auth;
+mod checkpoints;
+mod config;
+mod error;
+mod http;
+mod jobs;
+mod metrics;
+mod openapi;
+mod policies;
+mod ratelimit;
 mod records;
-pub mod registries;
-pub mod routes;
+mod registries;
+mod routes;
 mod state;
-pub mod verifying_keys;
-pub mod worker;
+mod verifying_keys;
+mod worker;
 
+pub use self::access::{Action, Purpose};
+pub use self::auth::{Principal, Role};
+pub use self::config::{Config, HttpConfig, RateLimitConfig, env_help};
+pub use self::error::{Error, Result};
+pub use self::http::{serve, timeout};
+pub use self::registries::Registries;
 pub use self::state::{AppState, Ask, Clock};
+
+/// Bearer tokens: minting, checking, listing and revoking them, and the
+/// admin token file of the first start.
+pub mod tokens {
+    pub use crate::auth::{
+        NewToken, Rotated, TOKEN_PREFIX, TokenInfo, authenticate, bootstrap_admin, create_token_in,
+        list, mint, revoke, rotate_admin,
+    };
+}
+
+/// The audit log outside a request: appending from the command line,
+/// export, and verification of the hash chain and its signed checkpoints.
+pub mod audit_log {
+    pub use crate::audit::{
+        AuditWriter, Filter, NewEvent, VerifyReport, append_direct, canonical, entry_hash, query,
+        verify, verify_database, verify_database_with,
+    };
+    pub use crate::checkpoints::{Checkpoint, Checkpointer, Trust, list as checkpoints, sign_head};
+}
+
+/// Proof jobs and the prover workers, for tools and tests that drive them
+/// directly rather than through the API.
+pub mod provers {
+    pub use crate::jobs::{CircuitKeys, Outcome};
+    pub use crate::worker::{Pool, usable_circuits};
+}
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,9 +65,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-
-use self::config::Config;
-pub use self::error::{Error, Result};
 
 /// The whole HTTP API on `state`.
 pub fn router(state: AppState) -> Router {

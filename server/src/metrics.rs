@@ -199,12 +199,12 @@ impl Metrics {
 
 /// The `route` label of requests that matched no route: one label for
 /// every unknown path, so that made-up paths cannot add series.
-pub const UNMATCHED_ROUTE: &str = "unmatched";
+pub(crate) const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// The `method` label: the standard methods by name, anything else
 /// `other`. HTTP allows any token as a method, so labelling by the raw
 /// method would let a caller add a series per request.
-pub fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -220,7 +220,7 @@ pub fn method_label(method: &Method) -> &'static str {
 /// Middleware: counts and times every request by its route template (never
 /// the raw path, which would make one series per id) and by a fixed set of
 /// methods, so the number of series is bounded whatever callers send.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -245,7 +245,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 /// `GET /metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> Result<Response> {
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response> {
     // The queue is shared by every node: its depth is read, not counted.
     if let Err(e) = state.jobs.sample_gauges().await {
         tracing::warn!(error = %e, "cannot sample the proof queue for metrics");

@@ -20,7 +20,7 @@ struct ApiDoc;
 
 /// The OpenAPI document of every route [`crate::router`] serves, generated
 /// from the same route list.
-pub fn document() -> utoipa::openapi::OpenApi {
+pub(crate) fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(routes::public().merge(routes::v1()).into_openapi());
     Bearer.modify(&mut doc);

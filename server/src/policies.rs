@@ -9,7 +9,7 @@ use zkr_store::{Db, now_unix};
 
 /// One stored version.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct PolicyVersion {
+pub(crate) struct PolicyVersion {
     /// Policy id.
     pub id: String,
     /// Version, from 1.
@@ -37,7 +37,7 @@ fn from_row(row: PolicyRow) -> Result<PolicyVersion> {
 }
 
 /// Validates a policy id from a URL or body.
-pub fn validate_id(id: &str) -> Result<()> {
+pub(crate) fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id
@@ -53,7 +53,7 @@ pub fn validate_id(id: &str) -> Result<()> {
 }
 
 /// The latest version of every policy (retired ones included).
-pub async fn latest_all(db: &Db) -> Result<Vec<PolicyVersion>> {
+pub(crate) async fn latest_all(db: &Db) -> Result<Vec<PolicyVersion>> {
     table::latest_all(db)
         .await?
         .into_iter()
@@ -62,7 +62,7 @@ pub async fn latest_all(db: &Db) -> Result<Vec<PolicyVersion>> {
 }
 
 /// The policies in force.
-pub async fn active(db: &Db) -> Result<Vec<Policy>> {
+pub(crate) async fn active(db: &Db) -> Result<Vec<Policy>> {
     Ok(latest_all(db)
         .await?
         .into_iter()
@@ -76,7 +76,7 @@ pub async fn active(db: &Db) -> Result<Vec<Policy>> {
 }
 
 /// Every version of one policy, oldest first.
-pub async fn history(db: &Db, id: &str) -> Result<Vec<PolicyVersion>> {
+pub(crate) async fn history(db: &Db, id: &str) -> Result<Vec<PolicyVersion>> {
     let rows = table::history(db, id).await?;
     if rows.is_empty() {
         return Err(Error::NotFound(format!("policy {id}")));
@@ -119,7 +119,12 @@ async fn insert(
 }
 
 /// Creates version 1 of a new policy.
-pub async fn create(db: &Db, id: &str, body: &PolicyBody, by: &str) -> Result<PolicyVersion> {
+pub(crate) async fn create(
+    db: &Db,
+    id: &str,
+    body: &PolicyBody,
+    by: &str,
+) -> Result<PolicyVersion> {
     validate_id(id)?;
     body.validate()?;
     match table::latest_version(db, id).await? {
@@ -130,7 +135,12 @@ pub async fn create(db: &Db, id: &str, body: &PolicyBody, by: &str) -> Result<Po
 }
 
 /// Adds a new version of an existing policy.
-pub async fn update(db: &Db, id: &str, body: &PolicyBody, by: &str) -> Result<PolicyVersion> {
+pub(crate) async fn update(
+    db: &Db,
+    id: &str,
+    body: &PolicyBody,
+    by: &str,
+) -> Result<PolicyVersion> {
     body.validate()?;
     match table::latest_version(db, id).await? {
         Some((v, _)) => insert(db, id, v + 1, body, false, by).await,
@@ -139,7 +149,7 @@ pub async fn update(db: &Db, id: &str, body: &PolicyBody, by: &str) -> Result<Po
 }
 
 /// Retires a policy (a new, retired version with the last body).
-pub async fn retire(db: &Db, id: &str, by: &str) -> Result<PolicyVersion> {
+pub(crate) async fn retire(db: &Db, id: &str, by: &str) -> Result<PolicyVersion> {
     let last = history(db, id)
         .await?
         .pop()

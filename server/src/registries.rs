@@ -17,7 +17,7 @@ use zkr_store::registries::{self as table, Appended};
 use zkr_store::{Db, now_unix};
 
 /// Default tree depth (the circuits' default D).
-pub const DEFAULT_DEPTH: usize = 20;
+pub(crate) const DEFAULT_DEPTH: usize = 20;
 
 /// Cached trees by registry name; the lock also serializes writers in this
 /// process (PostgreSQL adds a table lock for writers on other nodes).
@@ -79,7 +79,7 @@ pub struct MemberPath {
 }
 
 /// Validates a registry name from a URL.
-pub fn validate_name(name: &str) -> Result<()> {
+pub(crate) fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -96,7 +96,7 @@ pub fn validate_name(name: &str) -> Result<()> {
 
 /// Parses a member (identity commitment) from the wire: a canonical field
 /// element (< r) that is not 0, the empty leaf (DESIGN §3).
-pub fn parse_member(s: &str) -> Result<Fr> {
+pub(crate) fn parse_member(s: &str) -> Result<Fr> {
     let member = parse_fr_named(s, "member").map_err(|e| Error::Unprocessable(e.to_string()))?;
     if member == Fr::from(0u64) {
         return Err(Error::Unprocessable(

@@ -31,7 +31,7 @@ pub struct VerifyingKeys {
 
 /// Reads the verifying key of `kind` in `dir`, checked against the
 /// `circuit.json` beside it. Blocking.
-pub fn read_checked(dir: &Path, kind: CircuitKind) -> Result<CheckedKey> {
+pub(crate) fn read_checked(dir: &Path, kind: CircuitKind) -> Result<CheckedKey> {
     let (info, vk) = key_files::read_verifying_key(dir, kind)?;
     Ok(CheckedKey { info, vk })
 }

@@ -38,24 +38,24 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// lease is lost (cancelled, expired, taken over), and keeps the phase it
 /// is in for the job's progress.
 #[derive(Debug, Default)]
-pub struct JobObserver {
+pub(crate) struct JobObserver {
     stop: AtomicBool,
     phase: Mutex<Option<Phase>>,
 }
 
 impl JobObserver {
     /// Stops the proof before its next phase.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::Release);
     }
 
     /// Whether the proof was told to stop.
-    pub fn stopped(&self) -> bool {
+    pub(crate) fn stopped(&self) -> bool {
         self.stop.load(Ordering::Acquire)
     }
 
     /// The phase the proof is in, as `name k/n`.
-    pub fn progress(&self) -> Option<String> {
+    pub(crate) fn progress(&self) -> Option<String> {
         let phase = (*self.phase.lock().ok()?)?;
         let k = Phase::ALL.iter().position(|p| *p == phase)? + 1;
         Some(format!("{} {k}/{}", phase.name(), Phase::ALL.len()))

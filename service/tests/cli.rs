@@ -516,11 +516,11 @@ fn token_list_revoke_and_rotate_admin() {
     assert!(o.status.success(), "{}", stderr(&o));
     let events = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let db = zkr_store::Db::connect(&url).await.unwrap();
-        let filter = zkr_server::audit::Filter {
+        let filter = zkr_server::audit_log::Filter {
             limit: 1000,
             ..Default::default()
         };
-        zkr_server::audit::query(&db, &filter).await.unwrap()
+        zkr_server::audit_log::query(&db, &filter).await.unwrap()
     });
     for a in ["token_read", "token_revoke", "token_rotate_admin"] {
         assert!(

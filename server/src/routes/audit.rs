@@ -19,7 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 /// Export format.
 #[derive(Debug, Default, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Format {
+pub(crate) enum Format {
     /// One JSON object per line.
     #[default]
     Jsonl,
@@ -31,7 +31,7 @@ pub enum Format {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct ExportQuery {
+pub(crate) struct ExportQuery {
     /// Earliest time: unix seconds or RFC 3339.
     pub since: Option<String>,
     /// Latest time (exclusive): unix seconds or RFC 3339.
@@ -54,7 +54,7 @@ pub struct ExportQuery {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct VerifyQuery {
+pub(crate) struct VerifyQuery {
     /// Stated purpose (auditors: `audit`).
     pub purpose: Option<Purpose>,
     /// Authorization reference (regulators).
@@ -65,7 +65,7 @@ pub struct VerifyQuery {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct CheckpointsQuery {
+pub(crate) struct CheckpointsQuery {
     /// Only checkpoints after this sequence number (default 0: all).
     pub after: Option<i64>,
     /// Most checkpoints (default and maximum 10000).
@@ -78,7 +78,7 @@ pub struct CheckpointsQuery {
 
 /// Signed checkpoints and the key that signs them, to keep outside the service.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CheckpointList {
+pub(crate) struct CheckpointList {
     /// Id of the checkpoint signing key.
     pub key_id: String,
     /// Hex Ed25519 public key of its active version (derived from the private
@@ -104,7 +104,7 @@ fn parse_time(name: &str, value: &str) -> Result<i64> {
     params(ExportQuery),
     responses((status = 200, description = "application/x-ndjson or text/csv"),
               (status = 403, body = crate::error::ErrorBody)))]
-pub async fn events(
+pub(crate) async fn events(
     State(state): State<AppState>,
     caller: Principal,
     ApiQuery(q): ApiQuery<ExportQuery>,
@@ -166,7 +166,7 @@ pub async fn events(
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
     params(VerifyQuery),
     responses((status = 200, body = VerifyReport), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn verify(
+pub(crate) async fn verify(
     State(state): State<AppState>,
     caller: Principal,
     ApiQuery(q): ApiQuery<VerifyQuery>,
@@ -214,7 +214,7 @@ async fn service_trust(state: &AppState) -> Result<Trust> {
 #[utoipa::path(get, path = "/v1/audit/checkpoints", tag = "audit", security(("bearer" = [])),
     params(CheckpointsQuery),
     responses((status = 200, body = CheckpointList), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn checkpoints(
+pub(crate) async fn checkpoints(
     State(state): State<AppState>,
     caller: Principal,
     ApiQuery(q): ApiQuery<CheckpointsQuery>,

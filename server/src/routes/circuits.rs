@@ -16,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// One circuit whose keys are set up.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CircuitView {
+pub(crate) struct CircuitView {
     /// `range`, `membership`, `receipt` or `disclosure`.
     pub name: String,
     /// Registry depth, for `membership` and `receipt`.
@@ -36,7 +36,7 @@ pub struct CircuitView {
 
 /// The circuits.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CircuitList {
+pub(crate) struct CircuitList {
     /// Every circuit whose verifying key is set up.
     pub circuits: Vec<CircuitView>,
 }
@@ -44,7 +44,10 @@ pub struct CircuitList {
 /// List the circuits and what their public inputs are.
 #[utoipa::path(get, path = "/v1/circuits", tag = "circuits", security(("bearer" = [])),
     responses((status = 200, body = CircuitList), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn list(State(state): State<AppState>, caller: Principal) -> Result<Json<CircuitList>> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Principal,
+) -> Result<Json<CircuitList>> {
     let resource = Resource::named("circuit/*");
     state
         .authorize(Ask::new(&caller, Action::CircuitRead, &resource))
@@ -76,7 +79,7 @@ pub async fn list(State(state): State<AppState>, caller: Principal) -> Result<Js
     security(("bearer" = [])),
     params(("name" = String, Path, description = "range, membership, receipt or disclosure")),
     responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn verification_key(
+pub(crate) async fn verification_key(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath(name): ApiPath<String>,

@@ -19,7 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 /// What kind of key to create.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum NewKeyKind {
+pub(crate) enum NewKeyKind {
     /// A participant's X25519 key: registered (with `public_key`) or custodial.
     Participant,
     /// The audit-escrow X25519 key (custodial).
@@ -31,7 +31,7 @@ pub enum NewKeyKind {
 /// A key to register or create.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewKey {
+pub(crate) struct NewKey {
     /// Key id, e.g. `miner-7`.
     pub key_id: String,
     /// Kind.
@@ -45,7 +45,7 @@ pub struct NewKey {
 /// A rotation request.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Rotate {
+pub(crate) struct Rotate {
     /// For a registered key: the participant's new X25519 public key, hex.
     #[serde(default)]
     pub public_key: Option<String>,
@@ -53,7 +53,7 @@ pub struct Rotate {
 
 /// Public metadata of one key version.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct KeyView {
+pub(crate) struct KeyView {
     /// Key id.
     pub key_id: String,
     /// Version, from 1.
@@ -89,7 +89,7 @@ impl From<KeyInfo> for KeyView {
 
 /// Progress of a rotation.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RotationView {
+pub(crate) struct RotationView {
     /// Key id.
     pub key_id: String,
     /// The new version.
@@ -112,7 +112,7 @@ fn parse_public_key(hex_key: &str) -> Result<X25519PublicKey> {
 #[utoipa::path(post, path = "/v1/confidential/keys", tag = "keys", security(("bearer" = [])),
     request_body = NewKey,
     responses((status = 201, body = KeyView), (status = 409, body = crate::error::ErrorBody)))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Principal,
     ApiJson(req): ApiJson<NewKey>,
@@ -145,7 +145,10 @@ pub async fn create(
 /// status; never private material (admin).
 #[utoipa::path(get, path = "/v1/confidential/keys", tag = "keys", security(("bearer" = [])),
     responses((status = 200, body = Vec<KeyView>), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn list(State(state): State<AppState>, caller: Principal) -> Result<Json<Vec<KeyView>>> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Principal,
+) -> Result<Json<Vec<KeyView>>> {
     let resource = Resource::named("keys");
     state
         .authorize(Ask::new(&caller, Action::KeyList, &resource))
@@ -158,7 +161,7 @@ pub async fn list(State(state): State<AppState>, caller: Principal) -> Result<Js
 #[utoipa::path(get, path = "/v1/confidential/keys/{id}", tag = "keys", security(("bearer" = [])),
     params(("id" = String, Path, description = "Key id")),
     responses((status = 200, body = Vec<KeyView>), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath(id): ApiPath<String>,
@@ -179,7 +182,7 @@ pub async fn get(
     security(("bearer" = [])), request_body = Rotate,
     params(("id" = String, Path, description = "Key id")),
     responses((status = 200, body = RotationView), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn rotate(
+pub(crate) async fn rotate(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath(id): ApiPath<String>,

@@ -3,17 +3,17 @@
 //! from them (`utoipa_axum::routes!` takes each handler's method and path
 //! from its `#[utoipa::path]`), so a route cannot be missing from it.
 
-pub mod audit;
-pub mod circuits;
-pub mod keys;
-pub mod ops;
-pub mod policies;
-pub mod proofs;
-pub mod registries;
-pub mod signing_keys;
-pub mod tokens;
-pub mod transactions;
-pub mod verify;
+pub(crate) mod audit;
+pub(crate) mod circuits;
+pub(crate) mod keys;
+pub(crate) mod ops;
+pub(crate) mod policies;
+pub(crate) mod proofs;
+pub(crate) mod registries;
+pub(crate) mod signing_keys;
+pub(crate) mod tokens;
+pub(crate) mod transactions;
+pub(crate) mod verify;
 
 use utoipa_axum::router::OpenApiRouter;
 

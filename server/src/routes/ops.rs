@@ -19,14 +19,14 @@ use zkr_store::{Backend, FileStatus};
 
 /// Health answer.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
+pub(crate) struct Health {
     /// `ok`.
     pub status: &'static str,
 }
 
 /// Why the service is not ready, as `/readyz` answers it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct NotReady {
+pub(crate) struct NotReady {
     /// `unavailable`.
     pub status: &'static str,
     /// Stable reason: `key_store`, `audit_writer_stopped`,
@@ -43,7 +43,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /healthz`: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
-pub async fn healthz() -> Json<Health> {
+pub(crate) async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
@@ -53,7 +53,7 @@ pub async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses(
     (status = 200, body = Health),
     (status = 503, body = NotReady)))]
-pub async fn readyz(State(state): State<AppState>) -> Response {
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let limit = PROBE_TIMEOUT.min(Duration::from_secs(state.config.http.request_timeout_secs));
     let outcome = match tokio::time::timeout(limit, readiness(&state)).await {
         Ok(r) => r,
@@ -119,13 +119,13 @@ async fn audit_append_probe(state: &AppState) -> Result<(), NotReadyReason> {
 
 /// `GET /openapi.json`.
 #[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "This document")))]
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+pub(crate) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::document())
 }
 
 /// What `/` names: where to go from here.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Index {
+pub(crate) struct Index {
     /// `zk-receipts`.
     pub service: &'static str,
     /// The running version.
@@ -156,7 +156,7 @@ const INDEX: Index = Index {
 /// endpoints; an HTML page for a browser, JSON otherwise.
 #[utoipa::path(get, path = "/", tag = "ops", responses(
     (status = 200, body = Index, description = "JSON, or HTML when the client accepts text/html")))]
-pub async fn index(headers: HeaderMap) -> Response {
+pub(crate) async fn index(headers: HeaderMap) -> Response {
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -181,7 +181,7 @@ pub async fn index(headers: HeaderMap) -> Response {
 /// addressed relative to it).
 #[utoipa::path(get, path = "/docs", tag = "ops", responses(
     (status = 308, description = "Redirect to /docs/, the Swagger UI page over /openapi.json")))]
-pub async fn docs() -> Redirect {
+pub(crate) async fn docs() -> Redirect {
     Redirect::permanent("/docs/")
 }
 
@@ -190,12 +190,12 @@ static SWAGGER: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
     LazyLock::new(|| Arc::new(utoipa_swagger_ui::Config::from("/openapi.json")));
 
 /// `GET /docs/`: the Swagger UI page.
-pub async fn docs_index() -> Response {
+pub(crate) async fn docs_index() -> Response {
     swagger_file("index.html")
 }
 
 /// `GET /docs/{file}`: the page's scripts and styles.
-pub async fn docs_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+pub(crate) async fn docs_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     swagger_file(&file)
 }
 

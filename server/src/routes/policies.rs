@@ -17,7 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 /// A new policy.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewPolicy {
+pub(crate) struct NewPolicy {
     /// Stable id, `[A-Za-z0-9-_]{1,64}`.
     pub id: String,
     /// The rule.
@@ -27,7 +27,7 @@ pub struct NewPolicy {
 /// Latest version of every policy.
 #[utoipa::path(get, path = "/v1/policies", tag = "policies", security(("bearer" = [])),
     responses((status = 200, body = Vec<PolicyVersion>)))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Principal,
 ) -> Result<Json<Vec<PolicyVersion>>> {
@@ -45,7 +45,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/policies/{id}", tag = "policies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Policy id")),
     responses((status = 200, body = Vec<PolicyVersion>), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath(id): ApiPath<String>,
@@ -62,7 +62,7 @@ pub async fn get(
 #[utoipa::path(post, path = "/v1/policies", tag = "policies", security(("bearer" = [])),
     request_body = NewPolicy,
     responses((status = 201, body = PolicyVersion), (status = 409, body = crate::error::ErrorBody)))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Principal,
     ApiJson(req): ApiJson<NewPolicy>,
@@ -81,7 +81,7 @@ pub async fn create(
 #[utoipa::path(put, path = "/v1/policies/{id}", tag = "policies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Policy id")), request_body = PolicyBody,
     responses((status = 200, body = PolicyVersion), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath(id): ApiPath<String>,
@@ -102,7 +102,7 @@ pub async fn update(
 #[utoipa::path(delete, path = "/v1/policies/{id}", tag = "policies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Policy id")),
     responses((status = 200, body = PolicyVersion), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn retire(
+pub(crate) async fn retire(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath(id): ApiPath<String>,

@@ -32,20 +32,20 @@ use crate::{AppState, Ask};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The request header that makes a submission idempotent.
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The response header on a submission answered with an earlier job.
-pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+pub(crate) const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 /// Priorities a caller may give its jobs.
-pub const PRIORITIES: std::ops::RangeInclusive<i64> = -100..=100;
+pub(crate) const PRIORITIES: std::ops::RangeInclusive<i64> = -100..=100;
 /// Longest deadline a job may ask for (a week), in seconds.
-pub const MAX_DEADLINE_SECS: u64 = 7 * 86_400;
+pub(crate) const MAX_DEADLINE_SECS: u64 = 7 * 86_400;
 
 /// A proof to make: either `input` (the circuit's `input.json`, as for
 /// `zkr prove`) or `tx_id` (a stored receipt, for `receipt` and
 /// `disclosure`; the service decrypts it with the caller's custodial key).
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ProofRequest {
+pub(crate) struct ProofRequest {
     /// `range`, `membership`, `receipt` or `disclosure`.
     pub circuit: String,
     /// The circuit's `input.json` object.
@@ -81,7 +81,7 @@ pub struct ProofRequest {
 /// with an authorization reference) or one of the record's participants.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DisclosureRequest {
+pub(crate) struct DisclosureRequest {
     /// Transaction id.
     pub tx_id: String,
     /// Field names to disclose (`job_id` .. `timestamp`; never `salt`).
@@ -104,7 +104,7 @@ pub struct DisclosureRequest {
 
 /// A job was accepted.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Accepted {
+pub(crate) struct Accepted {
     /// Job id.
     pub job_id: String,
     /// `queued`.
@@ -357,7 +357,7 @@ pub(crate) async fn circuit_of_input(
               (status = 422, body = crate::error::ErrorBody),
               (status = 429, description = "the caller has its share of the queue waiting", body = crate::error::ErrorBody),
               (status = 503, description = "the queue is full", body = crate::error::ErrorBody)))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Principal,
     headers: HeaderMap,
@@ -477,7 +477,7 @@ pub async fn create(
               (status = 422, body = crate::error::ErrorBody),
               (status = 429, body = crate::error::ErrorBody),
               (status = 503, body = crate::error::ErrorBody)))]
-pub async fn disclose(
+pub(crate) async fn disclose(
     State(state): State<AppState>,
     caller: Principal,
     headers: HeaderMap,
@@ -554,7 +554,7 @@ async fn authorized_job(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct WaitQuery {
+pub(crate) struct WaitQuery {
     /// Seconds to wait for the job to end before answering (bounded by
     /// `proofs.max_wait_secs` and the request timeout); 0 or absent answers at once.
     #[serde(default)]
@@ -569,7 +569,7 @@ pub struct WaitQuery {
     params(("id" = String, Path, description = "Job id"), WaitQuery),
     responses((status = 200, body = JobView), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath(id): ApiPath<String>,
@@ -619,7 +619,7 @@ pub async fn get(
     responses((status = 200, body = JobView), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody)))]
-pub async fn cancel(
+pub(crate) async fn cancel(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath(id): ApiPath<String>,
@@ -653,7 +653,7 @@ pub async fn cancel(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct WorkersQuery {
+pub(crate) struct WorkersQuery {
     /// Only workers with a heartbeat in the last this many seconds (default 300).
     #[serde(default)]
     pub since_secs: Option<u64>,
@@ -664,7 +664,7 @@ pub struct WorkersQuery {
 #[utoipa::path(get, path = "/v1/workers", tag = "proofs", security(("bearer" = [])),
     params(WorkersQuery),
     responses((status = 200, body = [WorkerView]), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn workers(
+pub(crate) async fn workers(
     State(state): State<AppState>,
     caller: Principal,
     ApiQuery(q): ApiQuery<WorkersQuery>,

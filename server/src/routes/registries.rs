@@ -17,7 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 /// A new member.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewMember {
+pub(crate) struct NewMember {
     /// Identity commitment `H1(s)`, a decimal field element.
     pub member: String,
 }
@@ -26,7 +26,7 @@ pub struct NewMember {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct InfoQuery {
+pub(crate) struct InfoQuery {
     /// Most recent roots to list (default 100, at most 10000).
     pub history: Option<i64>,
 }
@@ -37,7 +37,7 @@ pub struct InfoQuery {
     params(("name" = String, Path, description = "Registry name, e.g. miners")),
     responses((status = 201, body = Added), (status = 409, body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]
-pub async fn add_member(
+pub(crate) async fn add_member(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath(name): ApiPath<String>,
@@ -60,7 +60,7 @@ pub async fn add_member(
 #[utoipa::path(get, path = "/v1/registries/{name}", tag = "registries", security(("bearer" = [])),
     params(("name" = String, Path, description = "Registry name"), InfoQuery),
     responses((status = 200, body = RegistryInfo), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn info(
+pub(crate) async fn info(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath(name): ApiPath<String>,
@@ -86,7 +86,7 @@ pub async fn info(
     params(("name" = String, Path, description = "Registry name"),
            ("member" = String, Path, description = "Identity commitment, decimal")),
     responses((status = 200, body = MemberPath), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn path(
+pub(crate) async fn path(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath((name, member)): ApiPath<(String, String)>,

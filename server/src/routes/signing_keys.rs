@@ -16,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// One version of a trusted coordinator signing key.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SigningKeyView {
+pub(crate) struct SigningKeyView {
     /// Key id, as in an attestation's `key_id`.
     pub key_id: String,
     /// Version, as in an attestation's `key_version`.
@@ -32,14 +32,14 @@ pub struct SigningKeyView {
 
 /// The trusted signing keys.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SigningKeyList {
+pub(crate) struct SigningKeyList {
     /// Every version that is not retired, of every trusted key.
     pub keys: Vec<SigningKeyView>,
 }
 
 /// The ids of the trusted coordinator keys: the service's own signing key
 /// and the configured further ones.
-pub fn trusted_ids(state: &AppState) -> Vec<String> {
+pub(crate) fn trusted_ids(state: &AppState) -> Vec<String> {
     let mut ids = vec![state.config.signing_key_id.clone()];
     for id in &state.config.trusted_signing_keys {
         if !ids.contains(id) {
@@ -52,7 +52,7 @@ pub fn trusted_ids(state: &AppState) -> Vec<String> {
 /// Public keys of the trusted coordinator signing keys.
 #[utoipa::path(get, path = "/v1/signing-keys", tag = "circuits", operation_id = "list_signing_keys", security(("bearer" = [])),
     responses((status = 200, body = SigningKeyList), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Principal,
 ) -> Result<Json<SigningKeyList>> {

@@ -16,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 /// A token request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateToken {
+pub(crate) struct CreateToken {
     /// Principal the token speaks for.
     pub principal: String,
     /// Its roles.
@@ -28,7 +28,7 @@ pub struct CreateToken {
 
 /// A minted token; the secret is shown only here.
 #[derive(Serialize, ToSchema)]
-pub struct CreatedToken {
+pub(crate) struct CreatedToken {
     /// Token id.
     pub id: String,
     /// The bearer token.
@@ -44,7 +44,7 @@ pub struct CreatedToken {
     security(("bearer" = [])),
     responses((status = 201, body = CreatedToken), (status = 403, body = crate::error::ErrorBody),
               (status = 422, description = "bad principal or roles, or an expiry that is not in the future", body = crate::error::ErrorBody)))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Principal,
     ApiJson(req): ApiJson<CreateToken>,
@@ -69,7 +69,7 @@ pub async fn create(
 /// never a token or its hash (admin).
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
     responses((status = 200, body = [TokenInfo]), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Principal,
 ) -> Result<Json<Vec<TokenInfo>>> {
@@ -85,7 +85,7 @@ pub async fn list(
     params(("id" = String, Path, description = "Token id")),
     responses((status = 200, body = TokenInfo), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
-pub async fn revoke(
+pub(crate) async fn revoke(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath(id): ApiPath<String>,

@@ -25,7 +25,7 @@ use zkr_store::now_unix;
 /// A receipt to store.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewTransaction {
+pub(crate) struct NewTransaction {
     /// The nine receipt fields (docs/formats.md), decimal strings.
     #[schema(value_type = Object)]
     pub receipt: ReceiptJson,
@@ -41,7 +41,7 @@ pub struct NewTransaction {
 
 /// The coordinator's signature over `b"zkr/receipt/v1" || receipt_hash`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Attestation {
+pub(crate) struct Attestation {
     /// Signing key id.
     pub key_id: String,
     /// Signing key version.
@@ -52,7 +52,7 @@ pub struct Attestation {
 
 /// A participant's own copy of the envelope.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EnvelopeCopy {
+pub(crate) struct EnvelopeCopy {
     /// The envelope (format version 1) holding only this participant's wrap, hex.
     pub envelope: String,
     /// AES-256-GCM ciphertext with tag, hex.
@@ -73,7 +73,7 @@ pub struct EnvelopeCopy {
 
 /// A stored transaction as its reader may see it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Transaction {
+pub(crate) struct Transaction {
     /// Transaction id.
     pub tx_id: String,
     /// `H9` of the receipt, decimal.
@@ -90,7 +90,7 @@ pub struct Transaction {
 #[utoipa::path(post, path = "/v1/confidential/transactions", tag = "confidential",
     security(("bearer" = [])), request_body = NewTransaction,
     responses((status = 201, body = Transaction), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Principal,
     ApiJson(req): ApiJson<NewTransaction>,
@@ -175,7 +175,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/confidential/transactions/{id}", tag = "confidential",
     security(("bearer" = [])), params(("id" = String, Path, description = "Transaction id")),
     responses((status = 200, body = Transaction), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     caller: Principal,
     ApiPath(id): ApiPath<String>,
@@ -243,7 +243,7 @@ pub async fn get(
 /// A request to read a record's plaintext.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AccessRequest {
+pub(crate) struct AccessRequest {
     /// Transaction id.
     pub tx_id: String,
     /// Why.
@@ -257,7 +257,7 @@ pub struct AccessRequest {
 
 /// A decrypted record.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct OpenedRecord {
+pub(crate) struct OpenedRecord {
     /// Transaction id.
     pub tx_id: String,
     /// The stored commitment, decimal.
@@ -307,7 +307,7 @@ async fn open_record(
 #[utoipa::path(post, path = "/v1/confidential/access", tag = "confidential",
     security(("bearer" = [])), request_body = AccessRequest,
     responses((status = 200, body = OpenedRecord), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn access(
+pub(crate) async fn access(
     State(state): State<AppState>,
     caller: Principal,
     ApiJson(req): ApiJson<AccessRequest>,
@@ -320,7 +320,7 @@ pub async fn access(
 #[utoipa::path(post, path = "/v1/confidential/audit", tag = "confidential",
     security(("bearer" = [])), request_body = AccessRequest,
     responses((status = 200, body = OpenedRecord), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn escrow(
+pub(crate) async fn escrow(
     State(state): State<AppState>,
     caller: Principal,
     ApiJson(req): ApiJson<AccessRequest>,

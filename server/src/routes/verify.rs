@@ -23,12 +23,12 @@ use crate::{AppState, Ask};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Most proofs in one batch.
-pub const MAX_BATCH: usize = 64;
+pub(crate) const MAX_BATCH: usize = 64;
 
 /// One proof to verify.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct VerifyRequest {
+pub(crate) struct VerifyRequest {
     /// `range`, `membership`, `receipt` or `disclosure`.
     pub circuit: String,
     /// snarkjs `proof.json` object.
@@ -50,7 +50,7 @@ pub struct VerifyRequest {
 /// A coordinator's Ed25519 signature over `b"zkr/receipt/v1" || receipt_hash`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AttestationIn {
+pub(crate) struct AttestationIn {
     /// Signing key id.
     pub key_id: String,
     /// Signing key version.
@@ -61,7 +61,7 @@ pub struct AttestationIn {
 
 /// The verdict.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// Whether the proof is valid for these public inputs.
     pub valid: bool,
     /// Why not, when it is not.
@@ -71,14 +71,14 @@ pub struct Verdict {
 /// Several proofs.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BatchRequest {
+pub(crate) struct BatchRequest {
     /// The proofs (at most 64).
     pub items: Vec<VerifyRequest>,
 }
 
 /// Verdicts in request order.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BatchVerdict {
+pub(crate) struct BatchVerdict {
     /// One per item.
     pub results: Vec<Verdict>,
 }
@@ -146,13 +146,13 @@ async fn check_attestation(
 
 /// The verdict reason of a proof whose registry root is not an accepted
 /// root of the registry it is checked against.
-pub const UNKNOWN_REGISTRY_ROOT: &str = "unknown_registry_root";
+pub(crate) const UNKNOWN_REGISTRY_ROOT: &str = "unknown_registry_root";
 
 /// The registry a proof of `kind` is checked against: the configured miner
 /// registry for `receipt`, the one the request names for `membership`,
 /// none for the other circuits. `Err` (422) when the request names a
 /// registry where none or another one belongs, or none where one is needed.
-pub fn registry_for(
+pub(crate) fn registry_for(
     state: &AppState,
     kind: CircuitKind,
     named: Option<&str>,
@@ -189,7 +189,7 @@ pub fn registry_for(
 /// configured window, never just a root the prover chose. `Ok(None)` when
 /// acceptable, `Ok(Some(reason))` when not, `Err` (422) for inputs of the
 /// wrong number.
-pub async fn check_registry_root(
+pub(crate) async fn check_registry_root(
     state: &AppState,
     kind: CircuitKind,
     registry: Option<&str>,
@@ -329,7 +329,7 @@ async fn record(state: &AppState, caller: &Principal, circuit: &str, v: &Verdict
     request_body = VerifyRequest,
     responses((status = 200, body = Verdict), (status = 404, body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]
-pub async fn verify(
+pub(crate) async fn verify(
     State(state): State<AppState>,
     caller: Principal,
     ApiJson(req): ApiJson<VerifyRequest>,
@@ -348,7 +348,7 @@ pub async fn verify(
 #[utoipa::path(post, path = "/v1/verify/batch", tag = "proofs", security(("bearer" = [])),
     request_body = BatchRequest,
     responses((status = 200, body = BatchVerdict), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn verify_batch(
+pub(crate) async fn verify_batch(
     State(state): State<AppState>,
     caller: Principal,
     ApiJson(req): ApiJson<BatchRequest>,

@@ -6,16 +6,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use zkr_server::access::Action;
-use zkr_server::auth::{self, Role};
-use zkr_server::checkpoints::{Checkpoint, Trust};
-use zkr_server::config::{self, Config};
-use zkr_server::{Error, Result, audit};
+use zkr_server::audit_log::{self, Checkpoint, Trust};
+use zkr_server::{Action, Config, Error, Result, Role, env_help, tokens};
 use zkr_store::Db;
 
 /// `zkr serve` flags; each overrides the file and the environment.
 #[derive(Debug, Clone, Default, clap::Args)]
-#[command(after_help = config::env_help())]
+#[command(after_help = env_help())]
 pub struct ServeArgs {
     /// TOML configuration file.
     #[arg(long, env = "ZKR_CONFIG")]
@@ -38,7 +35,7 @@ pub struct ServeArgs {
 /// `zkr worker` flags: the configuration of `zkr serve` (the same file,
 /// database, data directory and KEK variables), without the API.
 #[derive(Debug, Clone, Default, clap::Args)]
-#[command(after_help = config::env_help())]
+#[command(after_help = env_help())]
 pub struct WorkerArgs {
     /// TOML configuration file.
     #[arg(long, env = "ZKR_CONFIG")]
@@ -248,7 +245,7 @@ pub fn token_create(args: &TokenCreateArgs) -> Result<String> {
         .map(|r| r.as_str())
         .collect::<Vec<_>>()
         .join(",");
-    let event = |outcome: &str, detail: String| audit::NewEvent {
+    let event = |outcome: &str, detail: String| audit_log::NewEvent {
         actor: CLI_ACTOR.into(),
         roles: "system".into(),
         action: Action::TokenCreate.as_str().into(),
@@ -261,7 +258,7 @@ pub fn token_create(args: &TokenCreateArgs) -> Result<String> {
         let db = Db::connect_and_migrate(&url).await?;
         // Like the API: no token without its audit event.
         let expiry = expires_at.map_or("never".to_string(), |t| t.to_string());
-        audit::append_direct(
+        audit_log::append_direct(
             &db,
             &event(
                 "allow",
@@ -269,10 +266,10 @@ pub fn token_create(args: &TokenCreateArgs) -> Result<String> {
             ),
         )
         .await?;
-        let minted = auth::mint(&db, &principal, &roles, expires_at).await;
+        let minted = tokens::mint(&db, &principal, &roles, expires_at).await;
         if let Err(e) = &minted {
             let detail = format!("rule=command-line not minted: {e}");
-            if let Err(e) = audit::append_direct(&db, &event("failed", detail)).await {
+            if let Err(e) = audit_log::append_direct(&db, &event("failed", detail)).await {
                 tracing::error!(error = %e, "audit append failed");
             }
         }
@@ -298,7 +295,7 @@ pub const CLI_ACTOR: &str = "zkr-cli";
 /// Appends one event for a command-line action and waits until it is
 /// committed.
 async fn audit_cli(db: &Db, action: &str, resource: String, detail: String) -> Result<()> {
-    let event = audit::NewEvent {
+    let event = audit_log::NewEvent {
         actor: CLI_ACTOR.into(),
         roles: "system".into(),
         action: action.into(),
@@ -307,7 +304,7 @@ async fn audit_cli(db: &Db, action: &str, resource: String, detail: String) -> R
         outcome: "allow".into(),
         detail,
     };
-    audit::append_direct(db, &event).await.map(|_| ())
+    audit_log::append_direct(db, &event).await.map(|_| ())
 }
 
 fn show_time(t: i64) -> String {
@@ -327,7 +324,7 @@ pub fn token_list(args: &TokenDbArgs) -> Result<String> {
     runtime()?.block_on(async {
         let db = Db::connect_and_migrate(&url).await?;
         audit_cli(&db, "token_read", "token/*".into(), "cli list".into()).await?;
-        let tokens = auth::list(&db).await?;
+        let tokens = tokens::list(&db).await?;
         let now = zkr_store::now_unix();
         let mut out = format!(
             "{:<36}  {:<20}  {:<24}  {:<25}  {:<25}  STATE",
@@ -360,7 +357,7 @@ pub fn token_revoke(args: &TokenRevokeArgs) -> Result<String> {
     let url = database_url(&args.db.database, &args.db.config)?;
     runtime()?.block_on(async {
         let db = Db::connect_and_migrate(&url).await?;
-        let info = auth::revoke(&db, &args.id).await?;
+        let info = tokens::revoke(&db, &args.id).await?;
         audit_cli(
             &db,
             "token_revoke",
@@ -386,7 +383,7 @@ pub fn token_rotate_admin(args: &RotateAdminArgs) -> Result<String> {
     zkr_artifacts::prepare_sqlite(&url)?;
     runtime()?.block_on(async {
         let db = Db::connect_and_migrate(&url).await?;
-        let rotated = auth::rotate_admin(&db, &config.data_dir, config.admin_token_days).await?;
+        let rotated = tokens::rotate_admin(&db, &config.data_dir, config.admin_token_days).await?;
         let revoked = rotated.revoked_id.as_deref().unwrap_or("none");
         audit_cli(
             &db,
@@ -404,10 +401,10 @@ pub fn token_rotate_admin(args: &RotateAdminArgs) -> Result<String> {
 }
 
 /// Runs `zkr audit verify`; `Ok(report)` whether or not the chain is intact.
-pub fn audit_verify(args: &AuditVerifyArgs) -> Result<audit::VerifyReport> {
+pub fn audit_verify(args: &AuditVerifyArgs) -> Result<audit_log::VerifyReport> {
     let url = database_url(&args.database, &args.config)?;
     let trust = trust(args)?;
-    runtime()?.block_on(audit::verify_database_with(&url, &trust))
+    runtime()?.block_on(audit_log::verify_database_with(&url, &trust))
 }
 
 /// The pinned keys and kept checkpoints of `zkr audit verify`.
@@ -482,7 +479,7 @@ fn parse_checkpoints(
 
 /// One line on the checkpoints `zkr audit verify` checked and where their
 /// key came from.
-pub fn checkpoint_summary(report: &audit::VerifyReport) -> String {
+pub fn checkpoint_summary(report: &audit_log::VerifyReport) -> String {
     let last = report
         .last_checkpoint
         .map_or("none".to_string(), |s| format!("at entry {s}"));
@@ -528,7 +525,7 @@ mod tests {
             config: None,
         };
         let secret = token_create(&args).expect("token");
-        assert!(secret.starts_with(auth::TOKEN_PREFIX));
+        assert!(secret.starts_with(tokens::TOKEN_PREFIX));
         let report = audit_verify(&AuditVerifyArgs {
             database: Some(url.clone()),
             config: None,
@@ -543,9 +540,9 @@ mod tests {
             .expect("runtime")
             .block_on(async {
                 let db = Db::connect(&url).await?;
-                audit::query(
+                audit_log::query(
                     &db,
-                    &audit::Filter {
+                    &audit_log::Filter {
                         limit: 10,
                         ..Default::default()
                     },

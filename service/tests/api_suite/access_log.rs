@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use zkr_server::auth::Role;
+use zkr_server::Role;
 
 use crate::helpers::api_test;
 

@@ -4,8 +4,8 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use zkr_server::access::Purpose;
-use zkr_server::auth::Role;
+use zkr_server::Purpose;
+use zkr_server::Role;
 
 use crate::helpers::api_test;
 
@@ -274,7 +274,7 @@ fn with_query(path: &str, purpose: Option<Purpose>, with_ref: bool) -> String {
     }
 }
 
-fn paused() -> zkr_server::config::Config {
+fn paused() -> zkr_server::Config {
     let mut c = crate::helpers::test_config();
     c.proofs.workers = 0;
     c

@@ -8,9 +8,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::Value;
 use sqlx::Row;
-use zkr_server::audit::{self, NewEvent};
-use zkr_server::auth::Role;
-use zkr_server::checkpoints::{self, Checkpointer};
+use zkr_server::Role;
+use zkr_server::audit_log::Checkpointer;
+use zkr_server::audit_log::{self, NewEvent};
 use zkr_store::Backend;
 
 use crate::helpers::{TestApp, api_test};
@@ -38,7 +38,7 @@ async fn append(app: &TestApp, n: usize) {
 /// Signs the current head; the service's keys are created on first use.
 async fn sign(app: &TestApp) -> i64 {
     app.state.ensure_service_keys().await.expect("service keys");
-    checkpoints::sign_head(&app.state.db, app.state.key_store().expect("keys"), KEY_ID)
+    audit_log::sign_head(&app.state.db, app.state.key_store().expect("keys"), KEY_ID)
         .await
         .expect("sign")
         .expect("a new head to sign")
@@ -86,7 +86,7 @@ async fn recompute_from(app: &TestApp, from: i64) {
             detail: row.get("detail"),
         };
         let ts: i64 = row.get("ts");
-        let hash = audit::entry_hash(&prev, &audit::canonical(seq, ts, &e));
+        let hash = audit_log::entry_hash(&prev, &audit_log::canonical(seq, ts, &e));
         if seq >= from {
             sqlx::query("UPDATE audit_events SET prev_hash = $1, entry_hash = $2 WHERE seq = $3")
                 .bind(hex::encode(prev))
@@ -139,7 +139,7 @@ api_test!(append_only_tables_refuse_update_and_delete, |app| {
     }
     // Appending is what the tables are for.
     append(&app, 1).await;
-    let report = audit::verify(&app.state.db).await.expect("verify");
+    let report = audit_log::verify(&app.state.db).await.expect("verify");
     assert!(report.valid, "{report:?}");
     assert_eq!((report.entries, report.checkpoints), (4, 1));
 });
@@ -178,7 +178,7 @@ api_test!(a_recomputed_entry_is_named, |app| {
         Some(4)
     );
 
-    let report = audit::verify_database(&app.database_url)
+    let report = audit_log::verify_database(&app.database_url)
         .await
         .expect("verify");
     assert!(!report.valid);
@@ -201,7 +201,7 @@ api_test!(a_cut_tail_is_named, |app| {
         .await
         .expect("delete the last 100");
 
-    let report = audit::verify(&app.state.db).await.expect("verify");
+    let report = audit_log::verify(&app.state.db).await.expect("verify");
     assert!(!report.valid);
     assert_eq!(report.entries, 10);
     assert_eq!(report.last_checkpoint, Some(110));
@@ -252,7 +252,7 @@ api_test!(forged_and_re_signed_checkpoints_are_caught, |app| {
         .execute(&app.state.db.pool)
         .await
         .expect("forge");
-    let report = audit::verify(&app.state.db).await.expect("verify");
+    let report = audit_log::verify(&app.state.db).await.expect("verify");
     assert!(!report.valid);
     let broken = report.first_broken.expect("broken");
     assert_eq!(broken.seq, 4);
@@ -277,12 +277,12 @@ api_test!(forged_and_re_signed_checkpoints_are_caught, |app| {
         .expect("delete checkpoints");
     let keys = app.state.key_store().expect("keys");
     keys.create_signing_key("mallory").await.expect("key");
-    checkpoints::sign_head(&app.state.db, keys, "mallory")
+    audit_log::sign_head(&app.state.db, keys, "mallory")
         .await
         .expect("re-sign")
         .expect("signed");
     // Unpinned, the database vouches for itself, and the report says so.
-    let report = audit::verify(&app.state.db).await.expect("verify");
+    let report = audit_log::verify(&app.state.db).await.expect("verify");
     assert!(report.valid, "{report:?}");
     assert!(!report.key_pinned);
     assert!(
@@ -371,7 +371,7 @@ api_test!(checkpoints_are_served_like_the_log, |app| {
 });
 
 async fn last_checkpoint(app: &TestApp) -> Option<i64> {
-    checkpoints::list(&app.state.db, 0, i64::MAX)
+    audit_log::checkpoints(&app.state.db, 0, i64::MAX)
         .await
         .expect("list")
         .last()
@@ -431,7 +431,7 @@ api_test!(
         append(&app, 2).await;
         assert_eq!(wait_for_checkpoint(&app, 15).await, 15);
         task.finish().await;
-        let report = audit::verify(&app.state.db).await.expect("verify");
+        let report = audit_log::verify(&app.state.db).await.expect("verify");
         assert!(report.valid, "{report:?}");
     }
 );

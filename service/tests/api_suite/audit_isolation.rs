@@ -7,8 +7,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use zkr_server::audit::NewEvent;
-use zkr_server::auth::Role;
+use zkr_server::Role;
+use zkr_server::audit_log::NewEvent;
 use zkr_store::Backend;
 
 use crate::helpers::{TestApp, api_test, test_config};
@@ -174,7 +174,7 @@ api_test!(bad_requests_do_not_fail_other_principals, |app| {
         }
     }
     assert_eq!((bad, good), (16, 32));
-    let report = zkr_server::audit::verify(&app.state.db)
+    let report = zkr_server::audit_log::verify(&app.state.db)
         .await
         .expect("verify");
     assert!(report.valid);
@@ -205,7 +205,7 @@ api_test!(a_failing_event_fails_alone_in_its_batch, |app| {
     }
     ok.sort_unstable();
     assert_eq!(ok, (1..=28).collect::<Vec<i64>>());
-    let report = zkr_server::audit::verify(&app.state.db)
+    let report = zkr_server::audit_log::verify(&app.state.db)
         .await
         .expect("verify");
     assert!(report.valid);
@@ -217,7 +217,7 @@ api_test!(a_failing_event_fails_alone_in_its_batch, |app| {
     );
 });
 
-fn paused() -> zkr_server::config::Config {
+fn paused() -> zkr_server::Config {
     let mut c = test_config();
     c.proofs.workers = 0;
     c
@@ -260,9 +260,9 @@ api_test!(
         let r = app.post("/v1/proofs", &client, body).await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
         let job = r.json["job_id"].as_str().expect("job id");
-        let events = zkr_server::audit::query(
+        let events = zkr_server::audit_log::query(
             &app.state.db,
-            &zkr_server::audit::Filter {
+            &zkr_server::audit_log::Filter {
                 action: Some("proof_job".into()),
                 limit: 10,
                 ..Default::default()

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 use time::macros::datetime;
 use zkr_server::Clock;
-use zkr_server::auth::Role;
+use zkr_server::Role;
 
 use crate::helpers::{api_test, test_config};
 
@@ -92,7 +92,7 @@ api_test!(tampering_is_named_by_verify, |app| {
     );
 
     // The same, offline, on the database alone.
-    let report = zkr_server::audit::verify_database(&app.database_url)
+    let report = zkr_server::audit_log::verify_database(&app.database_url)
         .await
         .expect("verify");
     assert!(!report.valid);
@@ -104,7 +104,7 @@ api_test!(tampering_is_named_by_verify, |app| {
         .execute(&app.state.db.pool)
         .await
         .expect("tamper");
-    let report = zkr_server::audit::verify_database(&app.database_url)
+    let report = zkr_server::audit_log::verify_database(&app.database_url)
         .await
         .expect("verify");
     assert_eq!(report.first_broken.map(|b| b.seq), Some(2));
@@ -114,7 +114,7 @@ api_test!(tampering_is_named_by_verify, |app| {
         .execute(&app.state.db.pool)
         .await
         .expect("delete");
-    let report = zkr_server::audit::verify_database(&app.database_url)
+    let report = zkr_server::audit_log::verify_database(&app.database_url)
         .await
         .expect("verify");
     let broken = report.first_broken.expect("broken");
@@ -254,7 +254,7 @@ api_test!(
             let audit = app.state.audit.clone();
             set.spawn(async move {
                 audit
-                    .append(zkr_server::audit::NewEvent {
+                    .append(zkr_server::audit_log::NewEvent {
                         actor: format!("p{i}"),
                         roles: "client".into(),
                         action: "test".into(),
@@ -274,7 +274,7 @@ api_test!(
         assert_eq!(seqs, (1..=50).collect::<Vec<i64>>());
         // Closing waits for the writer; later appends are refused.
         app.state.audit.close().await;
-        let report = zkr_server::audit::verify(&app.state.db)
+        let report = zkr_server::audit_log::verify(&app.state.db)
             .await
             .expect("verify");
         assert!(report.valid);
@@ -282,7 +282,7 @@ api_test!(
         let refused = app
             .state
             .audit
-            .append(zkr_server::audit::NewEvent {
+            .append(zkr_server::audit_log::NewEvent {
                 actor: "late".into(),
                 roles: "client".into(),
                 action: "test".into(),
@@ -315,7 +315,7 @@ api_test!(
             let audit = app.state.audit.clone();
             tasks.push(tokio::spawn(async move {
                 audit
-                    .append(zkr_server::audit::NewEvent {
+                    .append(zkr_server::audit_log::NewEvent {
                         actor: "admin".into(),
                         roles: "admin".into(),
                         action: "test".into(),

@@ -202,7 +202,7 @@ api_test!(
             )
             .layer(axum::middleware::from_fn_with_state(
                 app.state.clone(),
-                zkr_server::http::timeout,
+                zkr_server::timeout,
             ));
         let original = std::mem::replace(&mut app.router, slow);
         let r = app.call(Method::GET, "/slow", None, None).await;

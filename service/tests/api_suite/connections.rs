@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use zkr_server::config::{Config, HttpConfig};
+use zkr_server::{Config, HttpConfig};
 
 use crate::helpers::{Backend, TestApp, test_config};
 
@@ -37,7 +37,7 @@ async fn serve(http: HttpConfig) -> Served {
     let (stop, stopped) = oneshot::channel::<()>();
     let router = app.router.clone();
     let server = tokio::spawn(async move {
-        zkr_server::http::serve(listener, router, &http, async {
+        zkr_server::serve(listener, router, &http, async {
             let _ = stopped.await;
         })
         .await

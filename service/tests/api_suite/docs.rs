@@ -365,9 +365,7 @@ api_test!(declared_query_parameters_are_accepted, |app| {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     // A job for the job routes' parameters (it stays queued: no keys).
-    let client = app
-        .token("client-a", &[zkr_server::auth::Role::Client])
-        .await;
+    let client = app.token("client-a", &[zkr_server::Role::Client]).await;
     let r = app
         .post(
             "/v1/proofs",

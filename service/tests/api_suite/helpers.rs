@@ -9,9 +9,9 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use sqlx::Connection;
 use tower::ServiceExt;
-use zkr_server::auth::{self, Role};
-use zkr_server::config::{Config, RateLimitConfig};
 use zkr_server::{AppState, router};
+use zkr_server::{Config, RateLimitConfig};
+use zkr_server::{Role, tokens};
 use zkr_store::Db;
 
 /// The two storage backends every test runs against.
@@ -42,8 +42,8 @@ pub struct TestApp {
     pub router: Router,
     pub admin: String,
     pub database_url: String,
-    writer: Option<zkr_server::audit::AuditWriter>,
-    provers: Option<zkr_server::worker::Pool>,
+    writer: Option<zkr_server::audit_log::AuditWriter>,
+    provers: Option<zkr_server::provers::Pool>,
     postgres: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
@@ -125,7 +125,7 @@ impl TestApp {
             .attach_keys(std::sync::Arc::new(kek))
             .await
             .expect("key store");
-        let admin = auth::mint(&state.db, "admin", &[Role::Admin], None)
+        let admin = tokens::mint(&state.db, "admin", &[Role::Admin], None)
             .await
             .expect("admin token")
             .secret
@@ -169,7 +169,7 @@ impl TestApp {
 
     /// Mints a token for `principal` with `roles`.
     pub async fn token(&self, principal: &str, roles: &[Role]) -> String {
-        auth::mint(&self.state.db, principal, roles, None)
+        tokens::mint(&self.state.db, principal, roles, None)
             .await
             .expect("mint")
             .secret

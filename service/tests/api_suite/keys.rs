@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 use zkr_keys::X25519PrivateKey;
-use zkr_server::auth::Role;
+use zkr_server::Role;
 
 use crate::helpers::api_test;
 

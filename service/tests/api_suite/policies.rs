@@ -2,7 +2,7 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use zkr_server::auth::Role;
+use zkr_server::Role;
 
 use crate::helpers::api_test;
 

@@ -11,8 +11,8 @@ use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use sqlx::Row;
 use zkr_circuits::CircuitKind;
-use zkr_server::auth::Role;
-use zkr_server::jobs::Outcome;
+use zkr_server::Role;
+use zkr_server::provers::Outcome;
 
 use crate::helpers::{Reply, TestApp, api_test};
 use crate::proofs::{config, paused, range_input, stored_receipt, wait_for};
@@ -434,7 +434,7 @@ api_test!(
         .execute(&app.state.db.pool)
         .await
         .expect("record");
-        let usable = zkr_server::worker::usable_circuits(&app.state, "this-node")
+        let usable = zkr_server::provers::usable_circuits(&app.state, "this-node")
             .await
             .expect("check");
         assert!(!usable.contains(&CircuitKind::Range));

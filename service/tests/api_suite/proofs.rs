@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
-use zkr_server::auth::Role;
-use zkr_server::config::Config;
-use zkr_server::jobs::CircuitKeys;
+use zkr_server::Config;
+use zkr_server::Role;
+use zkr_server::provers::CircuitKeys;
 
 use crate::helpers::{Reply, TestApp, api_test, test_config};
 

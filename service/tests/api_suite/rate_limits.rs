@@ -7,7 +7,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 
 use crate::helpers::{TestApp, api_test, test_config};
-use zkr_server::config::RateLimitConfig;
+use zkr_server::RateLimitConfig;
 
 fn from_ip(app: &TestApp, ip: [u8; 4], token: &str) -> Request<Body> {
     let _ = app;
@@ -51,7 +51,7 @@ api_test!(
             .expect("seconds");
         assert!((1..=2).contains(&retry), "{retry}");
         // Another principal has its own bucket.
-        let other = app.token("admin-2", &[zkr_server::auth::Role::Admin]).await;
+        let other = app.token("admin-2", &[zkr_server::Role::Admin]).await;
         assert_eq!(app.get("/v1/policies", &other).await.status, StatusCode::OK);
         // Public endpoints are not limited.
         assert_eq!(
@@ -166,7 +166,7 @@ api_test!(
         c
     },
     |app| {
-        let verifier = app.token("market", &[zkr_server::auth::Role::Client]).await;
+        let verifier = app.token("market", &[zkr_server::Role::Client]).await;
         let r = app.post("/v1/verify/batch", &verifier, batch(8)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         // Two tokens are left: an 8-item batch does not fit.
@@ -178,9 +178,7 @@ api_test!(
         let r = app.post("/v1/verify/batch", &verifier, batch(1)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         // A batch larger than the whole burst waits for a full bucket.
-        let other = app
-            .token("market-2", &[zkr_server::auth::Role::Client])
-            .await;
+        let other = app.token("market-2", &[zkr_server::Role::Client]).await;
         let r = app.post("/v1/verify/batch", &other, batch(20)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let r = app.get("/v1/policies", &other).await;
@@ -201,7 +199,7 @@ api_test!(
         let input = serde_json::json!({"value": "50", "blind": "7", "min": "10", "max": "100"});
         let body = serde_json::json!({"circuit": "range", "input": input});
         let greedy = app
-            .token("client-greedy", &[zkr_server::auth::Role::Client])
+            .token("client-greedy", &[zkr_server::Role::Client])
             .await;
         let mut jobs = Vec::new();
         for _ in 0..3 {
@@ -222,7 +220,7 @@ api_test!(
         assert_eq!(n, 3);
         // Another principal still gets in.
         let modest = app
-            .token("client-modest", &[zkr_server::auth::Role::Client])
+            .token("client-modest", &[zkr_server::Role::Client])
             .await;
         let r = app.post("/v1/proofs", &modest, body.clone()).await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);

@@ -5,7 +5,7 @@ use serde_json::json;
 use zkr_circuits::field::{fr_to_decimal, parse_fr};
 use zkr_circuits::merkle::{MerklePath, MerkleTree};
 use zkr_circuits::poseidon::h1;
-use zkr_server::auth::Role;
+use zkr_server::Role;
 
 use crate::helpers::api_test;
 
@@ -80,7 +80,7 @@ api_test!(members_roots_and_paths, |app| {
     assert_eq!(fr_to_decimal(&path.root_from(leaves[1])), roots[2]);
 
     // A fresh cache (another node, or a restart) reads the same state from the database.
-    app.state.registries = std::sync::Arc::new(zkr_server::registries::Registries::new(20));
+    app.state.registries = std::sync::Arc::new(zkr_server::Registries::new(20));
     app.rebuild();
     let r = app.get("/v1/registries/miners", &miner).await;
     assert_eq!(r.json["root"], roots[2].as_str());

@@ -2,7 +2,7 @@
 
 use axum::http::{Method, StatusCode, header};
 use serde_json::json;
-use zkr_server::auth::Role;
+use zkr_server::Role;
 
 use crate::helpers::api_test;
 
@@ -65,7 +65,7 @@ api_test!(missing_bad_and_expired_tokens_are_401, |app| {
     );
 
     // Minting an expired token is refused, so this one expires in the database.
-    let expired = zkr_server::auth::mint(
+    let expired = zkr_server::tokens::mint(
         &app.state.db,
         "old",
         &[Role::Admin],
@@ -112,17 +112,17 @@ async fn bootstrap_writes_the_admin_token_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("zkr.db").display());
     let db = zkr_store::Db::connect_and_migrate(&url).await.expect("db");
-    let path = zkr_server::auth::bootstrap_admin(&db, dir.path(), 30)
+    let path = zkr_server::tokens::bootstrap_admin(&db, dir.path(), 30)
         .await
         .expect("bootstrap")
         .expect("first start writes a token");
     let token = std::fs::read_to_string(&path).expect("read");
-    let principal = zkr_server::auth::authenticate(&db, token.trim())
+    let principal = zkr_server::tokens::authenticate(&db, token.trim())
         .await
         .expect("valid");
     assert_eq!(principal.roles, vec![Role::Admin]);
     // It expires in 30 days.
-    let listed = zkr_server::auth::list(&db).await.expect("list");
+    let listed = zkr_server::tokens::list(&db).await.expect("list");
     let expires = listed[0].expires_at.expect("an expiry");
     let in_30_days = zkr_store::now_unix() + 30 * 86_400;
     assert!(
@@ -136,7 +136,7 @@ async fn bootstrap_writes_the_admin_token_once() {
         assert_eq!(mode & 0o777, 0o600);
     }
     assert!(
-        zkr_server::auth::bootstrap_admin(&db, dir.path(), 30)
+        zkr_server::tokens::bootstrap_admin(&db, dir.path(), 30)
             .await
             .expect("second")
             .is_none()
@@ -144,10 +144,10 @@ async fn bootstrap_writes_the_admin_token_once() {
     assert_eq!(std::fs::read_to_string(&path).expect("read"), token);
 
     // The CLI path mints directly in the database.
-    let t = zkr_server::auth::create_token_in(&url, "coord", &[Role::Coordinator], None)
+    let t = zkr_server::tokens::create_token_in(&url, "coord", &[Role::Coordinator], None)
         .await
         .expect("create");
-    let p = zkr_server::auth::authenticate(&db, &t.secret)
+    let p = zkr_server::tokens::authenticate(&db, &t.secret)
         .await
         .expect("valid");
     assert_eq!(p.id, "coord");
@@ -305,12 +305,12 @@ api_test!(minting_an_expired_token_is_refused, |app| {
 
 api_test!(rotating_the_admin_token_revokes_the_old_one, |app| {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = zkr_server::auth::bootstrap_admin(&app.state.db, dir.path(), 30)
+    let path = zkr_server::tokens::bootstrap_admin(&app.state.db, dir.path(), 30)
         .await
         .expect("bootstrap");
     // The app's own admin token exists already, so nothing is written.
     assert!(path.is_none());
-    let first = zkr_server::auth::rotate_admin(&app.state.db, dir.path(), 7)
+    let first = zkr_server::tokens::rotate_admin(&app.state.db, dir.path(), 7)
         .await
         .expect("rotate");
     assert!(first.revoked_id.is_none(), "no file, nothing to revoke");
@@ -320,7 +320,7 @@ api_test!(rotating_the_admin_token_revokes_the_old_one, |app| {
         StatusCode::OK
     );
 
-    let second = zkr_server::auth::rotate_admin(&app.state.db, dir.path(), 7)
+    let second = zkr_server::tokens::rotate_admin(&app.state.db, dir.path(), 7)
         .await
         .expect("rotate again");
     assert_eq!(second.path, first.path);

@@ -7,7 +7,7 @@ use zkr_circuits::Receipt;
 use zkr_circuits::field::fr_to_decimal;
 use zkr_circuits::receipt::ReceiptJson;
 use zkr_keys::{Envelope, X25519PrivateKey};
-use zkr_server::auth::Role;
+use zkr_server::Role;
 
 use crate::helpers::{TestApp, api_test};
 

@@ -15,7 +15,7 @@ use zkr_circuits::poseidon::h1;
 use zkr_circuits::receipt::ReceiptJson;
 use zkr_circuits::{CircuitKind, Receipt};
 use zkr_server::Clock;
-use zkr_server::auth::Role;
+use zkr_server::Role;
 use zkr_verifier::snarkjs::{ProofJson, public_json};
 
 use crate::helpers::{TestApp, api_test, test_config};
@@ -160,7 +160,7 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn config() -> zkr_server::config::Config {
+fn config() -> zkr_server::Config {
     let mut c = test_config();
     c.circuits_dir = fixture().circuits_dir.clone();
     c.registry_depth = DEPTH;
@@ -392,7 +392,7 @@ api_test!(
     }
 );
 
-fn window_of_two() -> zkr_server::config::Config {
+fn window_of_two() -> zkr_server::Config {
     let mut c = config();
     c.registries.root_window = 2;
     c
@@ -454,7 +454,7 @@ api_test!(
     }
 );
 
-fn one_minute() -> zkr_server::config::Config {
+fn one_minute() -> zkr_server::Config {
     let mut c = config();
     c.registries.root_max_age_secs = 60;
     c
