@@ -20,10 +20,16 @@ pub mod cpu;
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 mod glv;
 #[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)] // SIMD intrinsics: loads, stores, gathers, scatters
+#[allow(unsafe_code)]
+// SIMD intrinsics: loads, stores, gathers, scatters
+// Emulated, the `#[target_feature]` functions become plain ones, and the
+// `unsafe` blocks that call them have nothing left to allow.
+#[cfg_attr(feature = "ifma-emulated", allow(unused_unsafe))]
 pub mod ifma;
 #[cfg(feature = "opencl")]
 pub mod opencl;
+#[cfg(test)]
+mod testing;
 
 pub use backend::{Backend, CpuMsm, FallbackMsm, Ran, opencl_fallbacks, select};
 
