@@ -79,6 +79,10 @@ pub trait MsmBackend: Send + Sync {
     fn msm_g1(&self, bases: &[G1Affine], scalars: &[Scalar]) -> Result<G1Projective>;
 
     /// MSM in G2. Backends without a G2 kernel use the CPU.
+    ///
+    /// The bases must be in the prime-order subgroup, as every point this
+    /// project deserialises is checked to be: the CPU's lane path splits
+    /// scalars by GLV, whose endomorphism is `lambda` only there.
     fn msm_g2(&self, bases: &[G2Affine], scalars: &[Scalar]) -> Result<G2Projective> {
         CpuMsm.msm_g2(bases, scalars)
     }

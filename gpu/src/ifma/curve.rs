@@ -7,9 +7,10 @@
 //! their argument is the proof that they may call those functions: a lane
 //! value (`Fe8`, `Fe2`, `Consts`, `__m512i`) is only ever made by
 //! `#[target_feature]` code of this module, which runs only after
-//! [`super::available`] saw AVX-512F and IFMA. Inlined into the
-//! `#[target_feature]` callers (the accumulation and the reduction), the
-//! wrappers disappear.
+//! [`super::available`] saw AVX-512F and IFMA. They are
+//! `#[inline(always)]`, so that they are inlined into their
+//! `#[target_feature]` callers (the accumulation and the reduction), where
+//! the arithmetic can be inlined in turn.
 
 use super::field::{self, Consts, Fe8, LIMBS, Limbs};
 use super::field2::{self, Fe2};
@@ -275,7 +276,8 @@ pub(crate) trait LaneCurve: SWCurveConfig<ScalarField = ark_bn254::Fr> {
     /// Its base field on lanes.
     type F: LaneField<Ark = Self::BaseField>;
     /// `beta` with `(beta x, y) = lambda (x, y)` for the `lambda` of
-    /// [`crate::glv`] (G1's), on this curve's subgroup.
+    /// [`crate::glv`] (G1's), on this curve's prime-order subgroup (and
+    /// only there: G2 bases must be in it).
     fn beta() -> Self::BaseField;
 }
 
