@@ -91,7 +91,7 @@ impl MsmBackend for CpuMsm {
 
     fn msm_g2(&self, bases: &[G2Affine], scalars: &[Scalar]) -> Result<G2Projective> {
         check_lengths(bases.len(), scalars.len())?;
-        Ok(cpu::msm(bases, scalars))
+        Ok(cpu::msm_g2(bases, scalars))
     }
 }
 

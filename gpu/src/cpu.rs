@@ -363,16 +363,16 @@ pub fn msm<C: SWCurveConfig>(bases: &[Affine<C>], scalars: &[ScalarBigInt<C>]) -
     msm_with(&Portable, bases, scalars)
 }
 
-/// Which arithmetic the CPU backend uses for G1.
+/// Which arithmetic the CPU backend uses (for G1 and G2 alike).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum G1Path {
+pub enum CpuPath {
     /// arkworks' field arithmetic ([`msm`]).
     Scalar,
     /// Eight lanes of AVX-512 IFMA (x86-64 CPUs that have it).
     Ifma,
 }
 
-impl G1Path {
+impl CpuPath {
     /// `"scalar"` or `"ifma"`.
     pub fn name(self) -> &'static str {
         match self {
@@ -382,18 +382,18 @@ impl G1Path {
     }
 }
 
-/// The G1 path of this process: IFMA when the CPU has it, unless the
+/// The path of this process: IFMA when the CPU has it, unless the
 /// environment says `ZKR_CPU_MSM=scalar` (so that CI can test the portable
 /// path on IFMA machines). Decided once.
-pub fn g1_path() -> G1Path {
-    static PATH: std::sync::OnceLock<G1Path> = std::sync::OnceLock::new();
+pub fn cpu_path() -> CpuPath {
+    static PATH: std::sync::OnceLock<CpuPath> = std::sync::OnceLock::new();
     *PATH.get_or_init(|| {
         let forced_scalar =
             std::env::var("ZKR_CPU_MSM").is_ok_and(|v| v.trim().eq_ignore_ascii_case("scalar"));
         if !forced_scalar && ifma_available() {
-            G1Path::Ifma
+            CpuPath::Ifma
         } else {
-            G1Path::Scalar
+            CpuPath::Scalar
         }
     })
 }
@@ -408,21 +408,42 @@ fn ifma_available() -> bool {
     false
 }
 
-/// G1 MSM on the path given by [`g1_path`].
+/// G1 MSM on the path given by [`cpu_path`].
 pub fn msm_g1(bases: &[ark_bn254::G1Affine], scalars: &[crate::Scalar]) -> ark_bn254::G1Projective {
-    msm_g1_on(g1_path(), bases, scalars)
+    msm_g1_on(cpu_path(), bases, scalars)
 }
 
 /// G1 MSM on the given path; the IFMA path on a CPU without IFMA (or off
 /// x86-64) is the scalar path.
 pub fn msm_g1_on(
-    path: G1Path,
+    path: CpuPath,
     bases: &[ark_bn254::G1Affine],
     scalars: &[crate::Scalar],
 ) -> ark_bn254::G1Projective {
     #[cfg(target_arch = "x86_64")]
-    if path == G1Path::Ifma
+    if path == CpuPath::Ifma
         && let Some(r) = crate::ifma::msm_g1_tuned(bases, scalars)
+    {
+        return r;
+    }
+    let _ = path;
+    msm(bases, scalars)
+}
+
+/// G2 MSM on the path given by [`cpu_path`].
+pub fn msm_g2(bases: &[ark_bn254::G2Affine], scalars: &[crate::Scalar]) -> ark_bn254::G2Projective {
+    msm_g2_on(cpu_path(), bases, scalars)
+}
+
+/// G2 MSM on the given path, as [`msm_g1_on`].
+pub fn msm_g2_on(
+    path: CpuPath,
+    bases: &[ark_bn254::G2Affine],
+    scalars: &[crate::Scalar],
+) -> ark_bn254::G2Projective {
+    #[cfg(target_arch = "x86_64")]
+    if path == CpuPath::Ifma
+        && let Some(r) = crate::ifma::msm_g2_tuned(bases, scalars)
     {
         return r;
     }
@@ -477,16 +498,12 @@ pub fn naive_msm<C: SWCurveConfig>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{points, scalar_strategy};
     use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
-    use ark_ec::{CurveGroup, VariableBaseMSM};
+    use ark_ec::VariableBaseMSM;
     use ark_ff::UniformRand;
     use ark_std::rand::{SeedableRng, rngs::StdRng};
     use proptest::prelude::*;
-
-    fn points<G: CurveGroup>(n: usize, rng: &mut StdRng) -> Vec<G::Affine> {
-        let v: Vec<G> = (0..n).map(|_| G::rand(rng)).collect();
-        G::normalize_batch(&v)
-    }
 
     fn check_g1(bases: &[G1Affine], scalars: &[Fr]) {
         let big: Vec<_> = scalars.iter().map(|s| s.into_bigint()).collect();
@@ -585,18 +602,6 @@ mod tests {
             }
             assert_eq!(naive_msm(&with_zero, &big), msm(&with_zero, &big));
         }
-    }
-
-    fn scalar_strategy() -> impl Strategy<Value = Fr> {
-        prop_oneof![
-            Just(Fr::zero()),
-            Just(Fr::from(1u64)),
-            Just(-Fr::from(1u64)),
-            any::<u64>().prop_map(Fr::from),
-            any::<u64>().prop_map(|v| -Fr::from(v)),
-            any::<[u8; 32]>().prop_map(|b| Fr::from_le_bytes_mod_order(&b)),
-            any::<[u8; 32]>().prop_map(|b| Fr::from_le_bytes_mod_order(&b)),
-        ]
     }
 
     proptest! {

@@ -20,10 +20,16 @@ pub mod cpu;
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 mod glv;
 #[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)] // SIMD intrinsics: loads, stores, gathers, scatters
+#[allow(unsafe_code)]
+// SIMD intrinsics: loads, stores, gathers, scatters
+// Emulated, the `#[target_feature]` functions become plain ones, and the
+// `unsafe` blocks that call them have nothing left to allow.
+#[cfg_attr(feature = "ifma-emulated", allow(unused_unsafe))]
 pub mod ifma;
 #[cfg(feature = "opencl")]
 pub mod opencl;
+#[cfg(test)]
+mod testing;
 
 pub use backend::{Backend, CpuMsm, FallbackMsm, Ran, opencl_fallbacks, select};
 
@@ -73,6 +79,10 @@ pub trait MsmBackend: Send + Sync {
     fn msm_g1(&self, bases: &[G1Affine], scalars: &[Scalar]) -> Result<G1Projective>;
 
     /// MSM in G2. Backends without a G2 kernel use the CPU.
+    ///
+    /// The bases must be in the prime-order subgroup, as every point this
+    /// project deserialises is checked to be: the CPU's lane path splits
+    /// scalars by GLV, whose endomorphism is `lambda` only there.
     fn msm_g2(&self, bases: &[G2Affine], scalars: &[Scalar]) -> Result<G2Projective> {
         CpuMsm.msm_g2(bases, scalars)
     }

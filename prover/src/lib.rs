@@ -23,8 +23,8 @@ use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{PrimeField, UniformRand, Zero};
 use ark_groth16::{Proof, ProvingKey};
 use ark_relations::gr1cs::{
-    ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, R1CS_PREDICATE_LABEL,
-    SynthesisError, SynthesisMode,
+    ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, OptimizationGoal,
+    R1CS_PREDICATE_LABEL, SynthesisError, SynthesisMode,
 };
 use ark_std::rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
@@ -129,17 +129,7 @@ where
     O: ProveObserver + ?Sized,
 {
     let msm = zkr_gpu::select(backend)?;
-    let cs = observe::run(obs, Phase::Synthesis, || {
-        let cs = ConstraintSystem::new_ref();
-        cs.set_optimization_goal(OptimizationGoal::Constraints);
-        cs.set_mode(SynthesisMode::Prove {
-            construct_matrices: true,
-            generate_lc_assignments: false,
-        });
-        circuit.generate_constraints(cs.clone())?;
-        cs.finalize();
-        Ok(cs)
-    })?;
+    let cs = synthesize(circuit, true, obs)?;
     let matrices = cs
         .to_matrices()?
         .remove(R1CS_PREDICATE_LABEL)
@@ -153,6 +143,32 @@ where
     let h = qap::witness_map(&matrices, num_inputs, num_constraints, &full, obs)?;
     drop((matrices, full));
     prove_from_assignment(pk, h, input, aux, r, s, &msm, obs)
+}
+
+/// The synthesis phase (reported to `obs`): `circuit` in a fresh
+/// constraint system in prove mode, finalized; with its R1CS matrices only
+/// when `construct_matrices` (a prover with prepared matrices needs the
+/// assignment alone).
+pub(crate) fn synthesize<C, O>(
+    circuit: C,
+    construct_matrices: bool,
+    obs: &O,
+) -> Result<ConstraintSystemRef<Fr>>
+where
+    C: ConstraintSynthesizer<Fr>,
+    O: ProveObserver + ?Sized,
+{
+    observe::run(obs, Phase::Synthesis, || {
+        let cs = ConstraintSystem::new_ref();
+        cs.set_optimization_goal(OptimizationGoal::Constraints);
+        cs.set_mode(SynthesisMode::Prove {
+            construct_matrices,
+            generate_lc_assignments: false,
+        });
+        circuit.generate_constraints(cs.clone())?;
+        cs.finalize();
+        Ok(cs)
+    })
 }
 
 /// The MSM phase: the proof from the QAP witness `h` and the R1CS

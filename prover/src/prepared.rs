@@ -7,7 +7,7 @@
 //! instance, or of the blank circuit used for key generation, serve every
 //! proof under that key.
 
-use crate::observe::{self, Phase, ProveObserver};
+use crate::observe::ProveObserver;
 use crate::{Error, Proved, Result, prove_from_assignment, qap};
 use ark_bn254::{Bn254, Fr};
 use ark_ff::UniformRand;
@@ -200,17 +200,7 @@ impl Prepared {
         O: ProveObserver + ?Sized,
     {
         let msm = zkr_gpu::select(backend)?;
-        let cs = observe::run(obs, Phase::Synthesis, || {
-            let cs = ConstraintSystem::new_ref();
-            cs.set_optimization_goal(OptimizationGoal::Constraints);
-            cs.set_mode(SynthesisMode::Prove {
-                construct_matrices: false,
-                generate_lc_assignments: false,
-            });
-            circuit.generate_constraints(cs.clone())?;
-            cs.finalize();
-            Ok(cs)
-        })?;
+        let cs = crate::synthesize(circuit, false, obs)?;
         let inner = cs.borrow().ok_or(SynthesisError::MissingCS)?;
         let input = inner.instance_assignment()?;
         let aux = inner.witness_assignment()?;

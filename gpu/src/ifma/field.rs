@@ -12,14 +12,14 @@
 //! The scalar helpers at the bottom convert to and from arkworks' `Fq`
 //! (Montgomery form with `R = 2^256`).
 
-use ark_bn254::Fq;
-use ark_ff::{AdditiveGroup, BigInt, Field, PrimeField};
-use core::arch::x86_64::{
+use super::simd::{
     __m512i, __mmask8, _mm512_add_epi64, _mm512_and_si512, _mm512_cmpeq_epi64_mask,
     _mm512_cmplt_epi64_mask, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_mask_blend_epi64,
     _mm512_or_si512, _mm512_set1_epi64, _mm512_setzero_si512, _mm512_srai_epi64, _mm512_srli_epi64,
     _mm512_storeu_si512, _mm512_sub_epi64,
 };
+use ark_bn254::Fq;
+use ark_ff::{AdditiveGroup, BigInt, Field, PrimeField};
 
 /// Limbs per element.
 pub(crate) const LIMBS: usize = 5;
@@ -68,7 +68,7 @@ pub(crate) const fn from_limbs(x: &Limbs) -> [u64; 4] {
 pub(crate) const Q: Limbs = to_limbs(Fq::MODULUS.0);
 
 /// `k q` in normalised limbs, for small `k` (no overflow of the top limb).
-const fn times_q(k: u64) -> Limbs {
+pub(crate) const fn times_q(k: u64) -> Limbs {
     let mut out = [0u64; LIMBS];
     let mut carry = 0u64;
     let mut i = 0;
@@ -81,8 +81,8 @@ const fn times_q(k: u64) -> Limbs {
     out
 }
 
-const Q2: Limbs = times_q(2);
-const Q4: Limbs = times_q(4);
+pub(crate) const Q2: Limbs = times_q(2);
+pub(crate) const Q4: Limbs = times_q(4);
 
 /// `-q^{-1} mod 2^52`, by Newton's iteration on the inverse mod `2^64`.
 const Q_NEG_INV: u64 = {
@@ -101,7 +101,7 @@ const Q_NEG_INV: u64 = {
 pub(crate) struct Fe8(pub(crate) [__m512i; LIMBS]);
 
 /// One constant in all lanes, limb-major.
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(not(feature = "ifma-emulated"), target_feature(enable = "avx512f"))]
 #[inline]
 pub(crate) fn splat(x: &Limbs) -> Fe8 {
     Fe8(x.map(|l| _mm512_set1_epi64(l as i64)))
@@ -110,7 +110,10 @@ pub(crate) fn splat(x: &Limbs) -> Fe8 {
 /// `a b / R mod q`, below `2q` for inputs below `8q` (operand scanning:
 /// for each limb of `a`, add `a_i b`, then the multiple `m q` that clears
 /// the lowest column, then carry that column into the next).
-#[target_feature(enable = "avx512f,avx512ifma")]
+#[cfg_attr(
+    not(feature = "ifma-emulated"),
+    target_feature(enable = "avx512f,avx512ifma")
+)]
 #[inline]
 pub(crate) fn mul(a: &Fe8, b: &Fe8) -> Fe8 {
     let zero = _mm512_setzero_si512();
@@ -149,7 +152,7 @@ pub(crate) fn mul(a: &Fe8, b: &Fe8) -> Fe8 {
 
 /// Propagates signed carries so every limb is in `[0, 2^52)`; the value
 /// must be non-negative.
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(not(feature = "ifma-emulated"), target_feature(enable = "avx512f"))]
 #[inline]
 fn normalise_signed(mut r: [__m512i; LIMBS]) -> [__m512i; LIMBS] {
     let mask = _mm512_set1_epi64(MASK as i64);
@@ -163,7 +166,7 @@ fn normalise_signed(mut r: [__m512i; LIMBS]) -> [__m512i; LIMBS] {
 
 /// `a + k q - b` for `k q` given in limbs (`kq`); the caller makes sure
 /// `b <= a + k q`. Below `a + k q`.
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(not(feature = "ifma-emulated"), target_feature(enable = "avx512f"))]
 #[inline]
 pub(crate) fn sub(a: &Fe8, b: &Fe8, kq: &Fe8) -> Fe8 {
     let r = core::array::from_fn(|k| _mm512_sub_epi64(_mm512_add_epi64(a.0[k], kq.0[k]), b.0[k]));
@@ -171,7 +174,7 @@ pub(crate) fn sub(a: &Fe8, b: &Fe8, kq: &Fe8) -> Fe8 {
 }
 
 /// `a - m` in the lanes where `a >= m`, `a` elsewhere.
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(not(feature = "ifma-emulated"), target_feature(enable = "avx512f"))]
 #[inline]
 pub(crate) fn cond_sub(a: &Fe8, m: &Fe8) -> Fe8 {
     let d = normalise_signed(core::array::from_fn(|k| _mm512_sub_epi64(a.0[k], m.0[k])));
@@ -182,7 +185,7 @@ pub(crate) fn cond_sub(a: &Fe8, m: &Fe8) -> Fe8 {
 }
 
 /// `a + b`, below the sum of the bounds (which must stay below `2^260`).
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(not(feature = "ifma-emulated"), target_feature(enable = "avx512f"))]
 #[inline]
 pub(crate) fn add(a: &Fe8, b: &Fe8) -> Fe8 {
     Fe8(normalise_signed(core::array::from_fn(|k| {
@@ -191,7 +194,7 @@ pub(crate) fn add(a: &Fe8, b: &Fe8) -> Fe8 {
 }
 
 /// The lanes where `a`, given below `4q`, is `0 mod q`.
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(not(feature = "ifma-emulated"), target_feature(enable = "avx512f"))]
 #[inline]
 pub(crate) fn is_zero(a: &Fe8, c: &Consts) -> __mmask8 {
     let r = cond_sub(&cond_sub(a, &c.q2), &c.q);
@@ -202,7 +205,7 @@ pub(crate) fn is_zero(a: &Fe8, c: &Consts) -> __mmask8 {
 }
 
 /// `b` in the lanes of `m`, `a` elsewhere.
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(not(feature = "ifma-emulated"), target_feature(enable = "avx512f"))]
 #[inline]
 pub(crate) fn select(m: __mmask8, a: &Fe8, b: &Fe8) -> Fe8 {
     Fe8(core::array::from_fn(|k| {
@@ -211,7 +214,7 @@ pub(crate) fn select(m: __mmask8, a: &Fe8, b: &Fe8) -> Fe8 {
 }
 
 /// Lane `l`'s limbs, for each lane.
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(not(feature = "ifma-emulated"), target_feature(enable = "avx512f"))]
 #[inline]
 pub(crate) fn to_lanes(a: &Fe8) -> [Limbs; 8] {
     let mut by_limb = [[0u64; 8]; LIMBS];
@@ -229,10 +232,10 @@ pub(crate) fn to_lanes(a: &Fe8) -> [Limbs; 8] {
 }
 
 /// Eight elements given as limbs, into lanes.
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(not(feature = "ifma-emulated"), target_feature(enable = "avx512f"))]
 #[inline]
 pub(crate) fn from_lanes(v: &[Limbs; 8]) -> Fe8 {
-    use core::arch::x86_64::_mm512_set_epi64;
+    use super::simd::_mm512_set_epi64;
     let mut r = [_mm512_setzero_si512(); LIMBS];
     for (k, limb) in r.iter_mut().enumerate() {
         let g = |l: usize| v[l][k] as i64;
@@ -252,10 +255,12 @@ pub(crate) struct Consts {
     pub(crate) q4: Fe8,
     /// `1` (that is `R mod q`)
     pub(crate) one: Fe8,
+    /// `0`
+    pub(crate) zero: Fe8,
 }
 
 impl Consts {
-    #[target_feature(enable = "avx512f")]
+    #[cfg_attr(not(feature = "ifma-emulated"), target_feature(enable = "avx512f"))]
     #[inline]
     pub(crate) fn new() -> Self {
         Self {
@@ -263,6 +268,7 @@ impl Consts {
             q2: splat(&Q2),
             q4: splat(&Q4),
             one: splat(&from_ark(&Fq::ONE)),
+            zero: splat(&[0; LIMBS]),
         }
     }
 }

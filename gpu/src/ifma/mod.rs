@@ -1,47 +1,54 @@
-//! G1 bucket accumulation on AVX-512 IFMA: the batch-affine Pippenger of
-//! [`crate::cpu`], with eight bucket additions per instruction stream.
+//! Bucket accumulation on AVX-512 IFMA, for G1 and G2: the batch-affine
+//! Pippenger of [`crate::cpu`], with eight bucket additions per
+//! instruction stream.
 //!
-//! Points and buckets are 80-byte records (x then y, five 52-bit limbs
-//! each, canonical: below `q`), gathered into lanes for a batch and
-//! scattered back. One batch of pending additions (at most one per bucket)
-//! shares one inversion: the differences `x_P - x_B` are multiplied up in
-//! eight lane-wise chains, the eight chain products are inverted together
-//! in arkworks' field, and the backward pass hands each addition its
-//! inverse. A point whose bucket is already pending waits for the next
-//! batch (deferred), and only when too many wait does it go into an XYZZ
-//! side bucket; so adversarial inputs cost no more than the scalar path.
-//! Doublings and cancellations (same x) are found when a point is queued,
-//! from the canonical records, and done directly.
+//! Points and buckets are records of 52-bit limbs (x then y, canonical:
+//! below `q`; 80 bytes in G1, 160 in G2, where each coordinate is an `Fq2`),
+//! gathered into lanes for a batch and scattered back. One batch of pending
+//! additions (at most one per bucket) shares one inversion: the differences
+//! `x_P - x_B` are multiplied up in eight lane-wise chains, the eight chain
+//! products are inverted together, and the backward pass hands each
+//! addition its inverse. A point whose bucket is already pending waits for
+//! the next batch (deferred); when too many wait, the batch is finished
+//! early, and only a batch too small to pay for its inversion sends a point
+//! to an XYZZ side bucket, so adversarial inputs cost no more than the
+//! scalar path. Doublings and cancellations (same x) are found when a point
+//! is queued, from the canonical records, and done directly.
 //!
-//! The running-sum bucket reduction runs on lanes too ([`reduce`]): eight
-//! segments of a window's buckets at once.
+//! The arithmetic is written once over [`curve::LaneField`] (`Fq` on lanes
+//! in `field.rs`, `Fq2` in `field2.rs`); full-size scalars are split by GLV
+//! in both groups. The running-sum bucket reduction runs on lanes too
+//! ([`reduce`]): eight segments of a window's buckets at once.
 //!
 //! Everything here runs only after [`available`] said the CPU has
 //! AVX-512F and AVX-512 IFMA.
 
+mod curve;
 pub(crate) mod field;
+mod field2;
 mod reduce;
+mod simd;
 
 use crate::cpu::{self, Engine, digit, num_windows, signed_offset};
 use crate::glv;
-use ark_bn254::{Fq, Fr, G1Affine, G1Projective, g1};
-use ark_ec::short_weierstrass::Bucket;
+use ark_bn254::{Fq, Fr, G1Affine, G1Projective, G2Affine, G2Projective, g1, g2};
+use ark_ec::short_weierstrass::{Affine, Bucket, Projective};
 use ark_ec::{AffineRepr, CurveGroup};
-use ark_ff::{AdditiveGroup, BigInt, BigInteger, Field, PrimeField, Zero};
-use core::arch::x86_64::{
-    __m512i, _mm512_add_epi64, _mm512_i64gather_epi64, _mm512_i64scatter_epi64,
-    _mm512_mask_blend_epi64, _mm512_set_epi64, _mm512_set1_epi64,
-};
-use field::{Consts, Fe8, LIMBS, Limbs};
+use ark_ff::{AdditiveGroup, BigInt, BigInteger, PrimeField, Zero};
+use curve::{LaneCurve, LaneField, negate_y, record, stride, to_affine};
+use field::Consts;
 use rayon::prelude::*;
+use simd::{__m512i, _mm512_set_epi64};
 
-/// A point or bucket: x limbs, then y limbs.
-type Record = [u64; 2 * LIMBS];
+/// Words of the largest record (G2).
+const MAX_STRIDE: usize = 4 * field::LIMBS;
 
-/// Whether this CPU can run the lane code.
+/// Whether this CPU can run the lane code (always, when the intrinsics
+/// are emulated: feature `ifma-emulated`).
 pub fn available() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512ifma")
+    cfg!(feature = "ifma-emulated")
+        || (std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512ifma"))
 }
 
 /// Below this many terms the conversion into records does not pay; the
@@ -55,18 +62,24 @@ pub fn msm_g1(bases: &[G1Affine], scalars: &[crate::Scalar]) -> Option<G1Project
     available().then(|| cpu::msm_with(&Lanes { min_terms: 0 }, bases, scalars))
 }
 
+/// As [`msm_g1`], in G2.
+pub fn msm_g2(bases: &[G2Affine], scalars: &[crate::Scalar]) -> Option<G2Projective> {
+    available().then(|| cpu::msm_with(&Lanes { min_terms: 0 }, bases, scalars))
+}
+
 /// As [`msm_g1`], with small classes of scalars on the scalar path.
 pub(crate) fn msm_g1_tuned(bases: &[G1Affine], scalars: &[crate::Scalar]) -> Option<G1Projective> {
-    available().then(|| {
-        cpu::msm_with(
-            &Lanes {
-                min_terms: MIN_TERMS,
-            },
-            bases,
-            scalars,
-        )
-    })
+    available().then(|| cpu::msm_with(&TUNED, bases, scalars))
 }
+
+/// As [`msm_g2`], with small classes of scalars on the scalar path.
+pub(crate) fn msm_g2_tuned(bases: &[G2Affine], scalars: &[crate::Scalar]) -> Option<G2Projective> {
+    available().then(|| cpu::msm_with(&TUNED, bases, scalars))
+}
+
+const TUNED: Lanes = Lanes {
+    min_terms: MIN_TERMS,
+};
 
 /// The lane engine; only constructed after [`available`].
 struct Lanes {
@@ -88,10 +101,26 @@ impl Engine<g1::Config> for Lanes {
     }
 }
 
+impl Engine<g2::Config> for Lanes {
+    fn pippenger<L: AsRef<[u64]> + Sync>(
+        &self,
+        bases: &[G2Affine],
+        idx: &[u32],
+        scalars: &[L],
+        num_bits: usize,
+    ) -> G2Projective {
+        if idx.len() < self.min_terms.max(1) {
+            return cpu::Portable.pippenger(bases, idx, scalars, num_bits);
+        }
+        pippenger(bases, idx, scalars, num_bits)
+    }
+}
+
 /// Relative costs in arkworks field multiplications: one lane addition
 /// (its share of 6 lane multiplications and the gathers), one batch's
 /// inversion with its conversions, one bucket's part of the running sum
 /// on lanes (its eighth of a mixed and a full XYZZ addition, the gather).
+/// (In G2 every term is about three times as dear, the ratios alike.)
 const COST_LANE_ADD: f64 = 2.0;
 const COST_BATCH_INVERSION: f64 = 400.0;
 const COST_REDUCE_BUCKET: f64 = 6.0;
@@ -116,71 +145,47 @@ fn window_size(n: usize, num_bits: usize) -> usize {
         .unwrap_or(2)
 }
 
-fn record(p: &G1Affine) -> Record {
-    let mut r = [0u64; 2 * LIMBS];
-    r[..LIMBS].copy_from_slice(&field::from_ark(&p.x));
-    r[LIMBS..].copy_from_slice(&field::from_ark(&p.y));
-    r
-}
-
-fn to_affine(r: &Record, inv16: &Fq) -> G1Affine {
-    let (x, y) = r.split_at(LIMBS);
-    let limbs = |s: &[u64]| -> Limbs { core::array::from_fn(|k| s[k]) };
-    G1Affine::new_unchecked(
-        field::to_ark(&limbs(x), inv16),
-        field::to_ark(&limbs(y), inv16),
-    )
-}
-
-/// `q - y` for canonical `0 < y < q`, in limbs.
-fn neg_limbs(y: &[u64]) -> Limbs {
-    let mut out = [0u64; LIMBS];
-    let mut borrow = 0i64;
-    for k in 0..LIMBS {
-        let v = field::Q[k] as i64 - y[k] as i64 + borrow;
-        out[k] = (v as u64) & ((1 << 52) - 1);
-        borrow = v >> 52;
-    }
-    out
-}
-
-fn pippenger<L: AsRef<[u64]> + Sync>(
-    bases: &[G1Affine],
+fn pippenger<C: LaneCurve, L: AsRef<[u64]> + Sync>(
+    bases: &[Affine<C>],
     idx: &[u32],
     scalars: &[L],
     num_bits: usize,
-) -> G1Projective {
+) -> Projective<C> {
     debug_assert_eq!(idx.len(), scalars.len());
     if idx.is_empty() {
-        return G1Projective::zero();
+        return Projective::zero();
     }
     if num_bits > glv::HALF_BITS {
         let (points, halves) = glv_terms(bases, idx, scalars);
-        return lanes_pippenger(points, &halves, glv::HALF_BITS);
+        return lanes_pippenger::<C, _>(points, &halves, glv::HALF_BITS);
     }
-    let points = idx
-        .par_iter()
-        .map(|&i| record(&bases[i as usize]))
-        .collect();
-    lanes_pippenger(points, scalars, num_bits)
+    let s = stride::<C>();
+    let mut points = vec![0u64; idx.len() * s];
+    points
+        .par_chunks_mut(s)
+        .zip(idx.par_iter())
+        .for_each(|(r, &i)| record(&bases[i as usize], r));
+    lanes_pippenger::<C, _>(points, scalars, num_bits)
 }
 
 /// The GLV split of each term `k P`: `|k1| (±P)` and `|k2| (±phi(P))`, as
 /// records and half scalars, the two of term `j` at `2j` and `2j + 1`.
-fn glv_terms<L: AsRef<[u64]> + Sync>(
-    bases: &[G1Affine],
+fn glv_terms<C: LaneCurve, L: AsRef<[u64]> + Sync>(
+    bases: &[Affine<C>],
     idx: &[u32],
     scalars: &[L],
-) -> (Vec<Record>, Vec<[u64; 2]>) {
-    let mut points = vec![[0u64; 2 * LIMBS]; 2 * idx.len()];
+) -> (Vec<u64>, Vec<[u64; 2]>) {
+    let s = stride::<C>();
+    let beta = C::beta();
+    let mut points = vec![0u64; 2 * idx.len() * s];
     let mut halves = vec![[0u64; 2]; 2 * idx.len()];
     points
-        .par_chunks_mut(2)
+        .par_chunks_mut(2 * s)
         .zip(halves.par_chunks_mut(2))
         .zip(idx.par_iter().zip(scalars))
-        .for_each(|((pts, hs), (&i, s))| {
-            let s = s.as_ref();
-            let mut k = BigInt::<4>(core::array::from_fn(|l| s.get(l).copied().unwrap_or(0)));
+        .for_each(|((pts, hs), (&i, sc))| {
+            let sc = sc.as_ref();
+            let mut k = BigInt::<4>(core::array::from_fn(|l| sc.get(l).copied().unwrap_or(0)));
             // Only multiples of P's order separate k from k mod r.
             while k >= Fr::MODULUS {
                 k.sub_with_borrow(&Fr::MODULUS);
@@ -188,12 +193,11 @@ fn glv_terms<L: AsRef<[u64]> + Sync>(
             let k = k.0;
             let [(neg1, k1), (neg2, k2)] = glv::decompose(&k);
             let p = &bases[i as usize];
-            let phi = G1Affine::new_unchecked(p.x * glv::BETA, p.y);
-            for (slot, (q, neg)) in pts.iter_mut().zip([(p, neg1), (&phi, neg2)]) {
-                *slot = record(q);
+            let phi = Affine::<C>::new_unchecked(p.x * beta, p.y);
+            for (slot, (q, neg)) in pts.chunks_exact_mut(s).zip([(p, neg1), (&phi, neg2)]) {
+                record(q, slot);
                 if neg {
-                    let y = neg_limbs(&slot[LIMBS..]);
-                    slot[LIMBS..].copy_from_slice(&y);
+                    negate_y::<C>(slot);
                 }
             }
             hs[0] = k1;
@@ -204,34 +208,38 @@ fn glv_terms<L: AsRef<[u64]> + Sync>(
 
 /// `sum_j points[j] * scalars[j]` for scalars below `2^num_bits`, the
 /// points as records (none the identity).
-fn lanes_pippenger<L: AsRef<[u64]> + Sync>(
-    mut points: Vec<Record>,
+fn lanes_pippenger<C: LaneCurve, L: AsRef<[u64]> + Sync>(
+    mut points: Vec<u64>,
     scalars: &[L],
     num_bits: usize,
-) -> G1Projective {
-    let c = window_size(points.len(), num_bits);
+) -> Projective<C> {
+    let s = stride::<C>();
+    let n = points.len() / s;
+    let c = window_size(n, num_bits);
     let windows = num_windows(num_bits, c);
     let k = signed_offset(c, windows);
     // Then the dummy point that pads a batch to a multiple of eight lanes
     // (2G, added to dummy buckets holding G).
-    let g = G1Affine::generator();
-    points.push(record(&(g + g).into_affine()));
-    let dummy_bucket = record(&g);
-    let sums: Vec<G1Projective> = (0..windows)
+    let g = Affine::<C>::generator();
+    let mut dummy_point = [0u64; MAX_STRIDE];
+    record(&(g + g).into_affine(), &mut dummy_point[..s]);
+    points.extend_from_slice(&dummy_point[..s]);
+    let mut dummy_bucket = [0u64; MAX_STRIDE];
+    record(&g, &mut dummy_bucket[..s]);
+    let sums: Vec<Projective<C>> = (0..windows)
         .into_par_iter()
         .map(|w| {
-            let mut acc = Window::new(c, &points, dummy_bucket);
+            let mut acc = Window::<C>::new(c, &points, &dummy_bucket[..s]);
             // Digits are found AHEAD terms early, and their buckets fetched
             // into the cache, so the queueing step does not wait for memory.
-            let n = scalars.len();
             let mut ring = [0i32; AHEAD];
-            for (slot, s) in ring.iter_mut().zip(scalars) {
-                *slot = digit(s.as_ref(), &k, w, c);
+            for (slot, sc) in ring.iter_mut().zip(scalars) {
+                *slot = digit(sc.as_ref(), &k, w, c);
             }
             for j in 0..n {
                 let d = ring[j % AHEAD];
-                if let Some(s) = scalars.get(j + AHEAD) {
-                    let next = digit(s.as_ref(), &k, w, c);
+                if let Some(sc) = scalars.get(j + AHEAD) {
+                    let next = digit(sc.as_ref(), &k, w, c);
                     ring[j % AHEAD] = next;
                     if next != 0 {
                         acc.prefetch(next.unsigned_abs() - 1);
@@ -248,7 +256,7 @@ fn lanes_pippenger<L: AsRef<[u64]> + Sync>(
             acc.finish()
         })
         .collect();
-    let mut total = G1Projective::zero();
+    let mut total = Projective::zero();
     for s in sums.iter().rev() {
         for _ in 0..c {
             total.double_in_place();
@@ -269,12 +277,12 @@ struct Entry {
 /// What the forward pass keeps per chunk of eight additions for the
 /// backward pass.
 #[derive(Clone, Copy)]
-struct Saved {
-    bx: Fe8,
-    by: Fe8,
-    px: Fe8,
-    py: Fe8,
-    prefix: Fe8,
+struct Saved<F> {
+    bx: F,
+    by: F,
+    px: F,
+    py: F,
+    prefix: F,
 }
 
 /// How many terms ahead of the queue a window computes digits and
@@ -282,28 +290,31 @@ struct Saved {
 const AHEAD: usize = 8;
 
 /// The buckets of one window.
-struct Window<'a> {
-    points: &'a [Record],
-    /// `2^(c-1)` buckets, then eight dummy buckets for padding lanes.
-    buckets: Vec<Record>,
+struct Window<'a, C: LaneCurve> {
+    /// Point records, `stride` words each.
+    points: &'a [u64],
+    /// `2^(c-1)` bucket records, then eight dummy buckets for padding lanes.
+    buckets: Vec<u64>,
     full: Vec<bool>,
     busy: Vec<bool>,
-    side: Vec<Bucket<g1::Config>>,
+    side: Vec<Bucket<C>>,
     batch: Vec<Entry>,
     deferred: Vec<Entry>,
-    saved: Vec<Saved>,
+    saved: Vec<Saved<C::F>>,
     cap: usize,
-    dummy: Record,
+    dummy: &'a [u64],
     inv16: Fq,
 }
 
-impl<'a> Window<'a> {
-    fn new(c: usize, points: &'a [Record], dummy: Record) -> Self {
+impl<'a, C: LaneCurve> Window<'a, C> {
+    const S: usize = stride::<C>();
+
+    fn new(c: usize, points: &'a [u64], dummy: &'a [u64]) -> Self {
         let n = 1usize << (c - 1);
         let cap = batch_size(n);
         Self {
             points,
-            buckets: vec![[0u64; 2 * LIMBS]; n + 8],
+            buckets: vec![0u64; (n + 8) * Self::S],
             full: vec![false; n],
             busy: vec![false; n],
             side: vec![Bucket::default(); n],
@@ -316,16 +327,28 @@ impl<'a> Window<'a> {
         }
     }
 
+    fn bucket(&self, b: usize) -> &[u64] {
+        &self.buckets[b * Self::S..(b + 1) * Self::S]
+    }
+
+    fn point(&self, p: u32) -> &[u64] {
+        let p = p as usize;
+        &self.points[p * Self::S..(p + 1) * Self::S]
+    }
+
     /// Asks for bucket `b`'s record and flags in the cache.
     #[inline]
     fn prefetch(&self, b: u32) {
-        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        use simd::{_MM_HINT_T0, _mm_prefetch};
         let b = b as usize;
         // SAFETY: a prefetch is a hint; it reads nothing and cannot fault.
         unsafe {
-            let rec = self.buckets.as_ptr().wrapping_add(b).cast::<i8>();
-            _mm_prefetch::<_MM_HINT_T0>(rec);
-            _mm_prefetch::<_MM_HINT_T0>(rec.wrapping_add(64));
+            let rec = self.buckets.as_ptr().wrapping_add(b * Self::S).cast::<i8>();
+            // Every cache line the record touches: its first byte, each 64
+            // bytes on, its last byte.
+            for byte in (0..Self::S * 8).step_by(64).chain([Self::S * 8 - 1]) {
+                _mm_prefetch::<_MM_HINT_T0>(rec.wrapping_add(byte));
+            }
             _mm_prefetch::<_MM_HINT_T0>(self.full.as_ptr().wrapping_add(b).cast());
         }
     }
@@ -338,8 +361,8 @@ impl<'a> Window<'a> {
     }
 
     /// The point of entry `e`, with its sign, as arkworks' point.
-    fn base(&self, e: Entry) -> G1Affine {
-        let p = to_affine(&self.points[e.point as usize], &self.inv16);
+    fn base(&self, e: Entry) -> Affine<C> {
+        let p = to_affine::<C>(self.point(e.point), &self.inv16);
         if e.neg { -p } else { p }
     }
 
@@ -348,31 +371,53 @@ impl<'a> Window<'a> {
         if self.busy[b] {
             if self.deferred.len() < self.cap {
                 self.deferred.push(e);
+            } else if self.batch.len() >= self.cap / 4 {
+                // Enough additions wait in the batch to pay for an
+                // inversion: finish it now, then this point finds its
+                // bucket free.
+                self.flush();
+                self.push(e);
             } else {
+                // Few buckets take most points (adversarial inputs): one
+                // inversion for a handful of additions would cost more than
+                // an XYZZ addition.
                 let p = self.base(e);
                 self.side[b] += p;
             }
             return;
         }
-        let p: Record = self.points[e.point as usize];
-        let y: Limbs = if e.neg {
-            neg_limbs(&p[LIMBS..])
-        } else {
-            core::array::from_fn(|k| p[LIMBS + k])
-        };
-        let bucket = &mut self.buckets[b];
+        let s = Self::S;
+        let w = s / 2;
+        let at = e.point as usize * s;
         if !self.full[b] {
-            bucket[..LIMBS].copy_from_slice(&p[..LIMBS]);
-            bucket[LIMBS..].copy_from_slice(&y);
+            let bucket = &mut self.buckets[b * s..(b + 1) * s];
+            bucket.copy_from_slice(&self.points[at..at + s]);
+            if e.neg {
+                negate_y::<C>(bucket);
+            }
             self.full[b] = true;
             return;
         }
         // Canonical records: equal x means P = ±B. (The low limb first: it
         // almost always differs.)
-        if bucket[0] == p[0] && bucket[1..LIMBS] == p[1..LIMBS] {
-            if bucket[LIMBS..] == y {
-                let doubled = to_affine(bucket, &self.inv16).into_group().double();
-                *bucket = record(&doubled.into_affine());
+        let (bucket, p) = (self.bucket(b), &self.points[at..at + s]);
+        if bucket[0] == p[0] && bucket[1..w] == p[1..w] {
+            let mut q = [0u64; MAX_STRIDE];
+            q[..s].copy_from_slice(p);
+            if e.neg {
+                negate_y::<C>(&mut q[..s]);
+            }
+            if bucket[w..] == q[w..s] {
+                let doubled = to_affine::<C>(bucket, &self.inv16).into_group().double();
+                if doubled.is_zero() {
+                    // A point of order two (not in the prime-order group).
+                    self.full[b] = false;
+                } else {
+                    record(
+                        &doubled.into_affine(),
+                        &mut self.buckets[b * s..(b + 1) * s],
+                    );
+                }
             } else {
                 self.full[b] = false;
             }
@@ -396,13 +441,15 @@ impl<'a> Window<'a> {
         if real == 0 {
             return;
         }
+        let s = Self::S;
         let nb = self.full.len();
-        let dummy_point = (self.points.len() - 1) as u32;
+        let dummy_point = (self.points.len() / s - 1) as u32;
         let mut lane = 0u32;
         while !self.batch.len().is_multiple_of(8) {
-            self.buckets[nb + lane as usize] = self.dummy;
+            let b = nb + lane as usize;
+            self.buckets[b * s..(b + 1) * s].copy_from_slice(self.dummy);
             self.batch.push(Entry {
-                bucket: nb as u32 + lane,
+                bucket: b as u32,
                 point: dummy_point,
                 neg: false,
             });
@@ -411,10 +458,11 @@ impl<'a> Window<'a> {
         // SAFETY: a `Window` is only built by `pippenger`, which only the
         // `Lanes` engine calls, which exists only after `available()`
         // returned true. Every bucket index in the batch is below
-        // `buckets.len()` (real ones below `nb`, padding `nb + lane` with
-        // lane < 8) and every point index below `points.len()`.
+        // `nb + 8`, the records in `buckets` (real ones below `nb`, padding
+        // `nb + lane` with lane < 8), and every point index below the
+        // records in `points`.
         unsafe {
-            accumulate(
+            accumulate::<C::F>(
                 &mut self.buckets,
                 self.points,
                 &self.batch,
@@ -429,7 +477,7 @@ impl<'a> Window<'a> {
     }
 
     /// `sum_b (b + 1) * bucket_b` by the running-sum method.
-    fn finish(mut self) -> G1Projective {
+    fn finish(mut self) -> Projective<C> {
         self.flush();
         self.run_batch();
         for e in std::mem::take(&mut self.deferred) {
@@ -441,97 +489,70 @@ impl<'a> Window<'a> {
             // SAFETY: as in `run_batch`, the CPU has IFMA; `nb` is a
             // multiple of eight, at least the minimum, and `buckets` holds
             // `nb + 8` records.
-            unsafe { reduce::reduce(&self.buckets, &self.full, &self.inv16) }
+            unsafe { reduce::reduce::<C>(&self.buckets, &self.full, &self.inv16) }
         } else {
-            let mut running = Bucket::<g1::Config>::default();
-            let mut total = Bucket::<g1::Config>::default();
+            let mut running = Bucket::<C>::default();
+            let mut total = Bucket::<C>::default();
             for b in (0..nb).rev() {
                 if self.full[b] {
-                    running += to_affine(&self.buckets[b], &self.inv16);
+                    running += to_affine::<C>(self.bucket(b), &self.inv16);
                 }
                 total += &running;
             }
             total.into()
         };
-        // The side buckets (only adversarial inputs fill many), by the
+        // The side buckets (only adversarial inputs fill any), by the
         // running-sum method, and only when there are any.
         if self.side.iter().all(Bucket::is_zero) {
             return affine;
         }
-        let mut running = Bucket::<g1::Config>::default();
-        let mut total = Bucket::<g1::Config>::default();
+        let mut running = Bucket::<C>::default();
+        let mut total = Bucket::<C>::default();
         for s in self.side.iter().rev() {
             if !s.is_zero() {
                 running += s;
             }
             total += &running;
         }
-        affine + G1Projective::from(total)
+        affine + Projective::<C>::from(total)
     }
 }
 
-/// Lane `l` of the result is `10 * ix[l]`, the offset in `u64` of record
-/// `ix[l]`.
-#[target_feature(enable = "avx512f")]
+/// Lane `l` of the result is `stride * ix[l]`, the offset in words of
+/// record `ix[l]`.
+#[cfg_attr(not(feature = "ifma-emulated"), target_feature(enable = "avx512f"))]
 #[inline]
-fn record_offsets(ix: [u32; 8]) -> __m512i {
-    let o = |l: usize| i64::from(ix[l]) * (2 * LIMBS) as i64;
+fn record_offsets(ix: [u32; 8], stride: usize) -> __m512i {
+    let o = |l: usize| i64::from(ix[l]) * stride as i64;
     _mm512_set_epi64(o(7), o(6), o(5), o(4), o(3), o(2), o(1), o(0))
-}
-
-/// Gathers the x (`from = 0`) or y (`from = LIMBS`) limbs of eight records.
-///
-/// # Safety
-/// Every lane of `offsets` (a record index times ten) must address a record
-/// of `base`.
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn gather(base: &[Record], offsets: __m512i, from: usize) -> Fe8 {
-    let ptr = base.as_ptr().cast::<i64>();
-    Fe8(core::array::from_fn(|k| {
-        let o = _mm512_add_epi64(offsets, _mm512_set1_epi64((from + k) as i64));
-        // SAFETY: by the caller, each lane is within `base`.
-        unsafe { _mm512_i64gather_epi64::<8>(o, ptr) }
-    }))
-}
-
-/// Scatters eight x or y values into records.
-///
-/// # Safety
-/// As [`gather`], and the eight records must be distinct.
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn scatter(base: &mut [Record], offsets: __m512i, from: usize, v: &Fe8) {
-    let ptr = base.as_mut_ptr().cast::<i64>();
-    for k in 0..LIMBS {
-        let o = _mm512_add_epi64(offsets, _mm512_set1_epi64((from + k) as i64));
-        // SAFETY: by the caller, each lane is within `base`, no two alike.
-        unsafe { _mm512_i64scatter_epi64::<8>(ptr, o, v.0[k]) };
-    }
 }
 
 /// Does the additions of `batch` (a multiple of eight, distinct buckets,
 /// no bucket sharing x with its point) into `buckets`.
 ///
 /// # Safety
-/// The CPU has AVX-512F and IFMA; every index of `batch` is within
-/// `buckets` and `points`.
-#[target_feature(enable = "avx512f,avx512ifma")]
-unsafe fn accumulate(
-    buckets: &mut [Record],
-    points: &[Record],
+/// The CPU has AVX-512F and IFMA; every index of `batch` is within the
+/// records of `buckets` and `points` (`2 F::WORDS` words each).
+#[cfg_attr(
+    not(feature = "ifma-emulated"),
+    target_feature(enable = "avx512f,avx512ifma")
+)]
+unsafe fn accumulate<F: LaneField>(
+    buckets: &mut [u64],
+    points: &[u64],
     batch: &[Entry],
-    saved: &mut Vec<Saved>,
+    saved: &mut Vec<Saved<F>>,
     inv16: &Fq,
 ) {
     debug_assert_eq!(batch.len() % 8, 0);
+    let w = F::WORDS;
     let c = Consts::new();
-    let zero = field::splat(&[0; LIMBS]);
-    let mut acc = field::splat(&field::from_ark(&Fq::ONE));
+    let zero = F::embed(&c, &c.zero);
+    let mut acc = F::embed(&c, &c.one);
     saved.clear();
     let offsets = |chunk: &[Entry]| {
-        let b = record_offsets(core::array::from_fn(|l| chunk[l].bucket));
-        let p = record_offsets(core::array::from_fn(|l| chunk[l].point));
+        let b = record_offsets(core::array::from_fn(|l| chunk[l].bucket), 2 * w);
+        let p = record_offsets(core::array::from_fn(|l| chunk[l].point), 2 * w);
         let neg = chunk
             .iter()
             .enumerate()
@@ -543,17 +564,15 @@ unsafe fn accumulate(
         // SAFETY: indices are within the slices (the caller's contract).
         let (bx, by, px, py) = unsafe {
             (
-                gather(buckets, bo, 0),
-                gather(buckets, bo, LIMBS),
-                gather(points, po, 0),
-                gather(points, po, LIMBS),
+                F::gather(buckets, bo, 0),
+                F::gather(buckets, bo, w),
+                F::gather(points, po, 0),
+                F::gather(points, po, w),
             )
         };
-        let minus_py = field::sub(&zero, &py, &c.q);
-        let py = Fe8(core::array::from_fn(|k| {
-            _mm512_mask_blend_epi64(neg, py.0[k], minus_py.0[k])
-        }));
-        let dx = field::sub(&px, &bx, &c.q);
+        let minus_py = zero.sub(&py, &c.q);
+        let py = F::select(neg, &py, &minus_py);
+        let dx = px.sub(&bx, &c.q);
         saved.push(Saved {
             bx,
             by,
@@ -561,33 +580,31 @@ unsafe fn accumulate(
             py,
             prefix: acc,
         });
-        acc = field::mul(&acc, &dx);
+        acc = acc.mul(&dx);
     }
 
     // The eight chain products, inverted together.
-    let mut prods = field::to_lanes(&acc).map(|v| field::to_ark(&v, inv16));
-    ark_ff::batch_inversion(&mut prods);
-    let mut inv = field::from_lanes(&prods.map(|v| field::from_ark(&v)));
+    let mut inv = acc.invert(&c, inv16);
 
     for (chunk, s) in batch.chunks_exact(8).zip(saved.iter()).rev() {
         let (bo, _, _) = offsets(chunk);
-        let dx = field::sub(&s.px, &s.bx, &c.q);
-        let inv_dx = field::mul(&inv, &s.prefix);
-        inv = field::mul(&inv, &dx);
-        let dy = field::sub(&s.py, &s.by, &c.q);
-        let lambda = field::mul(&dy, &inv_dx);
-        let l2 = field::mul(&lambda, &lambda);
+        let dx = s.px.sub(&s.bx, &c.q);
+        let inv_dx = inv.mul(&s.prefix);
+        inv = inv.mul(&dx);
+        let dy = s.py.sub(&s.by, &c.q);
+        let lambda = dy.mul(&inv_dx);
+        let l2 = lambda.square();
         // x3 = lambda^2 - x_B - x_P, below 4q before reduction.
-        let x3 = field::sub(&field::sub(&l2, &s.bx, &c.q), &s.px, &c.q);
-        let x3 = field::cond_sub(&field::cond_sub(&x3, &c.q2), &c.q);
+        let x3 = l2.sub(&s.bx, &c.q).sub(&s.px, &c.q);
+        let x3 = x3.cond_sub(&c.q2).cond_sub(&c.q);
         // y3 = lambda (x_B - x3) - y_B, below 3q before reduction.
-        let y3 = field::mul(&lambda, &field::sub(&s.bx, &x3, &c.q));
-        let y3 = field::sub(&y3, &s.by, &c.q);
-        let y3 = field::cond_sub(&field::cond_sub(&y3, &c.q2), &c.q);
+        let y3 = lambda.mul(&s.bx.sub(&x3, &c.q));
+        let y3 = y3.sub(&s.by, &c.q);
+        let y3 = y3.cond_sub(&c.q2).cond_sub(&c.q);
         // SAFETY: indices are within `buckets` and distinct within a batch.
         unsafe {
-            scatter(buckets, bo, 0, &x3);
-            scatter(buckets, bo, LIMBS, &y3);
+            x3.scatter(buckets, bo, 0);
+            y3.scatter(buckets, bo, w);
         }
     }
 }
@@ -595,9 +612,11 @@ unsafe fn accumulate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{points, scalar_strategy};
     use ark_bn254::Fr;
     use ark_ec::VariableBaseMSM;
-    use ark_ff::{PrimeField, UniformRand};
+    use ark_ec::scalar_mul::glv::GLVConfig;
+    use ark_ff::{Field, PrimeField, UniformRand};
     use ark_std::rand::{SeedableRng, rngs::StdRng};
     use proptest::prelude::*;
 
@@ -615,17 +634,53 @@ mod tests {
         false
     }
 
-    fn points(n: usize, rng: &mut StdRng) -> Vec<G1Affine> {
-        let v: Vec<G1Projective> = (0..n).map(|_| G1Projective::rand(rng)).collect();
-        G1Projective::normalize_batch(&v)
+    /// The lane MSM of one group, both entry points.
+    trait Group: LaneCurve + ArkMsm {
+        fn lanes(bases: &[Affine<Self>], s: &[crate::Scalar]) -> Option<Projective<Self>>;
+        fn tuned(bases: &[Affine<Self>], s: &[crate::Scalar]) -> Option<Projective<Self>>;
     }
 
-    fn check(bases: &[G1Affine], scalars: &[Fr]) {
+    /// arkworks' MSM of one group.
+    trait ArkMsm: ark_ec::short_weierstrass::SWCurveConfig {
+        fn ark(bases: &[Affine<Self>], s: &[Fr]) -> Projective<Self>;
+    }
+
+    impl ArkMsm for g1::Config {
+        fn ark(bases: &[G1Affine], s: &[Fr]) -> G1Projective {
+            G1Projective::msm_unchecked(bases, s)
+        }
+    }
+
+    impl ArkMsm for g2::Config {
+        fn ark(bases: &[G2Affine], s: &[Fr]) -> G2Projective {
+            G2Projective::msm_unchecked(bases, s)
+        }
+    }
+
+    impl Group for g1::Config {
+        fn lanes(bases: &[G1Affine], s: &[crate::Scalar]) -> Option<G1Projective> {
+            msm_g1(bases, s)
+        }
+        fn tuned(bases: &[G1Affine], s: &[crate::Scalar]) -> Option<G1Projective> {
+            msm_g1_tuned(bases, s)
+        }
+    }
+
+    impl Group for g2::Config {
+        fn lanes(bases: &[G2Affine], s: &[crate::Scalar]) -> Option<G2Projective> {
+            msm_g2(bases, s)
+        }
+        fn tuned(bases: &[G2Affine], s: &[crate::Scalar]) -> Option<G2Projective> {
+            msm_g2_tuned(bases, s)
+        }
+    }
+
+    fn check<C: Group>(bases: &[Affine<C>], scalars: &[Fr]) {
         let big: Vec<_> = scalars.iter().map(|s| s.into_bigint()).collect();
-        let ours = msm_g1(bases, &big).expect("IFMA present");
+        let ours = C::lanes(bases, &big).expect("IFMA present");
         assert_eq!(ours, cpu::naive_msm(bases, &big));
-        assert_eq!(ours, G1Projective::msm_unchecked(bases, scalars));
-        assert_eq!(msm_g1_tuned(bases, &big), Some(ours));
+        assert_eq!(ours, C::ark(bases, scalars));
+        assert_eq!(C::tuned(bases, &big), Some(ours));
     }
 
     #[test]
@@ -639,43 +694,49 @@ mod tests {
         assert!(window_size(1 << 20, 254) >= window_size(1 << 12, 254));
     }
 
-    #[test]
-    fn records_round_trip() {
+    fn records_round_trip_in<C: LaneCurve>() {
         let mut rng = StdRng::seed_from_u64(1);
         let inv16 = field::ark_inv16();
-        for p in points(20, &mut rng) {
-            let r = record(&p);
-            assert_eq!(to_affine(&r, &inv16), p);
-            let mut neg = r;
-            neg[LIMBS..].copy_from_slice(&neg_limbs(&r[LIMBS..]));
-            assert_eq!(to_affine(&neg, &inv16), -p);
+        let s = stride::<C>();
+        for p in points::<Projective<C>>(20, &mut rng) {
+            let mut r = vec![0u64; s];
+            record(&p, &mut r);
+            assert_eq!(to_affine::<C>(&r, &inv16), p);
+            negate_y::<C>(&mut r);
+            assert_eq!(to_affine::<C>(&r, &inv16), -p);
+            // Negation keeps records canonical, also of a zero component.
+            let mut z = vec![0u64; s];
+            negate_y::<C>(&mut z);
+            assert!(z.iter().all(|&l| l == 0));
         }
     }
 
     #[test]
-    fn edge_cases() {
-        if !lanes_here() {
-            return;
-        }
+    fn records_round_trip() {
+        records_round_trip_in::<g1::Config>();
+        records_round_trip_in::<g2::Config>();
+    }
+
+    fn edge_cases_in<C: Group>(sizes: &[usize]) {
         let mut rng = StdRng::seed_from_u64(2);
-        let p = points(300, &mut rng);
+        let p = points::<Projective<C>>(300, &mut rng);
         let minus_one = -Fr::from(1u64);
-        for n in [0usize, 1, 2, 3, 8, 9, 31, 257, 300] {
+        for &n in sizes {
             let s: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
-            check(&p[..n], &s);
-            check(&p[..n], &vec![Fr::zero(); n]);
-            check(&p[..n], &vec![minus_one; n]);
-            check(&p[..n], &vec![Fr::from(1u64); n]);
-            check(&vec![G1Affine::identity(); n], &s);
-            check(&vec![p[0]; n], &s);
+            check::<C>(&p[..n], &s);
+            check::<C>(&p[..n], &vec![Fr::zero(); n]);
+            check::<C>(&p[..n], &vec![minus_one; n]);
+            check::<C>(&p[..n], &vec![Fr::from(1u64); n]);
+            check::<C>(&vec![Affine::<C>::identity(); n], &s);
+            check::<C>(&vec![p[0]; n], &s);
             // Same point, same scalar: every term in one bucket of each
             // window (doublings, deferrals, side buckets).
-            check(&vec![p[0]; n], &vec![Fr::from(5u64); n]);
-            check(
+            check::<C>(&vec![p[0]; n], &vec![Fr::from(5u64); n]);
+            check::<C>(
                 &vec![p[0]; n],
                 &vec![s.first().copied().unwrap_or_default(); n],
             );
-            check(&vec![p[0]; n], &vec![minus_one; n]);
+            check::<C>(&vec![p[0]; n], &vec![minus_one; n]);
         }
         // P and -P, and pairs that double, within one batch.
         let mut pts = Vec::new();
@@ -685,20 +746,25 @@ mod tests {
         let s: Vec<Fr> = (0..pts.len())
             .map(|i| Fr::from((i % 3) as u64 + 1000))
             .collect();
-        check(&pts, &s);
+        check::<C>(&pts, &s);
         // The same with large scalars: P and -P under the same digits.
         let big = Fr::rand(&mut rng);
-        check(&pts, &vec![big; pts.len()]);
+        check::<C>(&pts, &vec![big; pts.len()]);
     }
 
     #[test]
-    fn larger_fixed_cases() {
+    fn edge_cases() {
         if !lanes_here() {
             return;
         }
+        edge_cases_in::<g1::Config>(&[0, 1, 2, 3, 8, 9, 31, 257, 300]);
+        edge_cases_in::<g2::Config>(&[0, 1, 2, 3, 9, 257]);
+    }
+
+    fn larger_fixed_cases_in<C: Group>(sizes: &[usize]) {
         let mut rng = StdRng::seed_from_u64(3);
-        for n in [1000usize, 5000, 20000] {
-            let p = points(n, &mut rng);
+        for &n in sizes {
+            let p = points::<Projective<C>>(n, &mut rng);
             let s: Vec<Fr> = (0..n)
                 .map(|i| match i % 5 {
                     0 => Fr::from(i as u64),
@@ -708,20 +774,25 @@ mod tests {
                 })
                 .collect();
             let big: Vec<_> = s.iter().map(|s| s.into_bigint()).collect();
-            let want = G1Projective::msm_unchecked(&p, &s);
-            assert_eq!(msm_g1(&p, &big), Some(want));
-            assert_eq!(msm_g1_tuned(&p, &big), Some(want));
+            let want = C::ark(&p, &s);
+            assert_eq!(C::lanes(&p, &big), Some(want));
+            assert_eq!(C::tuned(&p, &big), Some(want));
         }
     }
 
     #[test]
-    fn glv_edge_scalars() {
+    fn larger_fixed_cases() {
         if !lanes_here() {
             return;
         }
+        larger_fixed_cases_in::<g1::Config>(&[1000, 5000, 20000]);
+        larger_fixed_cases_in::<g2::Config>(&[1000, 5000]);
+    }
+
+    fn glv_edge_scalars_in<C: Group>() {
         let mut rng = StdRng::seed_from_u64(5);
-        let p = points(200, &mut rng);
-        let lambda = <g1::Config as ark_ec::scalar_mul::glv::GLVConfig>::LAMBDA;
+        let p = points::<Projective<C>>(200, &mut rng);
+        let lambda = <g1::Config as GLVConfig>::LAMBDA;
         let two_127 = Fr::from(2u64).pow([127]);
         // Scalars whose halves are 0, 1, or at their extremes.
         for k in [
@@ -733,21 +804,23 @@ mod tests {
             -two_127,
             two_127 * lambda,
         ] {
-            check(&p, &vec![k; p.len()]);
+            check::<C>(&p, &vec![k; p.len()]);
             let mixed: Vec<Fr> = (0..p.len())
                 .map(|i| if i % 2 == 0 { k } else { Fr::rand(&mut rng) })
                 .collect();
-            check(&p, &mixed);
+            check::<C>(&p, &mixed);
         }
         // P and phi(P) = lambda P in one MSM: the halves of the two terms
         // land on the same points.
-        let phi: Vec<G1Affine> = p
+        let beta = C::beta();
+        let phi: Vec<Affine<C>> = p
             .iter()
-            .map(|q| G1Affine::new_unchecked(q.x * glv::BETA, q.y))
+            .map(|q| Affine::<C>::new_unchecked(q.x * beta, q.y))
             .collect();
-        let both: Vec<G1Affine> = p.iter().chain(&phi).copied().collect();
+        assert_eq!(phi[0], (p[0] * lambda).into_affine());
+        let both: Vec<Affine<C>> = p.iter().chain(&phi).copied().collect();
         let s: Vec<Fr> = (0..both.len()).map(|_| Fr::rand(&mut rng)).collect();
-        check(&both, &s);
+        check::<C>(&both, &s);
         // Integers of at least r (the API takes any 256-bit integer):
         // r + 5 and 2^256 - 1 mean what the naive MSM says.
         let mut r_plus_5 = Fr::MODULUS;
@@ -759,19 +832,59 @@ mod tests {
                 _ => Fr::rand(&mut rng).into_bigint(),
             })
             .collect();
-        assert_eq!(msm_g1(&p, &ints), Some(cpu::naive_msm(&p, &ints)));
+        assert_eq!(C::lanes(&p, &ints), Some(cpu::naive_msm(&p, &ints)));
     }
 
-    fn scalar_strategy() -> impl Strategy<Value = Fr> {
-        prop_oneof![
-            Just(Fr::zero()),
-            Just(Fr::from(1u64)),
-            Just(-Fr::from(1u64)),
-            any::<u64>().prop_map(Fr::from),
-            any::<u64>().prop_map(|v| -Fr::from(v)),
-            any::<[u8; 32]>().prop_map(|b| Fr::from_le_bytes_mod_order(&b)),
-            any::<[u8; 32]>().prop_map(|b| Fr::from_le_bytes_mod_order(&b)),
-        ]
+    #[test]
+    fn glv_edge_scalars() {
+        if !lanes_here() {
+            return;
+        }
+        glv_edge_scalars_in::<g1::Config>();
+        glv_edge_scalars_in::<g2::Config>();
+    }
+
+    #[test]
+    fn beta_goes_with_lambda_in_both_groups() {
+        let mut rng = StdRng::seed_from_u64(6);
+        let lambda = <g1::Config as GLVConfig>::LAMBDA;
+        for _ in 0..4 {
+            let p = G1Projective::rand(&mut rng).into_affine();
+            let beta = <g1::Config as LaneCurve>::beta();
+            assert_eq!(
+                G1Affine::new_unchecked(p.x * beta, p.y),
+                (p * lambda).into_affine()
+            );
+            let q = G2Projective::rand(&mut rng).into_affine();
+            let beta = <g2::Config as LaneCurve>::beta();
+            assert_eq!(
+                G2Affine::new_unchecked(q.x * beta, q.y),
+                (q * lambda).into_affine()
+            );
+        }
+    }
+
+    /// A proptest mix of scalars and of points (identity, repeated and
+    /// negated ones), for group `C`.
+    fn mixed_case<C: Group>(
+        seed: u64,
+        scalars: &[Fr],
+        identity_every: usize,
+        repeat_every: usize,
+        negate_every: usize,
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut p = points::<Projective<C>>(scalars.len(), &mut rng);
+        for i in 0..p.len() {
+            if identity_every > 0 && i % (identity_every + 1) == identity_every {
+                p[i] = Affine::<C>::identity();
+            } else if repeat_every > 0 && i % (repeat_every + 1) == 0 {
+                p[i] = p[0];
+            } else if negate_every > 0 && i % (negate_every + 1) == 1 {
+                p[i] = -p[0];
+            }
+        }
+        check::<C>(&p, scalars);
     }
 
     proptest! {
@@ -787,18 +900,21 @@ mod tests {
             if !lanes_here() {
                 return Ok(());
             }
-            let mut rng = StdRng::seed_from_u64(seed);
-            let mut p = points(scalars.len(), &mut rng);
-            for i in 0..p.len() {
-                if identity_every > 0 && i % (identity_every + 1) == identity_every {
-                    p[i] = G1Affine::identity();
-                } else if repeat_every > 0 && i % (repeat_every + 1) == 0 {
-                    p[i] = p[0];
-                } else if negate_every > 0 && i % (negate_every + 1) == 1 {
-                    p[i] = -p[0];
-                }
+            mixed_case::<g1::Config>(seed, &scalars, identity_every, repeat_every, negate_every);
+        }
+
+        #[test]
+        fn g2_equals_naive_and_arkworks(
+            seed in any::<u64>(),
+            scalars in proptest::collection::vec(scalar_strategy(), 0..60),
+            identity_every in 0usize..8,
+            repeat_every in 0usize..8,
+            negate_every in 0usize..8,
+        ) {
+            if !lanes_here() {
+                return Ok(());
             }
-            check(&p, &scalars);
+            mixed_case::<g2::Config>(seed, &scalars, identity_every, repeat_every, negate_every);
         }
     }
 }
