@@ -6,6 +6,8 @@
 
 mod db;
 mod error;
+pub mod jobs;
+pub mod webhooks;
 
 pub use db::{Backend, Db, FileStatus, begin_write, now_unix};
 pub use error::{Error, Result};
