@@ -7,7 +7,8 @@
 //! claim jobs with a lease, renew it while proving, and store a result only
 //! while they hold it: a job whose worker dies is claimed again, up to its
 //! maximum of attempts, and never gets two results. Every SQL statement on
-//! `proof_jobs`, `proof_workers` and `proof_circuit_keys` is in this module.
+//! `proof_jobs`, `proof_workers` and `proof_circuit_keys` is in
+//! `zkr_store::jobs`; this module keeps the rules.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,6 @@ use ark_bn254::Bn254;
 use ark_groth16::ProvingKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use subtle::ConstantTimeEq;
 use tokio::sync::{Notify, broadcast};
 use utoipa::ToSchema;
@@ -26,17 +26,21 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 use zkr_circuits::CircuitKind;
 use zkr_keys::{Envelope, KeyStore};
+use zkr_prover::Prepared;
 
 use zkr_artifacts::{self as key_files, CircuitInfo};
-use zkr_store::{Backend, Db, now_unix};
+use zkr_store::jobs as store;
+use zkr_store::webhooks as webhooks_outbox;
+use zkr_store::{Db, now_unix};
 
 use crate::audit::{AuditLog, NewEvent};
 use crate::config::ProofsConfig;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::webhooks::{self, WebhookView};
 
 /// Every circuit the service proves and verifies.
-pub(crate) const CIRCUITS: [CircuitKind; 4] = [
+pub const CIRCUITS: [CircuitKind; 4] = [
     CircuitKind::Range,
     CircuitKind::Membership,
     CircuitKind::Receipt,
@@ -44,14 +48,19 @@ pub(crate) const CIRCUITS: [CircuitKind; 4] = [
 ];
 
 /// The actor of events the workers append.
-pub(crate) const PROVER_ACTOR: &str = "zkr-prover";
+pub const PROVER_ACTOR: &str = "zkr-prover";
+
+/// The circuit's prepared matrices, cached beside its keys (the file `zkr
+/// prove` writes too).
+pub const PREPARED_CIRCUIT: &str = "circuit.prepared";
 
 /// The proving keys under `dir/<circuit>/` (what `zkr setup` writes), read
-/// once and kept in memory.
+/// once and kept in memory, with each circuit's prepared R1CS matrices.
 pub struct CircuitKeys {
     dir: PathBuf,
     depth: usize,
     cache: Mutex<HashMap<&'static str, Arc<ProvingKey<Bn254>>>>,
+    prepared: Mutex<HashMap<&'static str, Arc<Prepared>>>,
 }
 
 impl CircuitKeys {
@@ -61,6 +70,7 @@ impl CircuitKeys {
             dir,
             depth,
             cache: Mutex::new(HashMap::new()),
+            prepared: Mutex::new(HashMap::new()),
         }
     }
 
@@ -130,6 +140,47 @@ impl CircuitKeys {
         Ok(pk)
     }
 
+    /// The prepared matrices of `kind` (read from the cache file beside its
+    /// keys, or built from the blank circuit and cached there), checked
+    /// against its proving key: proving then synthesises only the witness.
+    /// Built once per process. Blocking.
+    pub fn prepared(&self, kind: CircuitKind) -> Result<Arc<Prepared>> {
+        // Held while preparing, so that workers starting together build the
+        // matrices once.
+        let mut cache = self
+            .prepared
+            .lock()
+            .map_err(|_| Error::Internal("prepared-circuit cache poisoned".into()))?;
+        if let Some(p) = cache.get(kind.name()) {
+            return Ok(p.clone());
+        }
+        let pk = self.proving_key(kind)?;
+        let dir = self.dir_of(kind);
+        let info = key_files::read_info(&dir)?;
+        let (_, depth) = info.kind_and_depth()?;
+        // Bound to the circuit, its depth and its key, as `zkr prove` binds it.
+        let id = format!(
+            "zkr {} {} {:?} {}",
+            env!("CARGO_PKG_VERSION"),
+            info.name,
+            info.depth,
+            info.verifying_key_sha256
+        );
+        let blank = kind
+            .blank(depth)
+            .map_err(|e| Error::Internal(format!("blank {} circuit: {e}", kind.name())))?;
+        let (prepared, loaded) =
+            Prepared::load_or_prepare(id.as_bytes(), &dir.join(PREPARED_CIRCUIT), &pk, blank)
+                .map_err(|e| Error::Internal(format!("preparing {}: {e}", kind.name())))?;
+        if let zkr_prover::keycache::Loaded::Checked { cache: Err(e) } = &loaded {
+            tracing::info!(circuit = kind.name(), error = %e,
+                "prepared circuit not cached on disk; it is kept in memory");
+        }
+        let prepared = Arc::new(prepared);
+        cache.insert(kind.name(), prepared.clone());
+        Ok(prepared)
+    }
+
     /// `circuit.json` of `kind`, or `None` when this node has no keys for
     /// it. Blocking.
     pub fn info(&self, kind: CircuitKind) -> Result<Option<CircuitInfo>> {
@@ -149,7 +200,7 @@ impl CircuitKeys {
 /// A job's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum JobState {
+pub enum JobState {
     /// Waiting for a worker.
     Queued,
     /// A worker holds its lease and is proving it.
@@ -175,7 +226,7 @@ impl JobState {
     ];
 
     /// Name stored in the database and used in metrics.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
             JobState::Running => "running",
@@ -194,14 +245,14 @@ impl JobState {
     }
 
     /// Whether the job has ended (no worker will touch it again).
-    pub(crate) fn is_terminal(self) -> bool {
+    pub fn is_terminal(self) -> bool {
         !matches!(self, JobState::Queued | JobState::Running)
     }
 }
 
 /// A proof job as its owner sees it.
 #[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct JobView {
+pub struct JobView {
     /// Job id.
     pub job_id: String,
     /// `range`, `membership`, `receipt` or `disclosure`.
@@ -243,52 +294,49 @@ pub(crate) struct JobView {
     pub finished_at: Option<i64>,
     /// Milliseconds the successful attempt spent proving.
     pub proving_ms: Option<i64>,
+    /// The job's webhook, when it named one.
+    pub webhook: Option<WebhookView>,
 }
 
-const VIEW_COLUMNS: &str = "id, circuit, kind, owner, tx_id, state, stage, progress, priority, \
-     deadline, attempts, worker_id, backend, error, proof, public_signals, created_at, \
-     started_at, finished_at, proving_ms";
-
 /// Reads job `id`; `None` when there is none.
-pub(crate) async fn load(db: &Db, id: &Uuid) -> Result<Option<JobView>> {
-    let sql = format!("SELECT {VIEW_COLUMNS} FROM proof_jobs WHERE id = $1");
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.to_string())
-        .fetch_optional(&db.pool)
-        .await?
-    else {
+pub async fn load(db: &Db, id: &Uuid) -> Result<Option<JobView>> {
+    let Some(row) = store::load(db, &id.to_string()).await? else {
         return Ok(None);
     };
-    let json = |col: &str| -> Result<Option<serde_json::Value>> {
-        row.try_get::<Option<String>, _>(col)?
-            .map(|t| serde_json::from_str(&t).map_err(|e| Error::Internal(e.to_string())))
+    let json = |text: Option<String>| -> Result<Option<serde_json::Value>> {
+        text.map(|t| serde_json::from_str(&t).map_err(|e| Error::Internal(e.to_string())))
             .transpose()
     };
-    let public_signals = json("public_signals")?
+    let public_signals = json(row.public_signals)?
         .map(serde_json::from_value)
         .transpose()
         .map_err(|e| Error::Internal(e.to_string()))?;
+    let webhook = match row.webhook_url {
+        Some(_) => Some(webhooks::view(db, &row.id).await?),
+        None => None,
+    };
     Ok(Some(JobView {
-        job_id: row.try_get("id")?,
-        circuit: row.try_get("circuit")?,
-        kind: row.try_get("kind")?,
-        owner: row.try_get("owner")?,
-        tx_id: row.try_get("tx_id")?,
-        state: JobState::parse(&row.try_get::<String, _>("state")?)?,
-        stage: row.try_get("stage")?,
-        progress: row.try_get("progress")?,
-        priority: row.try_get("priority")?,
-        deadline: row.try_get("deadline")?,
-        attempts: row.try_get("attempts")?,
-        worker: row.try_get("worker_id")?,
-        backend: row.try_get("backend")?,
-        error: row.try_get("error")?,
-        proof: json("proof")?,
+        job_id: row.id,
+        circuit: row.circuit,
+        kind: row.kind,
+        owner: row.owner,
+        tx_id: row.tx_id,
+        state: JobState::parse(&row.state)?,
+        stage: row.stage,
+        progress: row.progress,
+        priority: row.priority,
+        deadline: row.deadline,
+        attempts: row.attempts,
+        worker: row.worker_id,
+        backend: row.backend,
+        error: row.error,
+        proof: json(row.proof)?,
         public_signals,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-        proving_ms: row.try_get("proving_ms")?,
+        created_at: row.created_at,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+        proving_ms: row.proving_ms,
+        webhook,
     }))
 }
 
@@ -353,6 +401,8 @@ pub struct NewJob {
     pub deadline: Option<i64>,
     /// The request's idempotency key, if it had one.
     pub idempotency: Option<Idempotency>,
+    /// Told when the job ends (checked by [`crate::webhooks::Webhooks::check_url`]).
+    pub webhook_url: Option<String>,
     /// The job's `queued` audit event; `submit` names the job in its resource.
     pub queued_event: NewEvent,
 }
@@ -438,7 +488,7 @@ pub struct PoolSettings {
 }
 
 /// Milliseconds since the epoch.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -485,7 +535,7 @@ pub struct Jobs {
 }
 
 /// The NOTIFY channel on which every node announces the jobs that ended.
-pub(crate) const ENDED_CHANNEL: &str = "zkr_proof_jobs_ended";
+pub const ENDED_CHANNEL: &str = "zkr_proof_jobs_ended";
 
 impl Jobs {
     /// The queue on `db`, with the pool settings of `config`.
@@ -549,15 +599,8 @@ impl Jobs {
     /// job `id` ended.
     async fn announce_end(&self, id: &Uuid) {
         let _ = self.ended.send(*id);
-        if self.db.backend == Backend::Postgres {
-            let r = sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(ENDED_CHANNEL)
-                .bind(id.to_string())
-                .execute(&self.db.pool)
-                .await;
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "cannot announce a job's end");
-            }
+        if let Err(e) = store::notify(&self.db, ENDED_CHANNEL, &id.to_string()).await {
+            tracing::warn!(error = %e, "cannot announce a job's end");
         }
     }
 
@@ -569,15 +612,10 @@ impl Jobs {
     /// The job an earlier request of `owner` with the same idempotency key
     /// made; 422 when that request was a different one.
     pub async fn idempotent(&self, owner: &str, idem: &Idempotency) -> Result<Option<Uuid>> {
-        let row = sqlx::query(
-            "SELECT id, request_sha256 FROM proof_jobs WHERE owner = $1 AND idempotency_key = $2",
-        )
-        .bind(owner)
-        .bind(&idem.key)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let stored: Option<String> = row.try_get("request_sha256")?;
+        let Some((id, stored)) = store::by_idempotency_key(&self.db, owner, &idem.key).await?
+        else {
+            return Ok(None);
+        };
         let same =
             stored.is_some_and(|s| bool::from(s.as_bytes().ct_eq(idem.request_sha256.as_bytes())));
         if !same {
@@ -585,28 +623,13 @@ impl Jobs {
                 "this Idempotency-Key was used with a different request".into(),
             ));
         }
-        let id: String = row.try_get("id")?;
         Uuid::parse_str(&id)
             .map(Some)
             .map_err(|e| Error::Internal(e.to_string()))
     }
 
     async fn count_queued(&self, owner: Option<&str>) -> Result<usize> {
-        let n: i64 = match owner {
-            None => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued'")
-                    .fetch_one(&self.db.pool)
-                    .await?
-            }
-            Some(o) => {
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued' AND owner = $1",
-                )
-                .bind(o)
-                .fetch_one(&self.db.pool)
-                .await?
-            }
-        };
+        let n = store::count_queued(&self.db, owner).await?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
@@ -695,6 +718,7 @@ impl Jobs {
                 job.idempotency.as_ref(),
                 sealed,
                 source,
+                job.webhook_url.as_deref(),
             )
             .await;
         match stored {
@@ -734,73 +758,48 @@ impl Jobs {
         idem: Option<&Idempotency>,
         sealed: Option<String>,
         source: Option<String>,
+        webhook_url: Option<&str>,
     ) -> Result<()> {
         let s = self.settings();
-        let mut tx = self.db.begin_write().await?;
-        if self.db.backend == Backend::Postgres {
-            // Admission is counted and decided under one lock, so that API
-            // nodes together never queue more than the limits.
-            sqlx::query("SELECT pg_advisory_xact_lock(7301164012)")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let queued: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued'")
-                .fetch_one(&mut *tx)
-                .await?;
-        if usize::try_from(queued).unwrap_or(usize::MAX) >= s.capacity {
-            return Err(Error::QueueFull);
-        }
-        let mine: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued' AND owner = $1",
+        let id = id.to_string();
+        let row = store::NewJobRow {
+            id: &id,
+            circuit: circuit.name(),
+            kind,
+            owner,
+            tx_id: tx_id.map(|t| t.to_string()),
+            priority,
+            deadline,
+            max_attempts: s.max_attempts,
+            idempotency_key: idem.map(|i| i.key.as_str()),
+            request_sha256: idem.map(|i| i.request_sha256.as_str()),
+            sealed_input: sealed,
+            source,
+            webhook_url,
+        };
+        let limit = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        match store::insert(
+            &self.db,
+            &row,
+            limit(s.capacity),
+            limit(s.per_principal),
+            now_ms(),
         )
-        .bind(owner)
-        .fetch_one(&mut *tx)
-        .await?;
-        if usize::try_from(mine).unwrap_or(usize::MAX) >= s.per_principal {
-            return Err(Error::RateLimited {
+        .await?
+        {
+            store::Admission::Stored => Ok(()),
+            store::Admission::QueueFull => Err(Error::QueueFull),
+            store::Admission::OwnerFull => Err(Error::RateLimited {
                 retry_after_secs: 5,
-            });
+            }),
         }
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO proof_jobs (id, circuit, kind, owner, tx_id, state, created_at, queued_ms, \
-             priority, deadline, max_attempts, idempotency_key, request_sha256, sealed_input, source) \
-             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(id.to_string())
-        .bind(circuit.name())
-        .bind(kind)
-        .bind(owner)
-        .bind(tx_id.map(|t| t.to_string()))
-        .bind(now / 1000)
-        .bind(now)
-        .bind(priority)
-        .bind(deadline)
-        .bind(s.max_attempts)
-        .bind(idem.map(|i| i.key.clone()))
-        .bind(idem.map(|i| i.request_sha256.clone()))
-        .bind(sealed)
-        .bind(source)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Cancels a queued or running job; a running job's worker learns it at
     /// its next lease renewal and its result is discarded. `Ok(false)` when
     /// the job had already ended.
     pub async fn cancel(&self, id: &Uuid) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE proof_jobs SET state = 'cancelled', finished_at = $1, lease_token = NULL, \
-             sealed_input = NULL WHERE id = $2 AND state IN ('queued', 'running')",
-        )
-        .bind(now_unix())
-        .bind(id.to_string())
-        .execute(&self.db.pool)
-        .await?;
-        if r.rows_affected() == 0 {
+        if !store::cancel(&self.db, &id.to_string(), now_ms()).await? {
             return Ok(false);
         }
         self.announce_end(id).await;
@@ -814,79 +813,32 @@ impl Jobs {
     /// age) plus the owner's jobs already running, so one principal's burst
     /// does not starve another; priority and age break ties.
     pub async fn claim(&self, worker: &str, circuits: &[CircuitKind]) -> Result<Option<Claim>> {
-        if circuits.is_empty() {
-            return Ok(None);
-        }
-        let s = self.settings();
-        let names = circuits
-            .iter()
-            .map(|c| format!("'{}'", c.name()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        // $1 now (ms), $2 now (s); the circuit names are our own constants.
-        let claimable = |t: &str| {
-            format!(
-                "({t}.state = 'queued' OR ({t}.state = 'running' AND {t}.lease_expires_ms < $1)) \
-                 AND {t}.attempts < {t}.max_attempts \
-                 AND ({t}.deadline IS NULL OR {t}.deadline > $2) AND {t}.circuit IN ({names})"
-            )
-        };
-        let lock = match self.db.backend {
-            Backend::Postgres => "FOR UPDATE OF c SKIP LOCKED",
-            // One UPDATE statement holds SQLite's write lock throughout.
-            Backend::Sqlite => "",
-        };
-        let sql = format!(
-            "UPDATE proof_jobs SET state = 'running', worker_id = $3, lease_token = $4, \
-             lease_expires_ms = $5, attempts = attempts + 1, started_at = $2, stage = 'claimed', \
-             progress = NULL \
-             WHERE id = (SELECT c.id FROM proof_jobs c JOIN (\
-                 SELECT q.id, ROW_NUMBER() OVER (PARTITION BY q.owner \
-                     ORDER BY q.priority DESC, q.queued_ms, q.id) \
-                   + (SELECT COUNT(*) FROM proof_jobs r WHERE r.owner = q.owner \
-                      AND r.state = 'running' AND r.lease_expires_ms >= $1) AS turn \
-                 FROM proof_jobs q WHERE {q}) t ON t.id = c.id \
-               WHERE {c} ORDER BY t.turn, c.priority DESC, c.queued_ms, c.id LIMIT 1 {lock}) \
-             AND {u} \
-             RETURNING id, circuit, owner, tx_id, sealed_input, source, attempts, queued_ms, \
-             lease_token",
-            q = claimable("q"),
-            c = claimable("c"),
-            u = claimable("proof_jobs"),
-        );
+        let names: Vec<&str> = circuits.iter().map(|c| c.name()).collect();
         let now = now_ms();
         let token = Uuid::new_v4().to_string();
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .bind(now / 1000)
-            .bind(worker)
-            .bind(&token)
-            .bind(now.saturating_add(s.lease_ms))
-            .fetch_optional(&self.db.pool)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let id: String = row.try_get("id")?;
-        let circuit: String = row.try_get("circuit")?;
-        let source: Option<String> = row.try_get("source")?;
-        let tx_id: Option<String> = row.try_get("tx_id")?;
-        let queued_ms: i64 = row.try_get("queued_ms")?;
+        let lease_ms = self.settings().lease_ms;
+        let Some(row) = store::claim(&self.db, worker, &names, &token, now, lease_ms).await? else {
+            return Ok(None);
+        };
         let claim = Claim {
-            id: Uuid::parse_str(&id).map_err(|e| Error::Internal(e.to_string()))?,
-            circuit: CircuitKind::from_name(&circuit)
+            id: Uuid::parse_str(&row.id).map_err(|e| Error::Internal(e.to_string()))?,
+            circuit: CircuitKind::from_name(&row.circuit)
                 .map_err(|e| Error::Internal(format!("stored circuit: {e}")))?,
-            owner: row.try_get("owner")?,
-            tx_id: tx_id
+            owner: row.owner,
+            tx_id: row
+                .tx_id
                 .map(|t| Uuid::parse_str(&t))
                 .transpose()
                 .map_err(|e| Error::Internal(e.to_string()))?,
-            sealed_input: row.try_get("sealed_input")?,
-            source: source
+            sealed_input: row.sealed_input,
+            source: row
+                .source
                 .map(|s| serde_json::from_str(&s))
                 .transpose()
                 .map_err(|e| Error::Internal(format!("stored job source: {e}")))?,
-            attempts: row.try_get("attempts")?,
-            waited_ms: now.saturating_sub(queued_ms).max(0),
-            lease_token: row.try_get("lease_token")?,
+            attempts: row.attempts,
+            waited_ms: now.saturating_sub(row.queued_ms).max(0),
+            lease_token: row.lease_token,
         };
         let m = &self.metrics;
         m.queue_wait
@@ -911,35 +863,18 @@ impl Jobs {
         stage: &str,
         progress: Option<&str>,
     ) -> Result<bool> {
-        let s = self.settings();
-        let r = sqlx::query(
-            "UPDATE proof_jobs SET lease_expires_ms = $1, stage = $2, progress = $3 \
-             WHERE id = $4 AND lease_token = $5 AND state = 'running'",
-        )
-        .bind(now_ms().saturating_add(s.lease_ms))
-        .bind(stage)
-        .bind(progress)
-        .bind(id.to_string())
-        .bind(token)
-        .execute(&self.db.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        let until = now_ms().saturating_add(self.settings().lease_ms);
+        Ok(store::renew(&self.db, &id.to_string(), token, stage, progress, until).await?)
     }
 
     /// Hands a held job back to the queue (a worker stopping cleanly): it
     /// is claimable at once and the attempt does not count.
     pub async fn release(&self, id: &Uuid, token: &str) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE proof_jobs SET state = 'queued', lease_token = NULL, lease_expires_ms = NULL,              worker_id = NULL, stage = NULL, progress = NULL,              attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END              WHERE id = $1 AND lease_token = $2 AND state = 'running'",
-        )
-        .bind(id.to_string())
-        .bind(token)
-        .execute(&self.db.pool)
-        .await?;
-        if r.rows_affected() == 1 {
+        let released = store::release(&self.db, &id.to_string(), token).await?;
+        if released {
             self.wake.notify_waiters();
         }
-        Ok(r.rows_affected() == 1)
+        Ok(released)
     }
 
     /// Opens a sealed job input with the pool key. Checks that the envelope
@@ -969,45 +904,22 @@ impl Jobs {
     /// (result discarded) otherwise, so a job never gets two results. The
     /// sealed input is deleted with the result.
     pub async fn finish(&self, claim: &Claim, outcome: &Outcome) -> Result<bool> {
-        let now = now_unix();
-        let r = match outcome {
+        let end = match outcome {
             Outcome::Proved {
                 proof,
                 public,
                 backend,
                 proving_ms,
-            } => {
-                sqlx::query(
-                    "UPDATE proof_jobs SET state = 'succeeded', backend = $1, proof = $2, \
-                     public_signals = $3, finished_at = $4, proving_ms = $5, stage = NULL, \
-                     progress = NULL, lease_token = NULL, sealed_input = NULL \
-                     WHERE id = $6 AND lease_token = $7 AND state = 'running'",
-                )
-                .bind(backend)
-                .bind(proof)
-                .bind(public)
-                .bind(now)
-                .bind(proving_ms)
-                .bind(claim.id.to_string())
-                .bind(&claim.lease_token)
-                .execute(&self.db.pool)
-                .await?
-            }
-            Outcome::Failed(message) => {
-                sqlx::query(
-                    "UPDATE proof_jobs SET state = 'failed', error = $1, finished_at = $2, \
-                     stage = NULL, progress = NULL, lease_token = NULL, sealed_input = NULL \
-                     WHERE id = $3 AND lease_token = $4 AND state = 'running'",
-                )
-                .bind(message)
-                .bind(now)
-                .bind(claim.id.to_string())
-                .bind(&claim.lease_token)
-                .execute(&self.db.pool)
-                .await?
-            }
+            } => store::End::Succeeded {
+                backend,
+                proof,
+                public,
+                proving_ms: *proving_ms,
+            },
+            Outcome::Failed(message) => store::End::Failed(message),
         };
-        if r.rows_affected() == 0 {
+        let id = claim.id.to_string();
+        if !store::finish(&self.db, &id, &claim.lease_token, end, now_ms()).await? {
             return Ok(false);
         }
         self.announce_end(&claim.id).await;
@@ -1017,53 +929,26 @@ impl Jobs {
     /// Ends jobs no worker will finish: past their deadline (expired), and
     /// running ones whose last allowed attempt's lease expired (failed).
     pub async fn reap(&self) -> Result<Reaped> {
-        let now = now_ms();
-        let expired = sqlx::query(
-            "UPDATE proof_jobs SET state = 'expired', finished_at = $1, lease_token = NULL, \
-             sealed_input = NULL, error = 'the deadline passed before the job was proved' \
-             WHERE state IN ('queued', 'running') AND deadline IS NOT NULL AND deadline <= $1 \
-             RETURNING id",
-        )
-        .bind(now / 1000)
-        .fetch_all(&self.db.pool)
-        .await?;
-        let exhausted = sqlx::query(
-            "UPDATE proof_jobs SET state = 'failed', finished_at = $1, lease_token = NULL, \
-             sealed_input = NULL, \
-             error = 'the worker proving it was lost on every attempt; submit it again' \
-             WHERE state = 'running' AND lease_expires_ms < $2 AND attempts >= max_attempts \
-             RETURNING id",
-        )
-        .bind(now / 1000)
-        .bind(now)
-        .fetch_all(&self.db.pool)
-        .await?;
-        if !exhausted.is_empty() {
-            self.metrics
-                .lease_expiries
-                .inc_by(u64::try_from(exhausted.len()).unwrap_or(0));
+        let ended = store::reap(&self.db, now_ms()).await?;
+        let count = |v: &Vec<String>| u64::try_from(v.len()).unwrap_or(0);
+        if !ended.exhausted.is_empty() {
+            self.metrics.lease_expiries.inc_by(count(&ended.exhausted));
         }
-        for row in expired.iter().chain(exhausted.iter()) {
-            let id: String = row.try_get("id")?;
-            if let Ok(id) = Uuid::parse_str(&id) {
+        for id in ended.expired.iter().chain(ended.exhausted.iter()) {
+            if let Ok(id) = Uuid::parse_str(id) {
                 self.announce_end(&id).await;
             }
         }
         Ok(Reaped {
-            expired: u64::try_from(expired.len()).unwrap_or(0),
-            exhausted: u64::try_from(exhausted.len()).unwrap_or(0),
+            expired: count(&ended.expired),
+            exhausted: count(&ended.exhausted),
         })
     }
 
     /// Sets the queue gauges from the database: jobs queued and running by
     /// circuit, and the total waiting.
     pub async fn sample_gauges(&self) -> Result<()> {
-        let rows = sqlx::query(
-            "SELECT circuit, state, COUNT(*) AS n FROM proof_jobs \
-             WHERE state IN ('queued', 'running') GROUP BY circuit, state",
-        )
-        .fetch_all(&self.db.pool)
-        .await?;
+        let rows = store::count_active(&self.db).await?;
         let m = &self.metrics;
         for c in CIRCUITS {
             for st in [JobState::Queued, JobState::Running] {
@@ -1073,16 +958,19 @@ impl Jobs {
             }
         }
         let mut queued = 0;
-        for row in rows {
-            let circuit: String = row.try_get("circuit")?;
-            let state: String = row.try_get("state")?;
-            let n: i64 = row.try_get("n")?;
+        for (circuit, state, n) in rows {
             if state == "queued" {
                 queued += n;
             }
             m.proof_jobs.with_label_values(&[&circuit, &state]).set(n);
         }
         m.queue_depth.set(queued);
+        for state in ["pending", "delivered", "dead"] {
+            m.webhooks.with_label_values(&[state]).set(0);
+        }
+        for (state, n) in webhooks_outbox::count_by_state(&self.db).await? {
+            m.webhooks.with_label_values(&[&state]).set(n);
+        }
         Ok(())
     }
 
@@ -1094,110 +982,61 @@ impl Jobs {
         vk_sha256: &str,
         by: &str,
     ) -> Result<String> {
-        sqlx::query(
-            "INSERT INTO proof_circuit_keys (circuit, vk_sha256, recorded_at, recorded_by) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (circuit) DO NOTHING",
-        )
-        .bind(circuit.name())
-        .bind(vk_sha256)
-        .bind(now_unix())
-        .bind(by)
-        .execute(&self.db.pool)
-        .await?;
-        Ok(
-            sqlx::query_scalar("SELECT vk_sha256 FROM proof_circuit_keys WHERE circuit = $1")
-                .bind(circuit.name())
-                .fetch_one(&self.db.pool)
-                .await?,
-        )
+        Ok(store::record_circuit_key(&self.db, circuit.name(), vk_sha256, by, now_unix()).await?)
     }
 
     /// Registers a worker (or refreshes its row).
     pub async fn register_worker(&self, w: &WorkerInfo) -> Result<()> {
-        let now = now_unix();
-        sqlx::query(
-            "INSERT INTO proof_workers (id, host, backend, circuits, started_at, heartbeat_at) \
-             VALUES ($1, $2, $3, $4, $5, $5)",
+        Ok(store::register_worker(
+            &self.db,
+            &w.id,
+            &w.host,
+            &w.backend,
+            &w.circuits,
+            now_unix(),
         )
-        .bind(&w.id)
-        .bind(&w.host)
-        .bind(&w.backend)
-        .bind(&w.circuits)
-        .bind(now)
-        .execute(&self.db.pool)
-        .await?;
-        Ok(())
+        .await?)
     }
 
     /// A worker's heartbeat, with the job it is on.
     pub async fn heartbeat(&self, worker: &str, current: Option<&Uuid>) -> Result<()> {
-        sqlx::query("UPDATE proof_workers SET heartbeat_at = $1, current_job = $2 WHERE id = $3")
-            .bind(now_unix())
-            .bind(current.map(Uuid::to_string))
-            .bind(worker)
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        let current = current.map(Uuid::to_string);
+        Ok(store::heartbeat(&self.db, worker, current.as_deref(), now_unix()).await?)
     }
 
     /// Counts a job a worker finished.
     pub async fn count_done(&self, worker: &str, succeeded: bool) -> Result<()> {
-        let column = if succeeded {
-            "jobs_done"
-        } else {
-            "jobs_failed"
-        };
-        let sql = format!(
-            "UPDATE proof_workers SET {column} = {column} + 1, current_job = NULL WHERE id = $1"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(worker)
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        Ok(store::count_done(&self.db, worker, succeeded).await?)
     }
 
     /// Marks a worker stopped.
     pub async fn worker_stopped(&self, worker: &str) -> Result<()> {
-        sqlx::query("UPDATE proof_workers SET stopped_at = $1, current_job = NULL WHERE id = $2")
-            .bind(now_unix())
-            .bind(worker)
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        Ok(store::worker_stopped(&self.db, worker, now_unix()).await?)
     }
 
     /// Workers seen in the last `since_secs` seconds, newest heartbeat first.
     pub async fn workers(&self, since_secs: i64) -> Result<Vec<WorkerView>> {
-        let rows = sqlx::query(
-            "SELECT id, host, backend, circuits, started_at, heartbeat_at, stopped_at, jobs_done, \
-             jobs_failed, current_job FROM proof_workers WHERE heartbeat_at >= $1 \
-             ORDER BY heartbeat_at DESC, id",
-        )
-        .bind(now_unix().saturating_sub(since_secs))
-        .fetch_all(&self.db.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let circuits: String = r.try_get("circuits")?;
-                Ok(WorkerView {
-                    id: r.try_get("id")?,
-                    host: r.try_get("host")?,
-                    backend: r.try_get("backend")?,
-                    circuits: circuits
-                        .split(',')
-                        .filter(|c| !c.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                    started_at: r.try_get("started_at")?,
-                    heartbeat_at: r.try_get("heartbeat_at")?,
-                    stopped_at: r.try_get("stopped_at")?,
-                    jobs_succeeded: r.try_get("jobs_done")?,
-                    jobs_failed: r.try_get("jobs_failed")?,
-                    current_job: r.try_get("current_job")?,
-                })
+        let rows = store::workers(&self.db, now_unix().saturating_sub(since_secs)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| WorkerView {
+                id: r.id,
+                host: r.host,
+                backend: r.backend,
+                circuits: r
+                    .circuits
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                started_at: r.started_at,
+                heartbeat_at: r.heartbeat_at,
+                stopped_at: r.stopped_at,
+                jobs_succeeded: r.jobs_done,
+                jobs_failed: r.jobs_failed,
+                current_job: r.current_job,
             })
-            .collect()
+            .collect())
     }
 }
 

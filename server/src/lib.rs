@@ -23,6 +23,7 @@ mod registries;
 mod routes;
 mod state;
 mod verifying_keys;
+mod webhooks;
 mod worker;
 
 pub use self::access::{Action, Purpose};
@@ -108,6 +109,7 @@ pub async fn run(config: Config) -> Result<()> {
     // Jobs an earlier run left queued or running are still in the
     // database: the workers (here or elsewhere) take them up again.
     let provers = state.start_provers().await?;
+    let deliverer = start_deliverer(&state)?;
     let relay = relay_job_ends(&state);
     let checkpointer = checkpoints::Checkpointer::for_state(&state)?;
     if let Some(path) =
@@ -138,6 +140,9 @@ pub async fn run(config: Config) -> Result<()> {
         r.abort();
     }
     provers.stop().await;
+    if let Some(d) = deliverer {
+        d.stop().await;
+    }
     audit.close().await;
     writer.join().await;
     checkpointer.finish().await;
@@ -161,14 +166,55 @@ pub async fn run_worker(config: Config) -> Result<()> {
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
     let provers = state.start_provers().await?;
+    let deliverer = start_deliverer(&state)?;
+    let metrics = match state.config.metrics.worker_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            println!("metrics on http://{}/metrics", listener.local_addr()?);
+            Some(tokio::spawn(serve_worker_metrics(listener, state.clone())))
+        }
+        None => None,
+    };
     println!("{} prover workers running", provers.len());
     shutdown_signal().await;
+    if let Some(m) = metrics {
+        m.abort();
+    }
     provers.stop().await;
+    if let Some(d) = deliverer {
+        d.stop().await;
+    }
     state.audit.close().await;
     writer.join().await;
     state.db.pool.close().await;
     tracing::info!("zkr worker stopped; held jobs handed back");
     Ok(())
+}
+
+/// `GET /metrics` of a `zkr worker` (which serves no API) on `listener`,
+/// with the HTTP limits of the configuration.
+pub async fn serve_worker_metrics(listener: tokio::net::TcpListener, state: AppState) {
+    let http_config = state.config.http.clone();
+    let app = Router::new()
+        .route("/metrics", axum::routing::get(metrics::metrics))
+        .fallback(http::not_found)
+        .with_state(state);
+    if let Err(e) = http::serve(listener, app, &http_config, std::future::pending()).await {
+        tracing::error!(error = %e, "the metrics listener stopped");
+    }
+}
+
+/// The webhook deliverer of this process, when webhooks are on; an error
+/// when hosts are allowed but no signing secret is set.
+fn start_deliverer(state: &AppState) -> Result<Option<webhooks::Deliverer>> {
+    if !state.config.webhooks.allow_hosts.is_empty() && !state.webhooks.enabled() {
+        return Err(Error::Config(
+            "webhooks.allow_hosts is set but there is no webhook signing secret \
+             (ZKR_WEBHOOK_SECRET or webhooks.secret_file)"
+                .into(),
+        ));
+    }
+    Ok(webhooks::Deliverer::start(state))
 }
 
 /// On PostgreSQL, passes every node's job-end notices to this node's

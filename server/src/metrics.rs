@@ -45,6 +45,14 @@ pub struct Metrics {
     pub audit_appends: IntCounterVec,
     /// Access decisions by outcome.
     pub decisions: IntCounterVec,
+    /// Webhook delivery attempts this node made, by result (`delivered`,
+    /// `retry`, `dead`).
+    pub webhook_deliveries: IntCounterVec,
+    /// Webhook deliveries by state (sampled from the database, every node's).
+    pub webhooks: IntGaugeVec,
+    /// Jobs whose MSM device failed (or was not there) and that were proved
+    /// on the CPU instead, by circuit.
+    pub fallbacks: IntCounterVec,
 }
 
 impl Metrics {
@@ -159,13 +167,46 @@ impl Metrics {
         registry
             .register(Box::new(audit_appends.clone()))
             .map_err(m)?;
+        let webhook_deliveries = IntCounterVec::new(
+            Opts::new(
+                "zkr_webhook_deliveries_total",
+                "Webhook delivery attempts this node made, by result",
+            ),
+            &["result"],
+        )
+        .map_err(m)?;
+        let webhooks = IntGaugeVec::new(
+            Opts::new("zkr_webhooks", "Webhook deliveries by state"),
+            &["state"],
+        )
+        .map_err(m)?;
         registry.register(Box::new(decisions.clone())).map_err(m)?;
+        registry
+            .register(Box::new(webhook_deliveries.clone()))
+            .map_err(m)?;
+        registry.register(Box::new(webhooks.clone())).map_err(m)?;
+        let fallbacks = IntCounterVec::new(
+            Opts::new(
+                "zkr_proof_fallbacks_total",
+                "Proof jobs proved on the CPU after their MSM device failed, by circuit",
+            ),
+            &["circuit"],
+        )
+        .map_err(m)?;
+        registry.register(Box::new(fallbacks.clone())).map_err(m)?;
+        for result in ["delivered", "retry", "dead"] {
+            webhook_deliveries.with_label_values(&[result]);
+        }
+        for state in ["pending", "delivered", "dead"] {
+            webhooks.with_label_values(&[state]).set(0);
+        }
         // Make the series visible from the first scrape, so dashboards show 0, not "no data".
         for circuit in ["range", "membership", "receipt", "disclosure"] {
             for state in ["queued", "running"] {
                 proof_jobs.with_label_values(&[circuit, state]).set(0);
             }
             retries.with_label_values(&[circuit]);
+            fallbacks.with_label_values(&[circuit]);
         }
         for result in ["ok", "error"] {
             audit_appends.with_label_values(&[result]);
@@ -184,6 +225,9 @@ impl Metrics {
             retries,
             audit_appends,
             decisions,
+            webhook_deliveries,
+            webhooks,
+            fallbacks,
         })
     }
 

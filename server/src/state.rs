@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::ratelimit::Limits;
-use crate::{jobs, policies, registries, verifying_keys, worker};
+use crate::{jobs, policies, registries, verifying_keys, webhooks, worker};
 
 /// Where the service reads the time: the system clock, or a fixed instant
 /// so that tests of business hours do not depend on when they run.
@@ -51,6 +51,8 @@ pub struct AppState {
     pub circuit_keys: Arc<jobs::CircuitKeys>,
     /// The proof-job queue (in the database, shared by every node).
     pub jobs: Arc<jobs::Jobs>,
+    /// Webhook settings and signing secret.
+    pub webhooks: Arc<webhooks::Webhooks>,
 }
 
 /// One access question, built by a handler and answered by
@@ -117,6 +119,10 @@ impl AppState {
             config.registry_depth,
         ));
         let jobs = Arc::new(jobs::Jobs::new(db.clone(), metrics.clone(), &config.proofs));
+        let webhooks = Arc::new(webhooks::Webhooks::new(
+            config.webhooks.clone(),
+            webhooks::WebhookSecret::from_env_or_file(&config.webhooks)?,
+        ));
         let state = Self {
             config: Arc::new(config),
             db,
@@ -129,6 +135,7 @@ impl AppState {
             clock: Clock::System,
             circuit_keys,
             jobs,
+            webhooks,
         };
         Ok((state, writer))
     }

@@ -449,11 +449,28 @@ impl Worker {
         let backend = self.state.config.proof_backend();
         let kind = circuit.kind();
         let obs = observer.clone();
+        let fallbacks = self.state.metrics.fallbacks.clone();
         let proving = tokio::task::spawn_blocking(move || -> Result<_> {
             let pk = keys.proving_key(kind)?;
+            // The matrices are built once per process; each proof then
+            // synthesises only its witness.
+            let prepared = keys.prepared(kind)?;
             let public = circuit.public_inputs();
             let (r, s) = (Fr::rand(&mut OsRng), Fr::rand(&mut OsRng));
-            let proved = match zkr_prover::prove_observed(&pk, circuit, r, s, backend, &*obs) {
+            let first = prepared.prove_observed(&pk, circuit.clone(), r, s, backend, &*obs);
+            let proved = match first {
+                // The device is not there or failed: the job runs again on
+                // the CPU (the same proof for the same r, s), counted.
+                Err(zkr_prover::Error::Backend(e)) if backend != zkr_prover::Backend::Cpu => {
+                    tracing::warn!(circuit = kind.name(), error = %e,
+                        "MSM device failed; proving the job on the CPU");
+                    fallbacks.with_label_values(&[kind.name()]).inc();
+                    let cpu = zkr_prover::Backend::Cpu;
+                    prepared.prove_observed(&pk, circuit, r, s, cpu, &*obs)
+                }
+                other => other,
+            };
+            let proved = match proved {
                 Ok(p) => p,
                 Err(zkr_prover::Error::Aborted { .. }) => return Ok(None),
                 Err(e) => return Err(Error::Unprocessable(format!("proving failed: {e}"))),
@@ -516,5 +533,43 @@ mod tests {
             progress.ends_with(&format!("/{}", Phase::ALL.len())),
             "{progress}"
         );
+    }
+
+    /// Workers prove from the prepared matrices: the same proof, bit for
+    /// bit, as proving with synthesis of the matrices, and the matrices
+    /// are built once and then come from the cache.
+    #[test]
+    fn prepared_proofs_equal_plain_proofs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        setup_keys(CircuitKind::Range, 0, &dir.path().join("range")).expect("setup");
+        let keys = crate::jobs::CircuitKeys::new(dir.path().to_path_buf(), 4);
+        let pk = keys.proving_key(CircuitKind::Range).expect("key");
+        let prepared = keys.prepared(CircuitKind::Range).expect("prepared");
+        assert!(Arc::ptr_eq(
+            &prepared,
+            &keys.prepared(CircuitKind::Range).expect("again")
+        ));
+        assert!(
+            dir.path()
+                .join("range")
+                .join(crate::jobs::PREPARED_CIRCUIT)
+                .exists()
+        );
+        let circuit = || RangeCircuit::new(50, Fr::from(7u64), 10, 100).expect("circuit");
+        let (r, s) = (Fr::from(3u64), Fr::from(5u64));
+        let cpu = zkr_prover::Backend::Cpu;
+        let obs = JobObserver::default();
+        let fast = prepared
+            .prove_observed(&pk, circuit(), r, s, cpu, &obs)
+            .expect("prepared proof");
+        let plain = zkr_prover::prove_observed(&pk, circuit(), r, s, cpu, &obs).expect("proof");
+        assert_eq!(fast.proof, plain.proof);
+        // A fresh process reads the cached matrices and proves the same.
+        let again = crate::jobs::CircuitKeys::new(dir.path().to_path_buf(), 4)
+            .prepared(CircuitKind::Range)
+            .expect("from the cache")
+            .prove_observed(&pk, circuit(), r, s, cpu, &obs)
+            .expect("proof");
+        assert_eq!(again.proof, plain.proof);
     }
 }

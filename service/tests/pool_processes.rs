@@ -130,6 +130,10 @@ impl Cluster {
     }
 
     fn spawn(&self, name: &str, args: &[&str], ready: &str) -> Proc {
+        self.spawn_with(name, args, &[], ready)
+    }
+
+    fn spawn_with(&self, name: &str, args: &[&str], env: &[(&str, &str)], ready: &str) -> Proc {
         let data = self.dir.path().join(name);
         let log = self.dir.path().join(format!("{name}.log"));
         let mut cmd = zkr();
@@ -138,7 +142,8 @@ impl Cluster {
             .arg(&data)
             .arg("--database")
             .arg(&self.database)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
         let mut child = cmd.spawn().unwrap();
@@ -155,6 +160,13 @@ impl Cluster {
                 );
             }
             if let Some(a) = line.trim().strip_prefix("listening on http://") {
+                addr = Some(a.to_string());
+            }
+            if let Some(a) = line
+                .trim()
+                .strip_prefix("metrics on http://")
+                .and_then(|a| a.strip_suffix("/metrics"))
+            {
                 addr = Some(a.to_string());
             }
             if line.contains(ready) {
@@ -603,9 +615,40 @@ fn sqlite_serve_killed_and_restarted_loses_no_job() {
     }
     first.kill9();
     let second = serve(&cluster);
+    // A worker beside it, with its own metrics listener (it serves no API).
+    let worker = cluster.spawn_with(
+        "worker",
+        &["worker", "--workers", "1"],
+        &[("ZKR_WORKER_METRICS_LISTEN", "127.0.0.1:0")],
+        "prover workers running",
+    );
     for job in &jobs {
         let view = wait_ended(&[second.addr()], &miner, job);
         assert_eq!(view["state"], "succeeded", "{view}");
         assert_verifies(&cluster.circuits(), &view);
     }
+    let metrics = plain_get(worker.addr(), "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("zkr_proof_queue_depth 0"), "{metrics}");
+    assert!(
+        metrics.contains("zkr_webhook_deliveries_total"),
+        "{metrics}"
+    );
+    // Only the metrics: no API on that address.
+    let other = plain_get(worker.addr(), "/v1/workers");
+    assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+}
+
+/// A GET without a token; the whole response as text.
+fn plain_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    response
 }

@@ -98,6 +98,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "proof_pool",
         include_str!("../migrations/sqlite/0007_proof_pool.sql"),
     ),
+    (
+        8,
+        "proof_webhooks",
+        include_str!("../migrations/sqlite/0008_proof_webhooks.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -134,6 +139,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         7,
         "proof_pool",
         include_str!("../migrations/postgres/0007_proof_pool.sql"),
+    ),
+    (
+        8,
+        "proof_webhooks",
+        include_str!("../migrations/postgres/0008_proof_webhooks.sql"),
     ),
 ];
 

@@ -11,6 +11,8 @@
 
 mod db;
 mod error;
+pub mod jobs;
+pub mod webhooks;
 
 pub mod audit_checkpoints;
 pub mod policies;

@@ -75,6 +75,10 @@ pub(crate) struct ProofRequest {
     /// Seconds from now after which the job expires unproved (at most a week).
     #[serde(default)]
     pub deadline_secs: Option<u64>,
+    /// An `http://` URL on a host the service allows (`webhooks.allow_hosts`),
+    /// POSTed a signed notice once the job ends.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 /// A disclosure proof of a stored receipt, for a regulator (escrow path,
@@ -100,6 +104,9 @@ pub(crate) struct DisclosureRequest {
     /// As for proofs: seconds until the job expires unproved.
     #[serde(default)]
     pub deadline_secs: Option<u64>,
+    /// As for proofs: told when the job ends.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 /// A job was accepted.
@@ -198,6 +205,14 @@ struct Submission {
     priority: i64,
     deadline: Option<i64>,
     idempotency: Option<Idempotency>,
+    webhook_url: Option<String>,
+}
+
+/// The request's `webhook_url`, checked (422 when webhooks are off or the
+/// URL is not allowed).
+fn webhook_url(state: &AppState, url: Option<&String>) -> Result<Option<String>> {
+    url.map(|u| state.webhooks.check_url(u).map(|()| u.clone()))
+        .transpose()
 }
 
 async fn submit(
@@ -233,6 +248,7 @@ async fn submit(
                 priority: sub.priority,
                 deadline: sub.deadline,
                 idempotency: sub.idempotency,
+                webhook_url: sub.webhook_url,
                 queued_event,
             },
             state.key_store()?,
@@ -367,6 +383,7 @@ pub(crate) async fn create(
         .map_err(|_| Error::Unprocessable(format!("unknown circuit {:?}", req.circuit)))?;
     let idem = idempotency(&headers, "/v1/proofs", &req)?;
     let (priority, deadline) = schedule(req.priority, req.deadline_secs)?;
+    let webhook_url = webhook_url(&state, req.webhook_url.as_ref())?;
     match (&req.input, &req.tx_id) {
         (Some(input), None) => {
             if req.amount_min.is_some()
@@ -400,6 +417,7 @@ pub(crate) async fn create(
                     priority,
                     deadline,
                     idempotency: idem,
+                    webhook_url,
                 },
             )
             .await
@@ -457,6 +475,7 @@ pub(crate) async fn create(
                     priority,
                     deadline,
                     idempotency: idem,
+                    webhook_url,
                 },
             )
             .await
@@ -485,6 +504,7 @@ pub(crate) async fn disclose(
 ) -> Result<Response> {
     let idem = idempotency(&headers, "/v1/disclosures", &req)?;
     let (priority, deadline) = schedule(req.priority, req.deadline_secs)?;
+    let webhook_url = webhook_url(&state, req.webhook_url.as_ref())?;
     let stored = records::load(&state, &req.tx_id).await?;
     let resource = records::resource(&stored);
     let detail = format!(
@@ -523,6 +543,7 @@ pub(crate) async fn disclose(
             priority,
             deadline,
             idempotency: idem,
+            webhook_url,
         },
     )
     .await

@@ -20,3 +20,4 @@ mod registries;
 mod tokens;
 mod transactions;
 mod verify;
+mod webhooks;

@@ -521,3 +521,30 @@ api_test!(workers_are_listed_for_admins, config = config(), |app| {
         StatusCode::FORBIDDEN
     );
 });
+
+api_test!(
+    a_job_whose_device_fails_is_proved_on_the_cpu,
+    config = {
+        let mut c = config();
+        // No OpenCL device on a default build (and none in most test
+        // machines): asking for one fails and the job runs on the CPU.
+        c.proofs.backend = zkr_prover::Backend::OpenCl;
+        c
+    },
+    |app| {
+        let client = app.token("client-a", &[Role::Client]).await;
+        let job = submit(
+            &app,
+            &client,
+            json!({"circuit": "range", "input": range_input(70)}),
+        )
+        .await;
+        let done = wait_for(&app, &client, &job).await;
+        assert_eq!(done.json["state"], "succeeded", "{}", done.text);
+        let backend = done.json["backend"].as_str().expect("backend").to_string();
+        let metrics = app.call(Method::GET, "/metrics", None, None).await.text;
+        let fell_back = metrics.contains("zkr_proof_fallbacks_total{circuit=\"range\"} 1");
+        // On the CPU exactly when the device was not there.
+        assert_eq!(fell_back, backend == "cpu", "backend {backend}\n{metrics}");
+    }
+);

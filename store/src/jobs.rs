@@ -1,0 +1,672 @@
+//! `proof_jobs`, `proof_workers` and `proof_circuit_keys`: the prover
+//! pool's queue, its workers and the verifying key each circuit's jobs are
+//! proved for. Every SQL statement on these tables is here; the service's
+//! `jobs` module keeps the rules (sealing, admission, metrics, audit).
+//!
+//! Workers claim a job with a lease (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, one conditional `UPDATE` on SQLite), renew it while proving,
+//! and store a result only while they still hold it. A job's end and its
+//! webhook delivery ([`crate::webhooks::enqueue`]) are written in one
+//! transaction.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::{Backend, Db};
+use crate::error::Result;
+use crate::webhooks;
+
+/// A job row as its owner sees it (JSON columns as text).
+#[derive(Debug, Clone)]
+pub struct JobRow {
+    /// Job id.
+    pub id: String,
+    /// Circuit name.
+    pub circuit: String,
+    /// `proof` or `disclosure`.
+    pub kind: String,
+    /// Submitting principal.
+    pub owner: String,
+    /// Source transaction.
+    pub tx_id: Option<String>,
+    /// State name.
+    pub state: String,
+    /// Stage while running.
+    pub stage: Option<String>,
+    /// Progress within the stage.
+    pub progress: Option<String>,
+    /// Priority among its owner's jobs.
+    pub priority: i64,
+    /// Unix seconds after which it expires.
+    pub deadline: Option<i64>,
+    /// Claims so far.
+    pub attempts: i64,
+    /// The worker that ran it.
+    pub worker_id: Option<String>,
+    /// The MSM backend that ran it.
+    pub backend: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// snarkjs `proof.json` text.
+    pub proof: Option<String>,
+    /// snarkjs `public.json` text.
+    pub public_signals: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub started_at: Option<i64>,
+    /// Unix seconds.
+    pub finished_at: Option<i64>,
+    /// Milliseconds proving took.
+    pub proving_ms: Option<i64>,
+    /// Its webhook, if any.
+    pub webhook_url: Option<String>,
+}
+
+/// Reads job `id`.
+pub async fn load(db: &Db, id: &str) -> Result<Option<JobRow>> {
+    let row = sqlx::query(
+        "SELECT id, circuit, kind, owner, tx_id, state, stage, progress, priority, deadline, \
+         attempts, worker_id, backend, error, proof, public_signals, created_at, started_at, \
+         finished_at, proving_ms, webhook_url FROM proof_jobs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(JobRow {
+        id: r.try_get("id")?,
+        circuit: r.try_get("circuit")?,
+        kind: r.try_get("kind")?,
+        owner: r.try_get("owner")?,
+        tx_id: r.try_get("tx_id")?,
+        state: r.try_get("state")?,
+        stage: r.try_get("stage")?,
+        progress: r.try_get("progress")?,
+        priority: r.try_get("priority")?,
+        deadline: r.try_get("deadline")?,
+        attempts: r.try_get("attempts")?,
+        worker_id: r.try_get("worker_id")?,
+        backend: r.try_get("backend")?,
+        error: r.try_get("error")?,
+        proof: r.try_get("proof")?,
+        public_signals: r.try_get("public_signals")?,
+        created_at: r.try_get("created_at")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        proving_ms: r.try_get("proving_ms")?,
+        webhook_url: r.try_get("webhook_url")?,
+    }))
+}
+
+/// PostgreSQL `NOTIFY` on `channel` with `payload` (a no-op on SQLite).
+pub async fn notify(db: &Db, channel: &str, payload: &str) -> Result<()> {
+    if db.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&db.pool)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The job `owner` made with idempotency key `key`: its id and the digest
+/// of the request that made it.
+pub async fn by_idempotency_key(
+    db: &Db,
+    owner: &str,
+    key: &str,
+) -> Result<Option<(String, Option<String>)>> {
+    let row = sqlx::query(
+        "SELECT id, request_sha256 FROM proof_jobs WHERE owner = $1 AND idempotency_key = $2",
+    )
+    .bind(owner)
+    .bind(key)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|r| Ok((r.try_get("id")?, r.try_get("request_sha256")?)))
+        .transpose()
+}
+
+/// Queued jobs, of `owner` or of everyone.
+pub async fn count_queued(db: &Db, owner: Option<&str>) -> Result<i64> {
+    Ok(match owner {
+        None => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued'")
+                .fetch_one(&db.pool)
+                .await?
+        }
+        Some(o) => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued' AND owner = $1",
+            )
+            .bind(o)
+            .fetch_one(&db.pool)
+            .await?
+        }
+    })
+}
+
+/// A job to store.
+#[derive(Debug)]
+pub struct NewJobRow<'a> {
+    /// Job id.
+    pub id: &'a str,
+    /// Circuit name.
+    pub circuit: &'a str,
+    /// `proof` or `disclosure`.
+    pub kind: &'a str,
+    /// Submitting principal.
+    pub owner: &'a str,
+    /// Source transaction.
+    pub tx_id: Option<String>,
+    /// Priority among its owner's jobs.
+    pub priority: i64,
+    /// Unix seconds after which it expires.
+    pub deadline: Option<i64>,
+    /// Claims before a lost worker fails it.
+    pub max_attempts: i64,
+    /// Idempotency key.
+    pub idempotency_key: Option<&'a str>,
+    /// Digest of the request that came with the key.
+    pub request_sha256: Option<&'a str>,
+    /// Hex envelope of the sealed input.
+    pub sealed_input: Option<String>,
+    /// JSON reference to a stored transaction.
+    pub source: Option<String>,
+    /// Webhook URL.
+    pub webhook_url: Option<&'a str>,
+}
+
+/// What [`insert`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Stored.
+    Stored,
+    /// The queue holds `capacity` jobs already.
+    QueueFull,
+    /// Its owner has `per_principal` jobs waiting already.
+    OwnerFull,
+}
+
+/// Stores `job` as queued, unless the queue or its owner's share is full:
+/// counted and decided under one lock (an advisory lock on PostgreSQL,
+/// the write lock on SQLite), so that API nodes together never queue more
+/// than the limits.
+pub async fn insert(
+    db: &Db,
+    job: &NewJobRow<'_>,
+    capacity: i64,
+    per_principal: i64,
+    now_ms: i64,
+) -> Result<Admission> {
+    let mut tx = db.begin_write().await?;
+    if db.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(7301164012)")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued'")
+        .fetch_one(&mut *tx)
+        .await?;
+    if queued >= capacity {
+        return Ok(Admission::QueueFull);
+    }
+    let mine: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued' AND owner = $1")
+            .bind(job.owner)
+            .fetch_one(&mut *tx)
+            .await?;
+    if mine >= per_principal {
+        return Ok(Admission::OwnerFull);
+    }
+    sqlx::query(
+        "INSERT INTO proof_jobs (id, circuit, kind, owner, tx_id, state, created_at, queued_ms, \
+         priority, deadline, max_attempts, idempotency_key, request_sha256, sealed_input, source, \
+         webhook_url) \
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(job.id)
+    .bind(job.circuit)
+    .bind(job.kind)
+    .bind(job.owner)
+    .bind(job.tx_id.clone())
+    .bind(now_ms / 1000)
+    .bind(now_ms)
+    .bind(job.priority)
+    .bind(job.deadline)
+    .bind(job.max_attempts)
+    .bind(job.idempotency_key)
+    .bind(job.request_sha256)
+    .bind(job.sealed_input.clone())
+    .bind(job.source.clone())
+    .bind(job.webhook_url)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Admission::Stored)
+}
+
+/// Cancels job `id` if it is queued or running, with its webhook delivery;
+/// `false` when it had already ended.
+pub async fn cancel(db: &Db, id: &str, now_ms: i64) -> Result<bool> {
+    let mut tx = db.begin_write().await?;
+    let r = sqlx::query(
+        "UPDATE proof_jobs SET state = 'cancelled', finished_at = $1, lease_token = NULL, \
+         sealed_input = NULL WHERE id = $2 AND state IN ('queued', 'running')",
+    )
+    .bind(now_ms / 1000)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    webhooks::enqueue(&mut tx, id, now_ms).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A job a worker took, with its lease.
+#[derive(Debug, Clone)]
+pub struct ClaimRow {
+    /// Job id.
+    pub id: String,
+    /// Circuit name.
+    pub circuit: String,
+    /// Owner.
+    pub owner: String,
+    /// Source transaction.
+    pub tx_id: Option<String>,
+    /// Hex envelope of the sealed input.
+    pub sealed_input: Option<String>,
+    /// JSON reference to a stored transaction.
+    pub source: Option<String>,
+    /// This claim's attempt number.
+    pub attempts: i64,
+    /// Milliseconds since the epoch when it was queued.
+    pub queued_ms: i64,
+    /// The lease.
+    pub lease_token: String,
+}
+
+/// Takes the next job among `circuits` for `worker` with lease `token`
+/// until `now_ms + lease_ms`: a queued job, or a running one whose lease
+/// expired with attempts left, before its deadline. Principals take turns:
+/// a job's turn is its place among its owner's waiting jobs (by priority,
+/// then age) plus the owner's jobs running, so one principal's burst does
+/// not starve another; priority and age break ties.
+pub async fn claim(
+    db: &Db,
+    worker: &str,
+    circuits: &[&str],
+    token: &str,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<Option<ClaimRow>> {
+    if circuits.is_empty() {
+        return Ok(None);
+    }
+    // $1 now (ms), $2 now (s), $3 worker, $4 token, $5 lease end; the
+    // circuit names are bound from $6 on.
+    let names = (0..circuits.len())
+        .map(|i| format!("${}", i + 6))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let claimable = |t: &str| {
+        format!(
+            "({t}.state = 'queued' OR ({t}.state = 'running' AND {t}.lease_expires_ms < $1)) \
+             AND {t}.attempts < {t}.max_attempts \
+             AND ({t}.deadline IS NULL OR {t}.deadline > $2) AND {t}.circuit IN ({names})"
+        )
+    };
+    let lock = match db.backend {
+        Backend::Postgres => "FOR UPDATE OF c SKIP LOCKED",
+        // One UPDATE statement holds SQLite's write lock throughout.
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE proof_jobs SET state = 'running', worker_id = $3, lease_token = $4, \
+         lease_expires_ms = $5, attempts = attempts + 1, started_at = $2, stage = 'claimed', \
+         progress = NULL \
+         WHERE id = (SELECT c.id FROM proof_jobs c JOIN (\
+             SELECT q.id, ROW_NUMBER() OVER (PARTITION BY q.owner \
+                 ORDER BY q.priority DESC, q.queued_ms, q.id) \
+               + (SELECT COUNT(*) FROM proof_jobs r WHERE r.owner = q.owner \
+                  AND r.state = 'running' AND r.lease_expires_ms >= $1) AS turn \
+             FROM proof_jobs q WHERE {q}) t ON t.id = c.id \
+           WHERE {c} ORDER BY t.turn, c.priority DESC, c.queued_ms, c.id LIMIT 1 {lock}) \
+         AND {u} \
+         RETURNING id, circuit, owner, tx_id, sealed_input, source, attempts, queued_ms, \
+         lease_token",
+        q = claimable("q"),
+        c = claimable("c"),
+        u = claimable("proof_jobs"),
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now_ms)
+        .bind(now_ms / 1000)
+        .bind(worker)
+        .bind(token)
+        .bind(now_ms.saturating_add(lease_ms));
+    for c in circuits {
+        query = query.bind(*c);
+    }
+    let Some(row) = query.fetch_optional(&db.pool).await? else {
+        return Ok(None);
+    };
+    Ok(Some(ClaimRow {
+        id: row.try_get("id")?,
+        circuit: row.try_get("circuit")?,
+        owner: row.try_get("owner")?,
+        tx_id: row.try_get("tx_id")?,
+        sealed_input: row.try_get("sealed_input")?,
+        source: row.try_get("source")?,
+        attempts: row.try_get("attempts")?,
+        queued_ms: row.try_get("queued_ms")?,
+        lease_token: row.try_get("lease_token")?,
+    }))
+}
+
+/// Extends lease `token` on job `id` to `until_ms` and records the stage;
+/// `false` when the lease is no longer held.
+pub async fn renew(
+    db: &Db,
+    id: &str,
+    token: &str,
+    stage: &str,
+    progress: Option<&str>,
+    until_ms: i64,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE proof_jobs SET lease_expires_ms = $1, stage = $2, progress = $3 \
+         WHERE id = $4 AND lease_token = $5 AND state = 'running'",
+    )
+    .bind(until_ms)
+    .bind(stage)
+    .bind(progress)
+    .bind(id)
+    .bind(token)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Hands held job `id` back to the queue without counting the attempt.
+pub async fn release(db: &Db, id: &str, token: &str) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE proof_jobs SET state = 'queued', lease_token = NULL, lease_expires_ms = NULL, \
+         worker_id = NULL, stage = NULL, progress = NULL, \
+         attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+         WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+    )
+    .bind(id)
+    .bind(token)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy)]
+pub enum End<'a> {
+    /// Proved.
+    Succeeded {
+        /// The MSM backend that ran.
+        backend: &'a str,
+        /// snarkjs `proof.json`.
+        proof: &'a str,
+        /// snarkjs `public.json`.
+        public: &'a str,
+        /// Milliseconds.
+        proving_ms: i64,
+    },
+    /// Failed, with a message for the owner.
+    Failed(&'a str),
+}
+
+/// Stores the end of job `id` if lease `token` still holds it, with its
+/// webhook delivery, and deletes the sealed input; `false` (nothing
+/// written) otherwise.
+pub async fn finish(db: &Db, id: &str, token: &str, end: End<'_>, now_ms: i64) -> Result<bool> {
+    let now = now_ms / 1000;
+    let mut tx = db.begin_write().await?;
+    let r = match end {
+        End::Succeeded {
+            backend,
+            proof,
+            public,
+            proving_ms,
+        } => {
+            sqlx::query(
+                "UPDATE proof_jobs SET state = 'succeeded', backend = $1, proof = $2, \
+                 public_signals = $3, finished_at = $4, proving_ms = $5, stage = NULL, \
+                 progress = NULL, lease_token = NULL, sealed_input = NULL \
+                 WHERE id = $6 AND lease_token = $7 AND state = 'running'",
+            )
+            .bind(backend)
+            .bind(proof)
+            .bind(public)
+            .bind(now)
+            .bind(proving_ms)
+            .bind(id)
+            .bind(token)
+            .execute(&mut *tx)
+            .await?
+        }
+        End::Failed(message) => {
+            sqlx::query(
+                "UPDATE proof_jobs SET state = 'failed', error = $1, finished_at = $2, \
+                 stage = NULL, progress = NULL, lease_token = NULL, sealed_input = NULL \
+                 WHERE id = $3 AND lease_token = $4 AND state = 'running'",
+            )
+            .bind(message)
+            .bind(now)
+            .bind(id)
+            .bind(token)
+            .execute(&mut *tx)
+            .await?
+        }
+    };
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    // The webhook's delivery is written with the job's end: both or neither.
+    webhooks::enqueue(&mut tx, id, now_ms).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Jobs [`reap`] ended, by id.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReapedIds {
+    /// Past their deadline (now `expired`).
+    pub expired: Vec<String>,
+    /// Their last allowed attempt's lease expired (now `failed`).
+    pub exhausted: Vec<String>,
+}
+
+/// Ends jobs no worker will finish, with their webhook deliveries: past
+/// their deadline, and running ones whose last allowed attempt's lease
+/// expired.
+pub async fn reap(db: &Db, now_ms: i64) -> Result<ReapedIds> {
+    let ids = |rows: Vec<AnyRow>| -> Result<Vec<String>> {
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("id")?))
+            .collect()
+    };
+    let mut tx = db.begin_write().await?;
+    let expired = ids(sqlx::query(
+        "UPDATE proof_jobs SET state = 'expired', finished_at = $1, lease_token = NULL, \
+         sealed_input = NULL, error = 'the deadline passed before the job was proved' \
+         WHERE state IN ('queued', 'running') AND deadline IS NOT NULL AND deadline <= $1 \
+         RETURNING id",
+    )
+    .bind(now_ms / 1000)
+    .fetch_all(&mut *tx)
+    .await?)?;
+    let exhausted = ids(sqlx::query(
+        "UPDATE proof_jobs SET state = 'failed', finished_at = $1, lease_token = NULL, \
+         sealed_input = NULL, \
+         error = 'the worker proving it was lost on every attempt; submit it again' \
+         WHERE state = 'running' AND lease_expires_ms < $2 AND attempts >= max_attempts \
+         RETURNING id",
+    )
+    .bind(now_ms / 1000)
+    .bind(now_ms)
+    .fetch_all(&mut *tx)
+    .await?)?;
+    for id in expired.iter().chain(exhausted.iter()) {
+        webhooks::enqueue(&mut tx, id, now_ms).await?;
+    }
+    tx.commit().await?;
+    Ok(ReapedIds { expired, exhausted })
+}
+
+/// Queued and running jobs by circuit and state.
+pub async fn count_active(db: &Db) -> Result<Vec<(String, String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT circuit, state, COUNT(*) AS n FROM proof_jobs \
+         WHERE state IN ('queued', 'running') GROUP BY circuit, state",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("circuit")?, r.try_get("state")?, r.try_get("n")?)))
+        .collect()
+}
+
+/// Records `vk_sha256` for `circuit` unless one is recorded; the recorded one.
+pub async fn record_circuit_key(
+    db: &Db,
+    circuit: &str,
+    vk_sha256: &str,
+    by: &str,
+    now: i64,
+) -> Result<String> {
+    sqlx::query(
+        "INSERT INTO proof_circuit_keys (circuit, vk_sha256, recorded_at, recorded_by) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (circuit) DO NOTHING",
+    )
+    .bind(circuit)
+    .bind(vk_sha256)
+    .bind(now)
+    .bind(by)
+    .execute(&db.pool)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT vk_sha256 FROM proof_circuit_keys WHERE circuit = $1")
+            .bind(circuit)
+            .fetch_one(&db.pool)
+            .await?,
+    )
+}
+
+/// A worker row.
+#[derive(Debug, Clone)]
+pub struct WorkerRow {
+    /// Worker id.
+    pub id: String,
+    /// Host name.
+    pub host: String,
+    /// Configured MSM backend.
+    pub backend: String,
+    /// Circuits, comma-separated.
+    pub circuits: String,
+    /// Unix seconds.
+    pub started_at: i64,
+    /// Unix seconds.
+    pub heartbeat_at: i64,
+    /// Unix seconds.
+    pub stopped_at: Option<i64>,
+    /// Jobs proved.
+    pub jobs_done: i64,
+    /// Jobs failed.
+    pub jobs_failed: i64,
+    /// The job it is on.
+    pub current_job: Option<String>,
+}
+
+/// Registers a worker.
+pub async fn register_worker(
+    db: &Db,
+    id: &str,
+    host: &str,
+    backend: &str,
+    circuits: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO proof_workers (id, host, backend, circuits, started_at, heartbeat_at) \
+         VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(id)
+    .bind(host)
+    .bind(backend)
+    .bind(circuits)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// A worker's heartbeat, with the job it is on.
+pub async fn heartbeat(db: &Db, worker: &str, current: Option<&str>, now: i64) -> Result<()> {
+    sqlx::query("UPDATE proof_workers SET heartbeat_at = $1, current_job = $2 WHERE id = $3")
+        .bind(now)
+        .bind(current)
+        .bind(worker)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Counts a job `worker` finished.
+pub async fn count_done(db: &Db, worker: &str, succeeded: bool) -> Result<()> {
+    let sql = if succeeded {
+        "UPDATE proof_workers SET jobs_done = jobs_done + 1, current_job = NULL WHERE id = $1"
+    } else {
+        "UPDATE proof_workers SET jobs_failed = jobs_failed + 1, current_job = NULL WHERE id = $1"
+    };
+    sqlx::query(sql).bind(worker).execute(&db.pool).await?;
+    Ok(())
+}
+
+/// Marks a worker stopped.
+pub async fn worker_stopped(db: &Db, worker: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE proof_workers SET stopped_at = $1, current_job = NULL WHERE id = $2")
+        .bind(now)
+        .bind(worker)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Workers with a heartbeat at or after `since`, newest first.
+pub async fn workers(db: &Db, since: i64) -> Result<Vec<WorkerRow>> {
+    let rows = sqlx::query(
+        "SELECT id, host, backend, circuits, started_at, heartbeat_at, stopped_at, jobs_done, \
+         jobs_failed, current_job FROM proof_workers WHERE heartbeat_at >= $1 \
+         ORDER BY heartbeat_at DESC, id",
+    )
+    .bind(since)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(WorkerRow {
+                id: r.try_get("id")?,
+                host: r.try_get("host")?,
+                backend: r.try_get("backend")?,
+                circuits: r.try_get("circuits")?,
+                started_at: r.try_get("started_at")?,
+                heartbeat_at: r.try_get("heartbeat_at")?,
+                stopped_at: r.try_get("stopped_at")?,
+                jobs_done: r.try_get("jobs_done")?,
+                jobs_failed: r.try_get("jobs_failed")?,
+                current_job: r.try_get("current_job")?,
+            })
+        })
+        .collect()
+}
