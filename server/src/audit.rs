@@ -167,15 +167,21 @@ impl AuditLog {
     /// Appends `event` and waits until it is committed. Any failure is
     /// `AuditUnavailable`: the caller must then not answer with data.
     pub async fn append(&self, event: NewEvent) -> Result<i64> {
+        self.submit(event).await?.committed().await
+    }
+
+    /// Hands `event` to the writer without waiting for its commit, so that
+    /// a request can go on working (or queue its next event) meanwhile. The
+    /// caller must await [`Pending::committed`] before it answers: an event
+    /// never awaited is still written, but nothing tells the caller whether
+    /// it was. Events are chained in the order they are submitted.
+    pub async fn submit(&self, event: NewEvent) -> Result<Pending> {
         let (ack, done) = oneshot::channel();
         self.tx
             .send(Msg::Append(now_unix(), event, ack))
             .await
             .map_err(|_| Error::AuditUnavailable)?;
-        match done.await {
-            Ok(Ok(seq)) => Ok(seq),
-            _ => Err(Error::AuditUnavailable),
-        }
+        Ok(Pending(done))
     }
 
     /// Whether the writer still accepts events.
@@ -188,6 +194,21 @@ impl AuditLog {
         let (ack, done) = oneshot::channel();
         if self.tx.send(Msg::Close(ack)).await.is_ok() {
             let _ = done.await;
+        }
+    }
+}
+
+/// An event handed to the writer, its commit not yet awaited.
+#[must_use = "a request must not answer before its audit event is committed"]
+pub struct Pending(oneshot::Receiver<Result<i64, ()>>);
+
+impl Pending {
+    /// Waits until the event is committed: its sequence number, or
+    /// `AuditUnavailable` when it could not be written.
+    pub async fn committed(self) -> Result<i64> {
+        match self.0.await {
+            Ok(Ok(seq)) => Ok(seq),
+            _ => Err(Error::AuditUnavailable),
         }
     }
 }
