@@ -8,7 +8,6 @@
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
@@ -16,7 +15,10 @@ use utoipa::ToSchema;
 use super::checkpoints::{self, Checkpoint, Trust};
 use super::error::{Error, Result};
 use super::metrics::Metrics;
-use zkr_store::{Backend, Db, now_unix};
+use zkr_store::{
+    AuditAppend, AuditFilter, AuditProbeError, AuditRow, Db, audit_page, audit_probe, audit_query,
+    now_unix,
+};
 
 /// What a caller hands to the log; the writer adds sequence and hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,15 +167,21 @@ impl AuditLog {
     /// Appends `event` and waits until it is committed. Any failure is
     /// `AuditUnavailable`: the caller must then not answer with data.
     pub async fn append(&self, event: NewEvent) -> Result<i64> {
+        self.submit(event).await?.committed().await
+    }
+
+    /// Hands `event` to the writer without waiting for its commit, so that
+    /// a request can go on working (or queue its next event) meanwhile. The
+    /// caller must await [`Pending::committed`] before it answers: an event
+    /// never awaited is still written, but nothing tells the caller whether
+    /// it was. Events are chained in the order they are submitted.
+    pub async fn submit(&self, event: NewEvent) -> Result<Pending> {
         let (ack, done) = oneshot::channel();
         self.tx
             .send(Msg::Append(now_unix(), event, ack))
             .await
             .map_err(|_| Error::AuditUnavailable)?;
-        match done.await {
-            Ok(Ok(seq)) => Ok(seq),
-            _ => Err(Error::AuditUnavailable),
-        }
+        Ok(Pending(done))
     }
 
     /// Whether the writer still accepts events.
@@ -186,6 +194,21 @@ impl AuditLog {
         let (ack, done) = oneshot::channel();
         if self.tx.send(Msg::Close(ack)).await.is_ok() {
             let _ = done.await;
+        }
+    }
+}
+
+/// An event handed to the writer, its commit not yet awaited.
+#[must_use = "a request must not answer before its audit event is committed"]
+pub struct Pending(oneshot::Receiver<Result<i64, ()>>);
+
+impl Pending {
+    /// Waits until the event is committed: its sequence number, or
+    /// `AuditUnavailable` when it could not be written.
+    pub async fn committed(self) -> Result<i64> {
+        match self.0.await {
+            Ok(Ok(seq)) => Ok(seq),
+            _ => Err(Error::AuditUnavailable),
         }
     }
 }
@@ -320,48 +343,34 @@ pub async fn append_direct(db: &Db, event: &NewEvent) -> Result<i64> {
 
 /// Commits `events` in one transaction after the current chain head.
 async fn commit(db: &Db, events: &[(i64, &NewEvent)]) -> Result<Vec<i64>> {
-    let mut tx = db.begin_write().await?;
-    if db.backend == Backend::Postgres {
-        // Several service nodes may share one database: one chain, one writer at a time.
-        sqlx::query("LOCK TABLE audit_events IN EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
-    }
-    let head = sqlx::query("SELECT seq, entry_hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *tx)
-        .await?;
+    let (mut append, head) = AuditAppend::begin(db).await?;
     let (mut seq, mut prev) = match head {
-        Some(row) => (
-            row.try_get::<i64, _>("seq")?,
-            decode_hash(&row.try_get::<String, _>("entry_hash")?)?,
-        ),
+        Some(h) => (h.seq, decode_hash(&h.entry_hash)?),
         None => (0, [0u8; 32]),
     };
     let mut seqs = Vec::with_capacity(events.len());
     for (ts, e) in events {
         seq += 1;
         let hash = entry_hash(&prev, &canonical(seq, *ts, e));
-        sqlx::query(
-            "INSERT INTO audit_events (seq, ts, actor, roles, action, resource, purpose, outcome, detail, prev_hash, entry_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(seq)
-        .bind(*ts)
-        .bind(&e.actor)
-        .bind(&e.roles)
-        .bind(&e.action)
-        .bind(&e.resource)
-        .bind(&e.purpose)
-        .bind(&e.outcome)
-        .bind(&e.detail)
-        .bind(hex::encode(prev))
-        .bind(hex::encode(hash))
-        .execute(&mut *tx)
-        .await?;
+        append
+            .insert(&AuditRow {
+                seq,
+                ts: *ts,
+                actor: e.actor.clone(),
+                roles: e.roles.clone(),
+                action: e.action.clone(),
+                resource: e.resource.clone(),
+                purpose: e.purpose.clone(),
+                outcome: e.outcome.clone(),
+                detail: e.detail.clone(),
+                prev_hash: hex::encode(prev),
+                entry_hash: hex::encode(hash),
+            })
+            .await?;
         seqs.push(seq);
         prev = hash;
     }
-    tx.commit().await?;
+    append.commit().await?;
     Ok(seqs)
 }
 
@@ -372,20 +381,22 @@ pub(crate) fn decode_hash(text: &str) -> Result<[u8; 32]> {
         .map_err(|_| Error::Internal("audit hash is not 32 bytes".into()))
 }
 
-fn event_from_row(row: &sqlx::any::AnyRow) -> Result<Event> {
-    Ok(Event {
-        seq: row.try_get("seq")?,
-        ts: row.try_get("ts")?,
-        actor: row.try_get("actor")?,
-        roles: row.try_get("roles")?,
-        action: row.try_get("action")?,
-        resource: row.try_get("resource")?,
-        purpose: row.try_get("purpose")?,
-        outcome: row.try_get("outcome")?,
-        detail: row.try_get("detail")?,
-        prev_hash: row.try_get("prev_hash")?,
-        entry_hash: row.try_get("entry_hash")?,
-    })
+impl From<AuditRow> for Event {
+    fn from(r: AuditRow) -> Self {
+        Self {
+            seq: r.seq,
+            ts: r.ts,
+            actor: r.actor,
+            roles: r.roles,
+            action: r.action,
+            resource: r.resource,
+            purpose: r.purpose,
+            outcome: r.outcome,
+            detail: r.detail,
+            prev_hash: r.prev_hash,
+            entry_hash: r.entry_hash,
+        }
+    }
 }
 
 /// Export filters; `None` means unrestricted.
@@ -405,19 +416,18 @@ pub struct Filter {
 
 /// Events matching `filter`, in chain order.
 pub async fn query(db: &Db, filter: &Filter) -> Result<Vec<Event>> {
-    let rows = sqlx::query(
-        "SELECT * FROM audit_events \
-         WHERE ts >= $1 AND ts < $2 AND ($3 = '' OR actor = $3) AND ($4 = '' OR action = $4) \
-         ORDER BY seq LIMIT $5",
+    let rows = audit_query(
+        db,
+        &AuditFilter {
+            since: filter.since,
+            until: filter.until,
+            actor: filter.actor.as_deref(),
+            action: filter.action.as_deref(),
+            limit: filter.limit,
+        },
     )
-    .bind(filter.since.unwrap_or(i64::MIN))
-    .bind(filter.until.unwrap_or(i64::MAX))
-    .bind(filter.actor.clone().unwrap_or_default())
-    .bind(filter.action.clone().unwrap_or_default())
-    .bind(filter.limit)
-    .fetch_all(&db.pool)
     .await?;
-    rows.iter().map(event_from_row).collect()
+    Ok(rows.into_iter().map(Event::from).collect())
 }
 
 /// Result of recomputing the chain and checking its signed checkpoints.
@@ -474,14 +484,10 @@ pub(crate) async fn verify_with(db: &Db, trust: &Trust) -> Result<VerifyReport> 
     let mut entries = 0;
     let mut chain_break: Option<Broken> = None;
     'pages: loop {
-        let rows = sqlx::query("SELECT * FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2")
-            .bind(expected_seq)
-            .bind(PAGE)
-            .fetch_all(&db.pool)
-            .await?;
+        let rows = audit_page(db, expected_seq, PAGE).await?;
         let n = rows.len() as i64;
-        for row in &rows {
-            let e = event_from_row(row)?;
+        for row in rows {
+            let e = Event::from(row);
             let broken = |reason: String| Broken { seq: e.seq, reason };
             if e.seq != expected_seq {
                 chain_break = Some(Broken {
@@ -599,27 +605,15 @@ pub(crate) enum ProbeError {
 /// behind, so readiness probes do not fill the log. The row's `seq` is
 /// negative, so it can never collide with the chain, which starts at 1.
 pub(crate) async fn append_probe(db: &Db) -> std::result::Result<(), ProbeError> {
-    let mut tx = db.begin_write().await.map_err(|e| {
-        tracing::warn!(error = %e, "readiness: begin write");
-        ProbeError::CannotWrite
-    })?;
-    let inserted = sqlx::query(
-        "INSERT INTO audit_events (seq, ts, actor, roles, action, resource, purpose, outcome, detail, prev_hash, entry_hash) \
-         VALUES ($1, $2, 'zkr-readyz', 'system', 'readiness_probe', '-', '-', 'probe', '', '', '')",
-    )
-    .bind(-1i64)
-    .bind(now_unix())
-    .execute(&mut *tx)
-    .await;
-    // Never committed, whatever happened.
-    let rolled_back = tx.rollback().await;
-    if let Err(e) = inserted {
-        tracing::warn!(error = %e, "readiness: audit append probe");
-        return Err(ProbeError::NotAppendable);
-    }
-    rolled_back.map_err(|e| {
-        tracing::warn!(error = %e, "readiness: rollback");
-        ProbeError::CannotWrite
+    audit_probe(db, now_unix()).await.map_err(|e| match e {
+        AuditProbeError::CannotWrite(e) => {
+            tracing::warn!(error = %e, "readiness: audit write transaction");
+            ProbeError::CannotWrite
+        }
+        AuditProbeError::NotAppendable(e) => {
+            tracing::warn!(error = %e, "readiness: audit append probe");
+            ProbeError::NotAppendable
+        }
     })
 }
 

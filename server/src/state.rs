@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use zkr_store::Db;
 
 use crate::access::{self, Action, Decision, Purpose, Request as AccessRequest, Resource};
-use crate::audit::{AuditLog, AuditWriter, NewEvent};
+use crate::audit::{AuditLog, AuditWriter, NewEvent, Pending};
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -213,6 +213,17 @@ impl AppState {
     /// to be durable. A denial is `Forbidden` naming the rule; an audit
     /// failure is `AuditUnavailable` whatever the decision (fail closed).
     pub async fn authorize(&self, ask: Ask<'_>) -> Result<Decision> {
+        let (decision, pending) = self.authorize_queued(ask).await?;
+        pending.committed().await?;
+        Ok(decision)
+    }
+
+    /// As [`authorize`](Self::authorize), but an allowed request goes on
+    /// while its decision is being committed: for handlers that change
+    /// nothing before they answer (verification), which must await the
+    /// returned [`Pending`] before answering, whatever the answer. A denial
+    /// is awaited here, then `Forbidden`.
+    pub async fn authorize_queued(&self, ask: Ask<'_>) -> Result<(Decision, Pending)> {
         let policies = policies::active(&self.db).await?;
         let req = AccessRequest {
             principal: ask.principal,
@@ -232,8 +243,9 @@ impl AppState {
         if !ask.detail.is_empty() {
             detail.push_str(&format!(" {}", ask.detail));
         }
-        self.audit
-            .append(NewEvent {
+        let pending = self
+            .audit
+            .submit(NewEvent {
                 actor: ask.principal.id.clone(),
                 roles: ask.principal.roles_csv(),
                 action: ask.action.as_str().to_string(),
@@ -244,8 +256,9 @@ impl AppState {
             })
             .await?;
         if decision.allow {
-            Ok(decision)
+            Ok((decision, pending))
         } else {
+            pending.committed().await?;
             Err(Error::Forbidden {
                 rule: decision.rule,
             })

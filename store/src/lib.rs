@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+mod audit;
 mod db;
 mod error;
 pub mod jobs;
@@ -20,6 +21,10 @@ pub mod records;
 pub mod registries;
 pub mod tokens;
 
+pub use audit::{
+    AuditAppend, AuditFilter, AuditHead, AuditProbeError, AuditRow, audit_head, audit_page,
+    audit_probe, audit_query,
+};
 pub use db::{Backend, Db, FileStatus, begin_write, now_unix};
 pub use error::{Error, Result};
 

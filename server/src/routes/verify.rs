@@ -14,7 +14,7 @@ use zkr_circuits::field::fr_to_be_bytes;
 use zkr_verifier::batch::BatchItem;
 
 use crate::access::{Action, Resource};
-use crate::audit::NewEvent;
+use crate::audit::{NewEvent, Pending};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::http::ApiJson;
@@ -308,10 +308,17 @@ async fn check(state: &AppState, req: VerifyRequest) -> Result<Verdict> {
         .map_err(|e| Error::Unprocessable(e.to_string()))
 }
 
-async fn record(state: &AppState, caller: &Principal, circuit: &str, v: &Verdict) -> Result<()> {
+/// Queues the verdict's audit event; the caller awaits its commit before
+/// answering.
+async fn record(
+    state: &AppState,
+    caller: &Principal,
+    circuit: &str,
+    v: &Verdict,
+) -> Result<Pending> {
     state
         .audit
-        .append(NewEvent {
+        .submit(NewEvent {
             actor: caller.id.clone(),
             roles: caller.roles_csv(),
             action: "verification".into(),
@@ -320,8 +327,7 @@ async fn record(state: &AppState, caller: &Principal, circuit: &str, v: &Verdict
             outcome: if v.valid { "valid" } else { "invalid" }.into(),
             detail: v.reason.clone().unwrap_or_default(),
         })
-        .await?;
-    Ok(())
+        .await
 }
 
 /// Verify one proof.
@@ -335,12 +341,23 @@ pub(crate) async fn verify(
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> Result<Json<Verdict>> {
     let resource = Resource::named(format!("circuit/{}", req.circuit));
-    state
-        .authorize(Ask::new(&caller, Action::Verify, &resource))
+    // The decision is committed while the proof is checked (verifying
+    // changes nothing); no answer, not even an error, goes out before it is.
+    let (_, decision) = state
+        .authorize_queued(Ask::new(&caller, Action::Verify, &resource))
         .await?;
     let circuit = req.circuit.clone();
-    let verdict = check(&state, req).await?;
-    record(&state, &caller, &circuit, &verdict).await?;
+    let verdict = match check(&state, req).await {
+        Ok(v) => v,
+        Err(e) => {
+            decision.committed().await?;
+            return Err(e);
+        }
+    };
+    // Both events usually share one commit of the audit writer.
+    let recorded = record(&state, &caller, &circuit, &verdict).await;
+    decision.committed().await?;
+    recorded?.committed().await?;
     Ok(Json(verdict))
 }
 
@@ -401,11 +418,17 @@ pub(crate) async fn verify_batch(
             slots[*i] = Some(verdict(ok));
         }
     }
+    // Every verdict is queued, then all are awaited: one or a few commits
+    // for the whole batch, in request order in the chain.
     let mut results = Vec::with_capacity(slots.len());
+    let mut pending = Vec::with_capacity(slots.len());
     for (circuit, slot) in circuits.iter().zip(slots) {
         let verdict = slot.ok_or_else(|| Error::Internal("batch verdict missing".into()))?;
-        record(&state, &caller, circuit, &verdict).await?;
+        pending.push(record(&state, &caller, circuit, &verdict).await?);
         results.push(verdict);
+    }
+    for p in pending {
+        p.committed().await?;
     }
     Ok(Json(BatchVerdict { results }))
 }

@@ -10,6 +10,7 @@ pub mod export_r1cs;
 pub mod export_solidity;
 pub mod hash;
 pub mod import_zkey;
+pub mod loadgen;
 pub mod prove;
 pub mod prove_zkey;
 pub mod registry;
@@ -52,6 +53,9 @@ pub enum Command {
     Serve(service::ServeArgs),
     /// Run only prover workers, on the configuration of `zkr serve`.
     Worker(service::WorkerArgs),
+    /// Load a `zkr serve` on this machine with proof jobs or verifications
+    /// and report throughput, latency, errors and lost jobs (loopback only).
+    Loadgen(loadgen::LoadgenArgs),
     /// API tokens.
     Token(service::TokenArgs),
     /// The audit log.
@@ -137,6 +141,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Bench(a) => bench::run(&a),
         Command::Serve(a) => service(service::serve(a)),
         Command::Worker(a) => service(service::worker(a)),
+        Command::Loadgen(a) => loadgen::run(&a),
         Command::Token(a) => token(&a),
         Command::Audit(a) => audit(&a),
         Command::Export(a) => export::run(&a),

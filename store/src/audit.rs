@@ -1,0 +1,285 @@
+//! The audit log's table, `audit_events`: appends after the chain head in
+//! one write transaction, filtered reads, pages in chain order, and the
+//! readiness probe. Hashing and the canonical form are the server's; this
+//! module only stores and reads rows.
+
+use sqlx::Row;
+
+use crate::db::{Backend, Db};
+use crate::error::Result;
+
+/// One row of `audit_events`, as stored (hashes in hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// Unix seconds.
+    pub ts: i64,
+    /// Principal id.
+    pub actor: String,
+    /// Roles, comma-separated.
+    pub roles: String,
+    /// Action.
+    pub action: String,
+    /// Resource.
+    pub resource: String,
+    /// Purpose.
+    pub purpose: String,
+    /// Outcome.
+    pub outcome: String,
+    /// Detail.
+    pub detail: String,
+    /// Hex of the previous entry's hash.
+    pub prev_hash: String,
+    /// Hex of this entry's hash.
+    pub entry_hash: String,
+}
+
+/// The last entry of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    /// Its sequence number.
+    pub seq: i64,
+    /// Hex of its hash.
+    pub entry_hash: String,
+}
+
+const HEAD: &str = "SELECT seq, entry_hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+const INSERT: &str = "INSERT INTO audit_events (seq, ts, actor, roles, action, resource, purpose, outcome, detail, prev_hash, entry_hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+fn head_of(row: Option<sqlx::any::AnyRow>) -> Result<Option<AuditHead>> {
+    row.map(|row| {
+        Ok(AuditHead {
+            seq: row.try_get("seq")?,
+            entry_hash: row.try_get("entry_hash")?,
+        })
+    })
+    .transpose()
+}
+
+fn row_of(row: &sqlx::any::AnyRow) -> Result<AuditRow> {
+    Ok(AuditRow {
+        seq: row.try_get("seq")?,
+        ts: row.try_get("ts")?,
+        actor: row.try_get("actor")?,
+        roles: row.try_get("roles")?,
+        action: row.try_get("action")?,
+        resource: row.try_get("resource")?,
+        purpose: row.try_get("purpose")?,
+        outcome: row.try_get("outcome")?,
+        detail: row.try_get("detail")?,
+        prev_hash: row.try_get("prev_hash")?,
+        entry_hash: row.try_get("entry_hash")?,
+    })
+}
+
+/// The chain head, outside any transaction.
+pub async fn audit_head(db: &Db) -> Result<Option<AuditHead>> {
+    head_of(sqlx::query(HEAD).fetch_optional(&db.pool).await?)
+}
+
+/// An append in progress: a write transaction that holds the chain (on
+/// PostgreSQL an exclusive lock on the table, so that several service
+/// nodes on one database keep one chain; on SQLite the write lock), begun
+/// with the head read inside it. Dropping it without [`commit`] writes
+/// nothing.
+///
+/// [`commit`]: AuditAppend::commit
+pub struct AuditAppend {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+}
+
+impl AuditAppend {
+    /// Begins the append and reads the head it continues.
+    pub async fn begin(db: &Db) -> Result<(Self, Option<AuditHead>)> {
+        let mut tx = db.begin_write().await?;
+        if db.backend == Backend::Postgres {
+            sqlx::query("LOCK TABLE audit_events IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let head = head_of(sqlx::query(HEAD).fetch_optional(&mut *tx).await?)?;
+        Ok((Self { tx }, head))
+    }
+
+    /// Inserts `row` (the caller chains it on the head and earlier rows).
+    pub async fn insert(&mut self, row: &AuditRow) -> Result<()> {
+        sqlx::query(INSERT)
+            .bind(row.seq)
+            .bind(row.ts)
+            .bind(&row.actor)
+            .bind(&row.roles)
+            .bind(&row.action)
+            .bind(&row.resource)
+            .bind(&row.purpose)
+            .bind(&row.outcome)
+            .bind(&row.detail)
+            .bind(&row.prev_hash)
+            .bind(&row.entry_hash)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Commits every inserted row at once.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Filters of [`audit_query`]; `None` means unrestricted.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter<'a> {
+    /// Earliest `ts`, inclusive.
+    pub since: Option<i64>,
+    /// Latest `ts`, exclusive.
+    pub until: Option<i64>,
+    /// Exact actor.
+    pub actor: Option<&'a str>,
+    /// Exact action.
+    pub action: Option<&'a str>,
+    /// Most rows.
+    pub limit: i64,
+}
+
+/// Rows matching `filter`, in chain order.
+pub async fn audit_query(db: &Db, filter: &AuditFilter<'_>) -> Result<Vec<AuditRow>> {
+    let rows = sqlx::query(
+        "SELECT * FROM audit_events \
+         WHERE ts >= $1 AND ts < $2 AND ($3 = '' OR actor = $3) AND ($4 = '' OR action = $4) \
+         ORDER BY seq LIMIT $5",
+    )
+    .bind(filter.since.unwrap_or(i64::MIN))
+    .bind(filter.until.unwrap_or(i64::MAX))
+    .bind(filter.actor.unwrap_or_default())
+    .bind(filter.action.unwrap_or_default())
+    .bind(filter.limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(row_of).collect()
+}
+
+/// At most `limit` rows from sequence number `from` on, in chain order.
+pub async fn audit_page(db: &Db, from: i64, limit: i64) -> Result<Vec<AuditRow>> {
+    let rows = sqlx::query("SELECT * FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2")
+        .bind(from)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(row_of).collect()
+}
+
+/// Why [`audit_probe`] failed, with the database's error.
+#[derive(Debug)]
+pub enum AuditProbeError {
+    /// No write transaction could be started (or rolled back).
+    CannotWrite(crate::Error),
+    /// The audit table refused the row.
+    NotAppendable(crate::Error),
+}
+
+/// Appends a row inside a write transaction and rolls it back: the same
+/// locks and constraints as an append (a read-only, locked or missing table
+/// fails here) but nothing left behind. The row's `seq` is negative, so it
+/// can never collide with the chain, which starts at 1.
+pub async fn audit_probe(db: &Db, now: i64) -> std::result::Result<(), AuditProbeError> {
+    let mut tx = db
+        .begin_write()
+        .await
+        .map_err(AuditProbeError::CannotWrite)?;
+    let inserted = sqlx::query(
+        "INSERT INTO audit_events (seq, ts, actor, roles, action, resource, purpose, outcome, detail, prev_hash, entry_hash) \
+         VALUES ($1, $2, 'zkr-readyz', 'system', 'readiness_probe', '-', '-', 'probe', '', '', '')",
+    )
+    .bind(-1i64)
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    // Never committed, whatever happened.
+    let rolled_back = tx.rollback().await;
+    if let Err(e) = inserted {
+        return Err(AuditProbeError::NotAppendable(e.into()));
+    }
+    rolled_back.map_err(|e| AuditProbeError::CannotWrite(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seq: i64, ts: i64, actor: &str, action: &str) -> AuditRow {
+        AuditRow {
+            seq,
+            ts,
+            actor: actor.into(),
+            roles: "admin".into(),
+            action: action.into(),
+            resource: "r".into(),
+            purpose: "-".into(),
+            outcome: "allow".into(),
+            detail: String::new(),
+            prev_hash: format!("{:064x}", seq - 1),
+            entry_hash: format!("{seq:064x}"),
+        }
+    }
+
+    async fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("zkr.db").display());
+        let db = Db::connect_and_migrate(&url).await.expect("migrate");
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn appends_commit_together_after_the_head_and_read_back_filtered() {
+        let (_dir, db) = db().await;
+        assert_eq!(audit_head(&db).await.expect("head"), None);
+        let (mut append, head) = AuditAppend::begin(&db).await.expect("begin");
+        assert_eq!(head, None);
+        for r in [
+            row(1, 10, "a", "x"),
+            row(2, 20, "b", "y"),
+            row(3, 30, "a", "y"),
+        ] {
+            append.insert(&r).await.expect("insert");
+        }
+        append.commit().await.expect("commit");
+        let head = audit_head(&db).await.expect("head").expect("a head");
+        assert_eq!((head.seq, head.entry_hash), (3, format!("{:064x}", 3)));
+
+        // An append dropped before its commit writes nothing.
+        let (mut append, head) = AuditAppend::begin(&db).await.expect("begin");
+        assert_eq!(head.map(|h| h.seq), Some(3));
+        append.insert(&row(4, 40, "c", "z")).await.expect("insert");
+        drop(append);
+        assert_eq!(audit_page(&db, 1, 100).await.expect("page").len(), 3);
+
+        let seqs = |rows: Vec<AuditRow>| rows.iter().map(|r| r.seq).collect::<Vec<_>>();
+        let all = AuditFilter {
+            limit: 100,
+            ..AuditFilter::default()
+        };
+        assert_eq!(seqs(audit_query(&db, &all).await.expect("q")), [1, 2, 3]);
+        let some = AuditFilter {
+            since: Some(20),
+            until: Some(31),
+            action: Some("y"),
+            actor: Some("a"),
+            limit: 100,
+        };
+        assert_eq!(seqs(audit_query(&db, &some).await.expect("q")), [3]);
+        assert_eq!(seqs(audit_page(&db, 2, 1).await.expect("page")), [2]);
+        assert_eq!(
+            audit_page(&db, 1, 1).await.expect("page")[0],
+            row(1, 10, "a", "x")
+        );
+        // The probe leaves nothing behind.
+        audit_probe(&db, 50).await.expect("probe");
+        assert_eq!(
+            seqs(audit_page(&db, i64::MIN, 100).await.expect("page")),
+            [1, 2, 3]
+        );
+    }
+}
