@@ -484,7 +484,7 @@ impl Config {
 /// The `ZKR_*` variables that set a configuration key: name, key, example.
 /// A `ZKR_*` variable that sets a configuration key: the one list behind
 /// [`Config::apply_env`], `zkr serve --help` and docs/configuration.md.
-pub struct EnvVar {
+pub(crate) struct EnvVar {
     /// The variable (`<ROLE>` stands for a role name in capitals).
     pub name: &'static str,
     /// The configuration key it sets.
@@ -517,7 +517,7 @@ fn set_retention_days(c: &mut Config, var: &str, value: &str) -> Result<()> {
 }
 
 /// The `ZKR_*` variables that set a configuration key.
-pub const ENV_VARS: &[EnvVar] = &[
+pub(crate) const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "ZKR_LISTEN",
         key: "listen",
@@ -929,7 +929,7 @@ pub const ENV_VARS: &[EnvVar] = &[
 
 /// `ZKR_*` variables that `zkr` reads outside the configuration file: the
 /// file itself, the log filter and the key-encryption key.
-pub const SERVICE_ENV_VARS: &[(&str, &str)] = &[
+pub(crate) const SERVICE_ENV_VARS: &[(&str, &str)] = &[
     (
         "ZKR_CONFIG",
         "the TOML configuration file (same as --config)",
@@ -953,6 +953,10 @@ pub const SERVICE_ENV_VARS: &[(&str, &str)] = &[
         "development key-encryption key file (instead of an HSM)",
     ),
     (
+        "ZKR_TOKEN",
+        "an API token for `zkr loadgen` (not read by serve or worker)",
+    ),
+    (
         "ZKR_WEBHOOK_SECRET",
         "the webhook signing secret (at least 32 bytes; instead of webhooks.secret_file)",
     ),
@@ -960,7 +964,7 @@ pub const SERVICE_ENV_VARS: &[(&str, &str)] = &[
 
 /// `ZKR_*` variables of the test suite, CI and scripts: never configuration,
 /// accepted so that `zkr` runs inside them.
-pub const NON_CONFIG_ENV_VARS: &[&str] = &[
+pub(crate) const NON_CONFIG_ENV_VARS: &[&str] = &[
     "ZKR_TEST_DATABASE_URL",
     "ZKR_REQUIRE_POSTGRES",
     "ZKR_REQUIRE_SOFTHSM",
@@ -983,8 +987,11 @@ pub fn env_help() -> String {
     let mut text = String::from(
         "Environment (overrides the file; flags override both; any other ZKR_* variable is an error):\n",
     );
-    for EnvVar { name, key, .. } in ENV_VARS {
-        text.push_str(&format!("  {name:<32} {key}\n"));
+    for EnvVar {
+        name, key, example, ..
+    } in ENV_VARS
+    {
+        text.push_str(&format!("  {name:<32} {key} (e.g. {example})\n"));
     }
     for (name, what) in SERVICE_ENV_VARS {
         text.push_str(&format!("  {name:<32} {what}\n"));

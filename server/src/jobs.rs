@@ -40,7 +40,7 @@ use crate::metrics::Metrics;
 use crate::webhooks::{self, WebhookView};
 
 /// Every circuit the service proves and verifies.
-pub const CIRCUITS: [CircuitKind; 4] = [
+pub(crate) const CIRCUITS: [CircuitKind; 4] = [
     CircuitKind::Range,
     CircuitKind::Membership,
     CircuitKind::Receipt,
@@ -48,11 +48,11 @@ pub const CIRCUITS: [CircuitKind; 4] = [
 ];
 
 /// The actor of events the workers append.
-pub const PROVER_ACTOR: &str = "zkr-prover";
+pub(crate) const PROVER_ACTOR: &str = "zkr-prover";
 
 /// The circuit's prepared matrices, cached beside its keys (the file `zkr
 /// prove` writes too).
-pub const PREPARED_CIRCUIT: &str = "circuit.prepared";
+pub(crate) const PREPARED_CIRCUIT: &str = "circuit.prepared";
 
 /// The proving keys under `dir/<circuit>/` (what `zkr setup` writes), read
 /// once and kept in memory, with each circuit's prepared R1CS matrices.
@@ -200,7 +200,7 @@ impl CircuitKeys {
 /// A job's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum JobState {
+pub(crate) enum JobState {
     /// Waiting for a worker.
     Queued,
     /// A worker holds its lease and is proving it.
@@ -226,7 +226,7 @@ impl JobState {
     ];
 
     /// Name stored in the database and used in metrics.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
             JobState::Running => "running",
@@ -245,14 +245,14 @@ impl JobState {
     }
 
     /// Whether the job has ended (no worker will touch it again).
-    pub fn is_terminal(self) -> bool {
+    pub(crate) fn is_terminal(self) -> bool {
         !matches!(self, JobState::Queued | JobState::Running)
     }
 }
 
 /// A proof job as its owner sees it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct JobView {
+pub(crate) struct JobView {
     /// Job id.
     pub job_id: String,
     /// `range`, `membership`, `receipt` or `disclosure`.
@@ -299,7 +299,7 @@ pub struct JobView {
 }
 
 /// Reads job `id`; `None` when there is none.
-pub async fn load(db: &Db, id: &Uuid) -> Result<Option<JobView>> {
+pub(crate) async fn load(db: &Db, id: &Uuid) -> Result<Option<JobView>> {
     let Some(row) = store::load(db, &id.to_string()).await? else {
         return Ok(None);
     };
@@ -488,7 +488,7 @@ pub struct PoolSettings {
 }
 
 /// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -535,7 +535,7 @@ pub struct Jobs {
 }
 
 /// The NOTIFY channel on which every node announces the jobs that ended.
-pub const ENDED_CHANNEL: &str = "zkr_proof_jobs_ended";
+pub(crate) const ENDED_CHANNEL: &str = "zkr_proof_jobs_ended";
 
 impl Jobs {
     /// The queue on `db`, with the pool settings of `config`.

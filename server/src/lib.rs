@@ -53,10 +53,11 @@ pub mod audit_log {
     pub use crate::checkpoints::{Checkpoint, Checkpointer, Trust, list as checkpoints, sign_head};
 }
 
-/// Proof jobs and the prover workers, for tools and tests that drive them
-/// directly rather than through the API.
+/// Proof jobs, the prover workers and the deliverer of job-end webhooks,
+/// for tools and tests that drive them directly rather than through the API.
 pub mod provers {
     pub use crate::jobs::{CircuitKeys, Outcome};
+    pub use crate::webhooks::{Deliverer, WebhookSecret};
     pub use crate::worker::{Pool, usable_circuits};
 }
 

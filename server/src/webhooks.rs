@@ -43,16 +43,16 @@ use crate::jobs::now_ms;
 use crate::metrics::Metrics;
 
 /// Header with the Unix time (seconds) the notice was signed at.
-pub const TIMESTAMP_HEADER: &str = "zkr-webhook-timestamp";
+pub(crate) const TIMESTAMP_HEADER: &str = "zkr-webhook-timestamp";
 /// Header with `v1=` and the hex HMAC-SHA256 of `timestamp + "." + body`.
-pub const SIGNATURE_HEADER: &str = "zkr-webhook-signature";
+pub(crate) const SIGNATURE_HEADER: &str = "zkr-webhook-signature";
 /// Header with the delivery's id (the job id: one delivery per job), for
 /// receivers to deduplicate on.
-pub const ID_HEADER: &str = "zkr-webhook-id";
+pub(crate) const ID_HEADER: &str = "zkr-webhook-id";
 /// Longest `webhook_url`.
-pub const MAX_URL_LEN: usize = 2048;
+pub(crate) const MAX_URL_LEN: usize = 2048;
 /// Shortest signing secret.
-pub const MIN_SECRET_LEN: usize = 32;
+pub(crate) const MIN_SECRET_LEN: usize = 32;
 
 /// The webhook signing secret: never logged, compared only by the
 /// receiver, zeroized on drop.
@@ -226,7 +226,7 @@ fn backoff(config: &WebhooksConfig, attempts: i64, random: u64) -> Duration {
 
 /// A job's webhook as its owner sees it on `GET /v1/proofs/{id}`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookView {
+pub(crate) struct WebhookView {
     /// `waiting` (the job has not ended), `pending` (being delivered or
     /// retried), `delivered` or `dead` (every attempt failed).
     pub state: String,
@@ -241,7 +241,7 @@ pub struct WebhookView {
 }
 
 /// The webhook of job `job_id` (which has a URL).
-pub async fn view(db: &Db, job_id: &str) -> Result<WebhookView> {
+pub(crate) async fn view(db: &Db, job_id: &str) -> Result<WebhookView> {
     Ok(match outbox::status(db, job_id).await? {
         None => WebhookView {
             state: "waiting".into(),

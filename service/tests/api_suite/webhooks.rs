@@ -12,10 +12,9 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
-use zkr_server::auth::Role;
-use zkr_server::config::Config;
-use zkr_server::webhooks::{Deliverer, WebhookSecret};
-use zkr_server::{AppState, audit::AuditWriter};
+use zkr_server::audit_log::AuditWriter;
+use zkr_server::provers::{Deliverer, WebhookSecret};
+use zkr_server::{AppState, Config, Role};
 use zkr_store::Db;
 
 use crate::helpers::{TestApp, api_test};
