@@ -95,7 +95,7 @@ pub async fn sign_head(
     keys: &zkr_keys::KeyStore,
     key_id: &str,
 ) -> Result<Option<Checkpoint>> {
-    let Some((seq, entry_hash)) = audit_checkpoints::chain_head(db).await? else {
+    let Some(zkr_store::AuditHead { seq, entry_hash }) = zkr_store::audit_head(db).await? else {
         return Ok(None);
     };
     let last = audit_checkpoints::last_seq(db).await?;

@@ -196,10 +196,11 @@ pub async fn run_worker(config: Config) -> Result<()> {
 /// with the HTTP limits of the configuration.
 pub async fn serve_worker_metrics(listener: tokio::net::TcpListener, state: AppState) {
     let http_config = state.config.http.clone();
-    let app = Router::new()
-        .route("/metrics", axum::routing::get(metrics::metrics))
-        .fallback(http::not_found)
-        .with_state(state);
+    // The API's own documented `/metrics` route, alone.
+    let (app, _) = utoipa_axum::router::OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(crate::metrics::metrics))
+        .split_for_parts();
+    let app = app.fallback(http::not_found).with_state(state);
     if let Err(e) = http::serve(listener, app, &http_config, std::future::pending()).await {
         tracing::error!(error = %e, "the metrics listener stopped");
     }

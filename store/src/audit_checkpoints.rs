@@ -57,16 +57,6 @@ pub async fn last_seq(db: &Db) -> Result<Option<i64>> {
     Ok(row.try_get("seq")?)
 }
 
-/// The audit chain's head (sequence number and hex entry hash), the entry
-/// a new checkpoint signs; `None` while the log is empty.
-pub async fn chain_head(db: &Db) -> Result<Option<(i64, String)>> {
-    let row = sqlx::query("SELECT seq, entry_hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&db.pool)
-        .await?;
-    row.map(|row| Ok((row.try_get("seq")?, row.try_get("entry_hash")?)))
-        .transpose()
-}
-
 /// Stores `checkpoint`. Several service nodes may sign the same head: the
 /// first one stays, and `false` says this one was not stored.
 pub async fn insert(db: &Db, checkpoint: &CheckpointRow) -> Result<bool> {
@@ -94,7 +84,6 @@ mod tests {
     async fn the_first_checkpoint_of_a_seq_stays() {
         let (_dir, db) = crate::test_db().await;
         assert_eq!(last_seq(&db).await.expect("last"), None);
-        assert_eq!(chain_head(&db).await.expect("head"), None);
         let first = CheckpointRow {
             seq: 3,
             entry_hash: "11".repeat(32),
@@ -122,26 +111,5 @@ mod tests {
         );
         assert_eq!(list(&db, 3, 10).await.expect("list"), vec![later]);
         assert_eq!(list(&db, 0, 1).await.expect("list"), vec![first]);
-    }
-
-    #[tokio::test]
-    async fn the_chain_head_is_the_newest_entry() {
-        let (_dir, db) = crate::test_db().await;
-        for seq in [1i64, 2] {
-            sqlx::query(
-                "INSERT INTO audit_events (seq, ts, actor, roles, action, resource, purpose, \
-                 outcome, detail, prev_hash, entry_hash) \
-                 VALUES ($1, 0, 'a', '', 'x', 'r', 'p', 'allow', '', '', $2)",
-            )
-            .bind(seq)
-            .bind(format!("hash-{seq}"))
-            .execute(&db.pool)
-            .await
-            .expect("event");
-        }
-        assert_eq!(
-            chain_head(&db).await.expect("head"),
-            Some((2, "hash-2".to_string()))
-        );
     }
 }

@@ -134,7 +134,7 @@ fn attributed_handlers(source: &str) -> BTreeMap<String, (String, String)> {
             .map(|(p, _)| p.to_string())
             .expect("a path");
         let name = chunk
-            .split_once("pub async fn ")
+            .split_once("async fn ")
             .and_then(|(_, rest)| rest.split_once('('))
             .map(|(n, _)| n.trim().to_string())
             .expect("the handler");
