@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 (cd interop/evm && npm ci --no-audit --no-fund --loglevel=error)
 [ -d interop/node_modules/snarkjs ] || (cd interop && npm ci --no-audit --no-fund --loglevel=error)
-# `test = false` keeps this target out of --all-targets: lint it here
-cargo clippy -p zkr-verifier --test evm -- -D warnings
-ZKR_REQUIRE_EVM=1 cargo test -p zkr-verifier --test evm -- --nocapture
+# `test = false` keeps this target out of --all-targets: lint it here.
+# --workspace (only zkr-verifier has the target) resolves features as the
+# other CI steps do, so their builds are reused.
+cargo clippy --workspace --test evm -- -D warnings
+ZKR_REQUIRE_EVM=1 cargo test --workspace --test evm -- --nocapture

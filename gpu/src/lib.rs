@@ -1,5 +1,7 @@
 //! Multi-scalar multiplication on BN254: one trait, a CPU backend that is
-//! always built, and an OpenCL backend behind the `opencl` feature.
+//! always built, and an OpenCL backend behind the `opencl` feature (on by
+//! default; libOpenCL is loaded at run time, so a machine without it has no
+//! device and uses the CPU).
 //!
 //! ```
 //! use zkr_gpu::{Backend, MsmBackend};

@@ -319,7 +319,6 @@ mod tests {
         assert!(pk.b_g2_query.iter().any(|p| p.is_zero()));
     }
 
-    #[cfg(feature = "opencl")]
     #[test]
     fn opencl_proof_equals_ark_groth16() {
         let mut rng = StdRng::seed_from_u64(14);
