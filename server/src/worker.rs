@@ -28,6 +28,9 @@ use crate::routes::proofs::{circuit_of_input, circuit_of_source};
 
 /// How often the reaper (deadlines, exhausted attempts) runs per worker.
 const REAP_EVERY: Duration = Duration::from_secs(1);
+/// How long a stopping pool waits for its workers to end by themselves
+/// before it cuts short those still proving.
+const STOP_GRACE: Duration = Duration::from_millis(1500);
 /// How often an idle worker writes its heartbeat.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// Longest time between a proving worker's lease checks: a cancelled job's
@@ -185,11 +188,17 @@ impl Pool {
     /// the attempt), so that a restart does not wait for their leases.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        for h in &self.handles {
-            h.abort();
-        }
-        for h in self.handles {
-            let _ = h.await;
+        // An idle worker ends by itself at once, and so does one whose
+        // claim is in flight: a claim cannot be called back once sent (on
+        // SQLite it runs on the connection's own thread), so the worker
+        // hands back a job it claims after the stop. A worker that is
+        // proving is cut short here and its job handed back below.
+        let deadline = tokio::time::Instant::now() + STOP_GRACE;
+        for mut h in self.handles {
+            if tokio::time::timeout_at(deadline, &mut h).await.is_err() {
+                h.abort();
+                let _ = h.await;
+            }
         }
         let held = self
             .held
@@ -239,6 +248,13 @@ impl Worker {
             // empty claim and the wait still wakes this worker.
             let notified = wake.notified();
             match jobs.claim(&self.id, &self.circuits).await {
+                Ok(Some(claim)) if *self.stop.borrow() => {
+                    // Claimed while the pool stops: handed straight back.
+                    if let Err(e) = jobs.release(&claim.id, claim.lease_token()).await {
+                        tracing::warn!(job = %claim.id, error = %e, "cannot hand a job back");
+                    }
+                    break;
+                }
                 Ok(Some(claim)) => {
                     self.hold(&claim, true);
                     if let Err(e) = self.run_one(&claim).await {
