@@ -15,6 +15,7 @@ use std::ops::ControlFlow;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use zkr_prover::circuit::MulChain;
+use zkr_prover::throughput::{parallelisms, proofs_per_s};
 use zkr_prover::{Backend, Phase, Prepared, ProveObserver};
 
 /// Number of constraints of `circuit`.
@@ -177,47 +178,9 @@ pub struct Throughput {
     pub proofs_per_s: f64,
 }
 
-/// The ways to split the cores among proofs: 1, the powers of two below
-/// the core count, and the core count.
-pub fn parallelisms() -> Vec<usize> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut v: Vec<usize> = (0..)
-        .map(|i| 1usize << i)
-        .take_while(|k| *k < cores)
-        .collect();
-    v.push(cores);
-    v
-}
-
-/// Proofs per second with `k` proofs at once: `k` threads, each with a
-/// rayon pool of its share of the cores, `rounds` proofs each.
-fn proofs_per_s(k: usize, rounds: usize, prove_one: &(dyn Fn(u64) + Sync)) -> Result<f64> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pools = (0..k)
-        .map(|_| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads((cores / k).max(1))
-                .build()
-                .map_err(|e| Error::Arkworks(format!("thread pool: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let t = Instant::now();
-    std::thread::scope(|scope| {
-        for (w, pool) in pools.iter().enumerate() {
-            scope.spawn(move || {
-                pool.install(|| {
-                    for i in 0..rounds {
-                        prove_one((w * rounds + i) as u64);
-                    }
-                });
-            });
-        }
-    });
-    Ok((k * rounds) as f64 / t.elapsed().as_secs_f64())
-}
-
 /// Latency (one proof on all cores, as [`run`]) and throughput (proofs per
-/// second, each side at its best parallelism from [`parallelisms`]) of
+/// second, each side at its best parallelism from
+/// [`zkr_prover::throughput::parallelisms`]) of
 /// ours against ark-groth16. The throughput case's `ours_ms` and
 /// `arkworks_ms` are milliseconds per proof at that best parallelism.
 pub fn latency_and_throughput<C>(
@@ -236,16 +199,22 @@ where
     let rounds = runs.max(crate::MIN_RUNS);
     let ours = |seed: u64| {
         let mut rng = StdRng::seed_from_u64(seed);
-        black_box(prepared.prove(pk, circuit.clone(), &mut rng, backend).ok());
+        black_box(prepared.prove(pk, circuit.clone(), &mut rng, backend)?);
+        Ok(())
     };
     let theirs = |seed: u64| {
         let mut rng = StdRng::seed_from_u64(seed);
-        black_box(Groth16::<Bn254>::prove(pk, circuit.clone(), &mut rng).ok());
+        black_box(
+            Groth16::<Bn254>::prove(pk, circuit.clone(), &mut rng)
+                .map_err(|e| zkr_prover::Error::Synthesis(e.to_string()))?,
+        );
+        Ok(())
     };
+    type ProveOne<'a> = &'a (dyn Fn(u64) -> zkr_prover::Result<()> + Sync);
     let mut best = [(0usize, 0.0f64); 2];
     for k in parallelisms() {
         // Alternate the sides, so that noise hits both alike.
-        for (side, f) in [(0, &ours as &(dyn Fn(u64) + Sync)), (1, &theirs)] {
+        for (side, f) in [(0, &ours as ProveOne), (1, &theirs)] {
             let rate = proofs_per_s(k, rounds, f)?;
             if rate > best[side].1 {
                 best[side] = (k, rate);

@@ -12,6 +12,7 @@ pub mod keycache;
 pub mod observe;
 mod prepared;
 mod qap;
+pub mod throughput;
 
 pub mod zkey;
 
@@ -41,6 +42,9 @@ pub enum Error {
     /// The requested MSM backend is not available.
     #[error("MSM backend: {0}")]
     Backend(#[from] zkr_gpu::Error),
+    /// A throughput measurement could not run (thread pool, panic).
+    #[error("throughput measurement: {0}")]
+    Throughput(String),
     /// The observer stopped the proof before `phase`.
     #[error("proof aborted before {phase}")]
     Aborted {

@@ -27,6 +27,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use zkr_circuits::CircuitKind;
 use zkr_circuits::input::circuit_from_json;
+use zkr_prover::throughput;
 
 use super::{CliError, CliResult};
 
@@ -966,18 +967,6 @@ fn verify_baseline(a: &LoadgenArgs, vk: &str, proof: &str, public: &str) -> CliR
     })
 }
 
-/// The ways to split the cores among proofs: 1, the powers of two below
-/// the core count, and the core count (as `zkr bench prove` throughput).
-fn parallelisms() -> Vec<usize> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut v: Vec<usize> = (0..)
-        .map(|i| 1usize << i)
-        .take_while(|k| *k < cores)
-        .collect();
-    v.push(cores);
-    v
-}
-
 /// The prover's best proofs per second on this machine with the key
 /// directory's proving key, proving the run's input from the circuit's
 /// prepared matrices: `k` proofs at once, each on its share of the cores,
@@ -1002,50 +991,25 @@ fn prove_baseline(a: &LoadgenArgs, kind: CircuitKind, input: &str) -> CliResult<
     let prepared = zkr_prover::Prepared::new(kind.blank(depth)?)
         .map_err(|e| CliError::Failed(format!("preparing the circuit: {e}")))?;
     let backend = zkr_prover::Backend::Cpu;
-    let prove = || {
+    let prove = |_: u64| {
         prepared
             .prove(&pk, circuit.clone(), &mut OsRng, backend)
             .map(|_| ())
-            .map_err(|e| CliError::Failed(format!("proving: {e}")))
     };
+    let failed = |e: zkr_prover::Error| CliError::Failed(format!("proving: {e}"));
     // Warm-up: caches, thread pools.
-    prove()?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut tried = BTreeMap::new();
-    for k in parallelisms() {
-        let per_thread = (a.count.min(32) as usize).div_ceil(k).max(1);
-        let pools = (0..k)
-            .map(|_| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads((cores / k).max(1))
-                    .build()
-                    .map_err(|e| CliError::Failed(format!("thread pool: {e}")))
-            })
-            .collect::<CliResult<Vec<_>>>()?;
-        let start = Instant::now();
-        let results: Vec<CliResult> = std::thread::scope(|s| {
-            let handles: Vec<_> = pools
-                .iter()
-                .map(|pool| s.spawn(|| pool.install(|| (0..per_thread).try_for_each(|_| prove()))))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(CliError::Failed("a proving thread panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        results.into_iter().collect::<CliResult<Vec<()>>>()?;
-        let rate = (k * per_thread) as f64 / start.elapsed().as_secs_f64().max(1e-9);
-        tried.insert(k, rate);
-    }
-    let (parallel, per_s) = tried
+    prove(0).map_err(failed)?;
+    let cores = throughput::cores();
+    let total = (a.count.min(32) as usize).max(1);
+    let choice = throughput::choose(&throughput::parallelisms(), total, &prove).map_err(failed)?;
+    // The raw side at its very best (not held back by MIN_GAIN), so that
+    // the API/raw ratio is not flattered.
+    let (parallel, per_s) = choice
+        .tried
         .iter()
         .max_by(|x, y| x.1.total_cmp(y.1))
-        .map(|(k, r)| (*k, *r))
-        .unwrap_or((1, 0.0));
+        .map_or((choice.parallel, choice.per_s), |(k, r)| (*k, *r));
+    let tried = choice.tried;
     Ok(Baseline {
         what: format!(
             "{}({depth}) proofs from prepared matrices (CPU), best of 1..{cores} at once, in this process",
