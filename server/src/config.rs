@@ -139,9 +139,14 @@ impl Default for RegistriesConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProofsConfig {
-    /// Workers this node runs (`zkr serve`; `zkr worker` runs at least
-    /// one). 0: an API-only node. Each job already uses every core.
-    pub workers: usize,
+    /// Proofs this node runs at once (`zkr serve`; `zkr worker` runs at
+    /// least one), each on its share of the cores: `auto` measures at
+    /// start which number proves most per second; `0`: an API-only node.
+    pub workers: Workers,
+    /// Jobs of circuits with fewer constraints than this prove on the CPU
+    /// even when `backend` would use an OpenCL device: below it, copying
+    /// to and from the device costs more than it saves.
+    pub device_min_constraints: usize,
     /// Jobs that may wait, over all nodes; one more is answered with 503.
     pub queue: usize,
     /// MSM backend: `auto` (OpenCL when a device is there, else CPU), `cpu` or `opencl`.
@@ -178,10 +183,74 @@ impl ProofsConfig {
     }
 }
 
+/// How many proofs a node runs at once (`proofs.workers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workers {
+    /// Chosen at start by measured throughput: the node proves a sample of
+    /// its largest circuit `k` at once for `k` = 1, 2, 4, .., cores, and
+    /// keeps the `k` that proves most per second (more at once only when
+    /// at least 5 % faster).
+    Auto,
+    /// This many at once (0: none, an API-only node).
+    Count(usize),
+}
+
+impl Workers {
+    /// Whether the node runs no prover.
+    pub fn is_none(self) -> bool {
+        self == Self::Count(0)
+    }
+}
+
+impl From<usize> for Workers {
+    fn from(n: usize) -> Self {
+        Self::Count(n)
+    }
+}
+
+impl std::str::FromStr for Workers {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Self::Auto);
+        }
+        s.parse()
+            .map(Self::Count)
+            .map_err(|_| format!("{s:?}: expected auto or a number of workers"))
+    }
+}
+
+impl std::fmt::Display for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Workers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Count(usize),
+            Name(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Count(n) => Ok(Self::Count(n)),
+            Raw::Name(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 impl Default for ProofsConfig {
     fn default() -> Self {
         Self {
-            workers: 1,
+            workers: Workers::Auto,
+            device_min_constraints: 1 << 14,
             queue: 64,
             backend: zkr_prover::Backend::Auto,
             setup_missing_keys: true,
@@ -689,7 +758,7 @@ pub(crate) const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "ZKR_PROOF_WORKERS",
         key: "proofs.workers",
-        example: "1",
+        example: "auto",
         set: |c, k, v| {
             c.proofs.workers = parse(k, v)?;
             Ok(())
@@ -701,6 +770,15 @@ pub(crate) const ENV_VARS: &[EnvVar] = &[
         example: "64",
         set: |c, k, v| {
             c.proofs.queue = parse(k, v)?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "ZKR_PROOF_DEVICE_MIN_CONSTRAINTS",
+        key: "proofs.device_min_constraints",
+        example: "16384",
+        set: |c, k, v| {
+            c.proofs.device_min_constraints = parse(k, v)?;
             Ok(())
         },
     },

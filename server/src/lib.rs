@@ -28,7 +28,7 @@ mod worker;
 
 pub use self::access::{Action, Purpose};
 pub use self::auth::{Principal, Role};
-pub use self::config::{Config, HttpConfig, RateLimitConfig, env_help};
+pub use self::config::{Config, HttpConfig, RateLimitConfig, Workers, env_help};
 pub use self::error::{Error, Result};
 pub use self::http::{serve, timeout};
 pub use self::registries::Registries;

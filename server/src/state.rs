@@ -151,11 +151,12 @@ impl AppState {
         Ok(())
     }
 
-    /// Starts the proof workers (`proofs.workers` of them) for the
-    /// circuits whose keys match the verifying keys the database records.
+    /// Starts the proof workers (`proofs.workers` of them, or as many as
+    /// measured best) for the circuits whose keys match the verifying keys
+    /// the database records.
     pub async fn start_provers(&self) -> Result<worker::Pool> {
         let n = self.config.proofs.workers;
-        if n == 0 {
+        if n.is_none() {
             return Ok(worker::Pool::none(self));
         }
         let node = format!("{}:{}", std::process::id(), uuid::Uuid::new_v4().simple());

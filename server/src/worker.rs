@@ -17,13 +17,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 use zkr_circuits::{AnyCircuit, CircuitKind};
-use zkr_prover::{Phase, ProveObserver};
+use zkr_prover::{Phase, ProveObserver, throughput};
 use zkr_verifier::snarkjs;
 
 use crate::AppState;
 use crate::audit::NewEvent;
+use crate::config::Workers;
 use crate::error::{Error, Result};
-use crate::jobs::{CIRCUITS, Claim, JobState, Outcome, PROVER_ACTOR, WorkerInfo};
+use crate::jobs::{CIRCUITS, CircuitKeys, Claim, JobState, Outcome, PROVER_ACTOR, WorkerInfo};
 use crate::routes::proofs::{circuit_of_input, circuit_of_source};
 
 /// How often the reaper (deadlines, exhausted attempts) runs per worker.
@@ -140,12 +141,32 @@ impl Pool {
         }
     }
 
-    /// Starts `n` workers proving `circuits`.
-    pub async fn start(state: &AppState, n: usize, circuits: Vec<CircuitKind>) -> Result<Self> {
+    /// Starts `n` workers proving `circuits` (for [`Workers::Auto`], as
+    /// many as `choose_workers` measures best), each proving in its own
+    /// rayon pool of its share of the cores.
+    pub async fn start(state: &AppState, n: Workers, circuits: Vec<CircuitKind>) -> Result<Self> {
         let mut pool = Self::none(state);
-        if n == 0 {
-            return Ok(pool);
-        }
+        let n = match n {
+            Workers::Count(0) => return Ok(pool),
+            Workers::Count(n) => n,
+            Workers::Auto => {
+                let keys = state.circuit_keys.clone();
+                let of = circuits.clone();
+                match tokio::task::spawn_blocking(move || choose_workers(&keys, &of)).await {
+                    Ok(Ok(Some(choice))) => choice.parallel,
+                    Ok(Ok(None)) => 1,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "cannot measure the best number of workers; running one");
+                        1
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot measure the best number of workers; running one");
+                        1
+                    }
+                }
+            }
+        };
+        let threads = throughput::threads_each(n);
         let host = host_name();
         let names = circuits
             .iter()
@@ -154,6 +175,10 @@ impl Pool {
             .join(",");
         for _ in 0..n {
             let simple = Uuid::new_v4().simple().to_string();
+            let rayon = Arc::new(
+                throughput::pool(threads, &format!("zkr-prove-{}", &simple[..8]))
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            );
             let info = WorkerInfo {
                 id: format!("{host}-{}-{}", std::process::id(), &simple[..8]),
                 host: host.clone(),
@@ -161,10 +186,11 @@ impl Pool {
                 circuits: names.clone(),
             };
             state.jobs.register_worker(&info).await?;
-            tracing::info!(worker = %info.id, circuits = %names, "prover worker started");
+            tracing::info!(worker = %info.id, circuits = %names, threads, "prover worker started");
             let worker = Worker {
                 state: state.clone(),
                 id: info.id,
+                rayon,
                 circuits: circuits.clone(),
                 stop: pool.stop.subscribe(),
                 held: pool.held.clone(),
@@ -213,9 +239,66 @@ impl Pool {
     }
 }
 
+/// How many proofs at once prove most per second on this machine: a
+/// sample of the largest of `circuits` (the one whose choice matters most
+/// for memory and latency) is proved with 1, 2, 4, .., cores at once, from
+/// its prepared matrices on the CPU. `None` when there is nothing to
+/// measure (no circuit, one core). Blocking: a few seconds.
+pub(crate) fn choose_workers(
+    keys: &CircuitKeys,
+    circuits: &[CircuitKind],
+) -> Result<Option<throughput::Choice>> {
+    let ks = throughput::parallelisms();
+    if ks.len() < 2 {
+        return Ok(None);
+    }
+    let mut largest: Option<(CircuitKind, usize, usize)> = None;
+    for kind in circuits {
+        let Some(info) = keys.info(*kind)? else {
+            continue;
+        };
+        let (_, depth) = info
+            .kind_and_depth()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if largest.is_none_or(|(_, _, c)| info.constraints > c) {
+            largest = Some((*kind, depth, info.constraints));
+        }
+    }
+    let Some((kind, depth, constraints)) = largest else {
+        return Ok(None);
+    };
+    let pk = keys.proving_key(kind)?;
+    let prepared = keys.prepared(kind)?;
+    let sample = zkr_circuits::sample::instance(kind, depth, &mut OsRng)
+        .map_err(|e| Error::Internal(format!("sample {} instance: {e}", kind.name())))?;
+    let cpu = zkr_prover::Backend::Cpu;
+    let prove = |_: u64| {
+        prepared
+            .prove(&pk, sample.clone(), &mut OsRng, cpu)
+            .map(|_| ())
+    };
+    let failed = |e: zkr_prover::Error| Error::Internal(format!("measuring workers: {e}"));
+    // Warm-up: the first proof pays for caches and thread start-up.
+    prove(0).map_err(failed)?;
+    let started = Instant::now();
+    let choice = throughput::choose(&ks, 2 * throughput::cores(), &prove).map_err(failed)?;
+    tracing::info!(
+        circuit = kind.name(),
+        constraints,
+        workers = choice.parallel,
+        proofs_per_s = format!("{:.1}", choice.per_s),
+        tried = ?choice.tried,
+        ms = started.elapsed().as_millis() as u64,
+        "measured the best number of proofs at once"
+    );
+    Ok(Some(choice))
+}
+
 struct Worker {
     state: AppState,
     id: String,
+    /// The threads this worker's proofs run on.
+    rayon: Arc<rayon::ThreadPool>,
     circuits: Vec<CircuitKind>,
     stop: watch::Receiver<bool>,
     held: Arc<Mutex<Vec<(Uuid, String)>>>,
@@ -462,46 +545,57 @@ impl Worker {
             .renew_token(&claim.id, claim.lease_token(), "prove", None)
             .await?;
         let keys = self.state.circuit_keys.clone();
-        let backend = self.state.config.proof_backend();
+        let configured = self.state.config.proof_backend();
+        let device_min = self.state.config.proofs.device_min_constraints;
         let kind = circuit.kind();
         let obs = observer.clone();
         let fallbacks = self.state.metrics.fallbacks.clone();
+        let rayon = self.rayon.clone();
         let proving = tokio::task::spawn_blocking(move || -> Result<_> {
-            let pk = keys.proving_key(kind)?;
-            // The matrices are built once per process; each proof then
-            // synthesises only its witness.
-            let prepared = keys.prepared(kind)?;
-            let public = circuit.public_inputs();
-            let (r, s) = (Fr::rand(&mut OsRng), Fr::rand(&mut OsRng));
-            let first = prepared.prove_observed(&pk, circuit.clone(), r, s, backend, &*obs);
-            let proved = match first {
-                // The device is not there or failed: the job runs again on
-                // the CPU (the same proof for the same r, s), counted.
-                Err(zkr_prover::Error::Backend(e)) if backend != zkr_prover::Backend::Cpu => {
-                    tracing::warn!(circuit = kind.name(), error = %e,
+            rayon.install(|| {
+                let pk = keys.proving_key(kind)?;
+                // The matrices are built once per process; each proof then
+                // synthesises only its witness.
+                let prepared = keys.prepared(kind)?;
+                // Small circuits stay on the CPU: a device would spend more on
+                // copies than it saves.
+                let backend = if prepared.num_constraints() < device_min {
+                    zkr_prover::Backend::Cpu
+                } else {
+                    configured
+                };
+                let public = circuit.public_inputs();
+                let (r, s) = (Fr::rand(&mut OsRng), Fr::rand(&mut OsRng));
+                let first = prepared.prove_observed(&pk, circuit.clone(), r, s, backend, &*obs);
+                let proved = match first {
+                    // The device is not there or failed: the job runs again on
+                    // the CPU (the same proof for the same r, s), counted.
+                    Err(zkr_prover::Error::Backend(e)) if backend != zkr_prover::Backend::Cpu => {
+                        tracing::warn!(circuit = kind.name(), error = %e,
                         "MSM device failed; proving the job on the CPU");
-                    fallbacks.with_label_values(&[kind.name()]).inc();
-                    let cpu = zkr_prover::Backend::Cpu;
-                    prepared.prove_observed(&pk, circuit, r, s, cpu, &*obs)
+                        fallbacks.with_label_values(&[kind.name()]).inc();
+                        let cpu = zkr_prover::Backend::Cpu;
+                        prepared.prove_observed(&pk, circuit, r, s, cpu, &*obs)
+                    }
+                    other => other,
+                };
+                let proved = match proved {
+                    Ok(p) => p,
+                    Err(zkr_prover::Error::Aborted { .. }) => return Ok(None),
+                    Err(e) => return Err(Error::Unprocessable(format!("proving failed: {e}"))),
+                };
+                // A proof that does not verify under its own key is never handed out.
+                let ok = zkr_verifier::verify(&pk.vk, &proved.proof, &public)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                if !ok {
+                    return Err(Error::Internal("the new proof does not verify".into()));
                 }
-                other => other,
-            };
-            let proved = match proved {
-                Ok(p) => p,
-                Err(zkr_prover::Error::Aborted { .. }) => return Ok(None),
-                Err(e) => return Err(Error::Unprocessable(format!("proving failed: {e}"))),
-            };
-            // A proof that does not verify under its own key is never handed out.
-            let ok = zkr_verifier::verify(&pk.vk, &proved.proof, &public)
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            if !ok {
-                return Err(Error::Internal("the new proof does not verify".into()));
-            }
-            let proof = serde_json::to_string(&snarkjs::ProofJson::from_proof(&proved.proof))
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            let public = serde_json::to_string(&snarkjs::public_json(&public))
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            Ok(Some((proof, public, proved.ran.to_string())))
+                let proof = serde_json::to_string(&snarkjs::ProofJson::from_proof(&proved.proof))
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let public = serde_json::to_string(&snarkjs::public_json(&public))
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                Ok(Some((proof, public, proved.ran.to_string())))
+            })
         });
         let result = proving
             .await
@@ -549,6 +643,30 @@ mod tests {
             progress.ends_with(&format!("/{}", Phase::ALL.len())),
             "{progress}"
         );
+    }
+
+    /// `workers = "auto"` measures every split of the cores on the
+    /// largest circuit with keys and picks one of them; with nothing to
+    /// prove there is nothing to measure.
+    #[test]
+    fn the_number_of_workers_is_measured() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        setup_keys(CircuitKind::Range, 0, &dir.path().join("range")).expect("setup");
+        let keys = crate::jobs::CircuitKeys::new(dir.path().to_path_buf(), 4);
+        assert_eq!(choose_workers(&keys, &[]).expect("nothing"), None);
+        // Membership has no keys here: it is skipped, not an error.
+        let chosen = choose_workers(&keys, &[CircuitKind::Membership, CircuitKind::Range])
+            .expect("measured");
+        let ks = throughput::parallelisms();
+        if ks.len() < 2 {
+            assert_eq!(chosen, None, "one core: nothing to choose");
+            return;
+        }
+        let chosen = chosen.expect("a choice");
+        assert_eq!(chosen.tried.keys().copied().collect::<Vec<_>>(), ks);
+        assert!(ks.contains(&chosen.parallel));
+        assert!(chosen.tried.values().all(|r| *r > 0.0), "{chosen:?}");
+        assert_eq!(chosen.per_s, chosen.tried[&chosen.parallel]);
     }
 
     /// Workers prove from the prepared matrices: the same proof, bit for

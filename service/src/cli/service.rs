@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use zkr_server::audit_log::{self, Checkpoint, Trust};
-use zkr_server::{Action, Config, Error, Result, Role, env_help, tokens};
+use zkr_server::{Action, Config, Error, Result, Role, Workers, env_help, tokens};
 use zkr_store::Db;
 
 /// `zkr serve` flags; each overrides the file and the environment.
@@ -26,10 +26,11 @@ pub struct ServeArgs {
     /// Data directory (default ./zkr-data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Prover workers to run beside the API (default `proofs.workers`);
-    /// 0 runs only the API, for a node whose jobs `zkr worker` proves.
+    /// Proofs to run at once beside the API, or `auto` to measure the best
+    /// number at start (default `proofs.workers`); 0 runs only the API,
+    /// for a node whose jobs `zkr worker` proves.
     #[arg(long)]
-    pub workers: Option<usize>,
+    pub workers: Option<Workers>,
 }
 
 /// `zkr worker` flags: the configuration of `zkr serve` (the same file,
@@ -47,9 +48,10 @@ pub struct WorkerArgs {
     /// unless `circuits_dir` says otherwise, and the development KEK file.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Workers in this process (default `proofs.workers`, at least 1).
+    /// Proofs to run at once in this process, or `auto` (default
+    /// `proofs.workers`, at least 1).
     #[arg(long)]
-    pub workers: Option<usize>,
+    pub workers: Option<Workers>,
 }
 
 impl WorkerArgs {
@@ -62,7 +64,10 @@ impl WorkerArgs {
             ..ServeArgs::default()
         }
         .load_config()?;
-        config.proofs.workers = self.workers.unwrap_or(config.proofs.workers).max(1);
+        config.proofs.workers = match self.workers.unwrap_or(config.proofs.workers) {
+            Workers::Count(0) => Workers::Count(1),
+            w => w,
+        };
         Ok(config)
     }
 }

@@ -276,7 +276,7 @@ fn with_query(path: &str, purpose: Option<Purpose>, with_ref: bool) -> String {
 
 fn paused() -> zkr_server::Config {
     let mut c = crate::helpers::test_config();
-    c.proofs.workers = 0;
+    c.proofs.workers = 0.into();
     c
 }
 

@@ -219,7 +219,7 @@ api_test!(a_failing_event_fails_alone_in_its_batch, |app| {
 
 fn paused() -> zkr_server::Config {
     let mut c = test_config();
-    c.proofs.workers = 0;
+    c.proofs.workers = 0.into();
     c
 }
 

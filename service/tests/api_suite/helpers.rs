@@ -64,6 +64,8 @@ pub fn test_config() -> Config {
     config.access.business_hours_start = 0;
     config.access.business_hours_end = 24;
     config.access.weekends = true;
+    // One worker, not measured at start: tests that need more say so.
+    config.proofs.workers = 1.into();
     config
 }
 
@@ -157,7 +159,7 @@ impl TestApp {
         self.stop_workers().await;
         let mut state = self.state.clone();
         let mut config = (*state.config).clone();
-        config.proofs.workers = n;
+        config.proofs.workers = n.into();
         state.config = std::sync::Arc::new(config);
         self.provers = Some(state.start_provers().await.expect("workers"));
     }

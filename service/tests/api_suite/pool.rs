@@ -526,9 +526,11 @@ api_test!(
     a_job_whose_device_fails_is_proved_on_the_cpu,
     config = {
         let mut c = config();
-        // No OpenCL device on a default build (and none in most test
-        // machines): asking for one fails and the job runs on the CPU.
+        // Without an OpenCL device (most test machines), asking for one
+        // fails and the job runs on the CPU; with one (POCL in CI) it runs
+        // there. The range circuit is small: no size cutoff here.
         c.proofs.backend = zkr_prover::Backend::OpenCl;
+        c.proofs.device_min_constraints = 0;
         c
     },
     |app| {
@@ -546,5 +548,35 @@ api_test!(
         let fell_back = metrics.contains("zkr_proof_fallbacks_total{circuit=\"range\"} 1");
         // On the CPU exactly when the device was not there.
         assert_eq!(fell_back, backend == "cpu", "backend {backend}\n{metrics}");
+    }
+);
+
+api_test!(
+    jobs_of_small_circuits_stay_on_the_cpu,
+    config = {
+        let mut c = config();
+        // A device is asked for, but the range circuit is below the default
+        // size cutoff: the job proves on the CPU, device or not, and no
+        // fallback is counted.
+        c.proofs.backend = zkr_prover::Backend::OpenCl;
+        assert!(c.proofs.device_min_constraints > 1000);
+        c
+    },
+    |app| {
+        let client = app.token("client-a", &[Role::Client]).await;
+        let job = submit(
+            &app,
+            &client,
+            json!({"circuit": "range", "input": range_input(71)}),
+        )
+        .await;
+        let done = wait_for(&app, &client, &job).await;
+        assert_eq!(done.json["state"], "succeeded", "{}", done.text);
+        assert_eq!(done.json["backend"], "cpu", "{}", done.text);
+        let metrics = app.call(Method::GET, "/metrics", None, None).await.text;
+        assert!(
+            !metrics.contains("zkr_proof_fallbacks_total{circuit=\"range\"} 1"),
+            "{metrics}"
+        );
     }
 );

@@ -44,7 +44,7 @@ pub(crate) fn config() -> Config {
 /// No workers: jobs stay queued.
 pub(crate) fn paused(queue: usize) -> Config {
     let mut c = config();
-    c.proofs.workers = 0;
+    c.proofs.workers = 0.into();
     c.proofs.queue = queue;
     // One principal may fill it: these tests are about the whole queue.
     c.proofs.per_principal_queue = Some(queue);

@@ -190,7 +190,7 @@ api_test!(
     one_principal_cannot_fill_the_proof_queue,
     config = {
         let mut c = test_config();
-        c.proofs.workers = 0;
+        c.proofs.workers = 0.into();
         c.proofs.queue = 8;
         c.proofs.per_principal_queue = Some(3);
         c
