@@ -181,11 +181,25 @@ impl Db {
         {
             std::fs::create_dir_all(dir)?;
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
-            .await?;
+        let mut options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 10 })
+            .acquire_timeout(Duration::from_secs(5));
+        if backend == Backend::Sqlite {
+            // Write-ahead logging: readers (token and policy lookups) no
+            // longer wait for the audit writer's commits, and a commit is
+            // one sync of the log instead of the rollback journal's
+            // several. `synchronous = FULL` keeps every answered request's
+            // audit events on disk through a power loss.
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::raw_sql("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
         Ok(Self { pool, backend })
     }
 
