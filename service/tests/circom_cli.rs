@@ -5,14 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn zkr(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zkr"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{stderr, zkr};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,10 +25,6 @@ fn zkey_copy(dir: &Path) -> PathBuf {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

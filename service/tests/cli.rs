@@ -6,20 +6,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn zkr(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zkr"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
+mod common;
+use common::{stderr, stdout, zkr};
 
 /// Range keys and a valid proof, made once for the tests in this file.
 fn range_fixture() -> &'static Path {

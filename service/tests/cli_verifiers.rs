@@ -5,23 +5,11 @@
 use num_bigint::BigUint;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
-fn zkr(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zkr"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
+mod common;
+use common::{stderr, stdout, zkr};
 
 /// Range keys and three valid proofs, `a`, `b` and `c`, made once.
 fn fixture() -> &'static Path {

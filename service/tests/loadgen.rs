@@ -10,16 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// `zkr` with no `ZKR_*` variable from the caller's environment.
-fn zkr() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkr"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("ZKR_") || key == "NO_COLOR" {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
+mod common;
+use common::zkr_clean as zkr;
 
 /// A `zkr serve` on a free loopback port, SQLite in `dir`, stopped (and
 /// checked to stop cleanly) on drop.

@@ -15,29 +15,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::{Connection, Row};
 
+mod common;
+use common::{skip, zkr_clean as zkr};
+
 /// Registry depth of these tests: small, so set-up and proofs are quick.
 const DEPTH: &str = "8";
 const JOBS: usize = 20;
-
-/// `zkr` with none of the caller's `ZKR_*` variables.
-fn zkr() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkr"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("ZKR_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
-
-fn skip(reason: &str) {
-    let thread = std::thread::current();
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIP {}: {reason}",
-        thread.name().unwrap_or("a test")
-    );
-}
 
 /// A running `zkr` process, killed when dropped.
 struct Proc {

@@ -8,17 +8,8 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `zkr` with no `ZKR_*` variable from the caller's environment (CI sets
-/// some for the test suite).
-fn zkr() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkr"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("ZKR_") || key == "NO_COLOR" {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
+mod common;
+use common::zkr_clean as zkr;
 
 #[test]
 fn serve_help_lists_the_environment_variables() {
