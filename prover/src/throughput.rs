@@ -9,7 +9,12 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::{Error, Result};
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::ProvingKey;
+use ark_relations::gr1cs::ConstraintSynthesizer;
+use ark_std::rand::rngs::OsRng;
+
+use crate::{Backend, Error, Prepared, Result};
 
 /// More proofs at once must be this much faster than fewer to be chosen:
 /// fewer at once means lower latency and less memory for the same work.
@@ -99,22 +104,29 @@ pub struct Choice {
 }
 
 /// Measures each `k` of `ks` with about `total` proofs (`total / k`
-/// rounds each, at least one) and chooses the best. A larger `k` wins
-/// only when it is at least [`MIN_GAIN`] times faster than the best
-/// smaller one.
+/// rounds each, at least one), twice, alternating the `k`s so that a
+/// passing disturbance (a process starting beside) hits them alike, and
+/// keeps each `k`'s better rate. A larger `k` wins only when it is at
+/// least [`MIN_GAIN`] times faster than the best smaller one.
 pub fn choose(
     ks: &[usize],
     total: usize,
     prove_one: &(dyn Fn(u64) -> Result<()> + Sync),
 ) -> Result<Choice> {
     let mut ks = ks.to_vec();
+    ks.retain(|k| *k > 0);
     ks.sort_unstable();
     ks.dedup();
-    let mut tried = BTreeMap::new();
+    let mut tried: BTreeMap<usize, f64> = BTreeMap::new();
+    for _ in 0..2 {
+        for &k in &ks {
+            let rate = proofs_per_s(k, total.div_ceil(k), prove_one)?;
+            let r = tried.entry(k).or_insert(0.0);
+            *r = r.max(rate);
+        }
+    }
     let mut best: Option<(usize, f64)> = None;
-    for k in ks.into_iter().filter(|k| *k > 0) {
-        let rate = proofs_per_s(k, total.div_ceil(k), prove_one)?;
-        tried.insert(k, rate);
+    for (&k, &rate) in &tried {
         if best.is_none_or(|(_, r)| rate >= r * MIN_GAIN) {
             best = Some((k, rate));
         }
@@ -126,6 +138,28 @@ pub fn choose(
         per_s,
         tried,
     })
+}
+
+/// [`choose`] for proofs of `circuit` from `prepared` on the CPU, each
+/// with fresh randomness, after one proof of warm-up (caches, thread
+/// start-up): what many small jobs of this circuit would see.
+pub fn choose_for<C>(
+    prepared: &Prepared,
+    pk: &ProvingKey<Bn254>,
+    circuit: &C,
+    ks: &[usize],
+    total: usize,
+) -> Result<Choice>
+where
+    C: ConstraintSynthesizer<Fr> + Clone + Sync,
+{
+    let prove = |_: u64| {
+        prepared
+            .prove(pk, circuit.clone(), &mut OsRng, Backend::Cpu)
+            .map(|_| ())
+    };
+    prove(0)?;
+    choose(ks, total, &prove)
 }
 
 #[cfg(test)]

@@ -126,6 +126,8 @@ pub struct Pool {
     handles: Vec<JoinHandle<()>>,
     /// Claims in progress, so that a stopping node can hand them back.
     held: Arc<Mutex<Vec<(Uuid, String)>>>,
+    /// Outcomes being stored, which a stopping node waits for.
+    settling: Arc<Mutex<Vec<JoinHandle<()>>>>,
     state: AppState,
 }
 
@@ -137,6 +139,7 @@ impl Pool {
             stop,
             handles: Vec::new(),
             held: Arc::new(Mutex::new(Vec::new())),
+            settling: Arc::new(Mutex::new(Vec::new())),
             state: state.clone(),
         }
     }
@@ -146,13 +149,15 @@ impl Pool {
     /// rayon pool of its share of the cores.
     pub async fn start(state: &AppState, n: Workers, circuits: Vec<CircuitKind>) -> Result<Self> {
         let mut pool = Self::none(state);
-        let n = match n {
+        // (workers, threads of each)
+        let (n, threads) = match n {
             Workers::Count(0) => return Ok(pool),
-            Workers::Count(n) => n,
+            Workers::Count(n) => (n, throughput::threads_each(n)),
             Workers::Auto => {
                 let keys = state.circuit_keys.clone();
                 let of = circuits.clone();
-                match tokio::task::spawn_blocking(move || choose_workers(&keys, &of)).await {
+                let k = match tokio::task::spawn_blocking(move || choose_workers(&keys, &of)).await
+                {
                     Ok(Ok(Some(choice))) => choice.parallel,
                     Ok(Ok(None)) => 1,
                     Ok(Err(e)) => {
@@ -163,10 +168,15 @@ impl Pool {
                         tracing::warn!(error = %e, "cannot measure the best number of workers; running one");
                         1
                     }
-                }
+                };
+                // The measured best number of proofs at once, each on its
+                // share of the cores, and one worker more: a job also has
+                // work that leaves the cores idle (its claim and input from
+                // the database, its witness, checking the new proof), which
+                // the extra worker fills with the next job's proof.
+                (k + 1, throughput::threads_each(k))
             }
         };
-        let threads = throughput::threads_each(n);
         let host = host_name();
         let names = circuits
             .iter()
@@ -194,6 +204,7 @@ impl Pool {
                 circuits: circuits.clone(),
                 stop: pool.stop.subscribe(),
                 held: pool.held.clone(),
+                settling: pool.settling.clone(),
             };
             pool.handles.push(tokio::spawn(worker.run()));
         }
@@ -236,6 +247,14 @@ impl Pool {
                 tracing::warn!(job = %id, error = %e, "cannot hand a job back");
             }
         }
+        let settling = self
+            .settling
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        for h in settling {
+            let _ = h.await;
+        }
     }
 }
 
@@ -271,17 +290,9 @@ pub(crate) fn choose_workers(
     let prepared = keys.prepared(kind)?;
     let sample = zkr_circuits::sample::instance(kind, depth, &mut OsRng)
         .map_err(|e| Error::Internal(format!("sample {} instance: {e}", kind.name())))?;
-    let cpu = zkr_prover::Backend::Cpu;
-    let prove = |_: u64| {
-        prepared
-            .prove(&pk, sample.clone(), &mut OsRng, cpu)
-            .map(|_| ())
-    };
-    let failed = |e: zkr_prover::Error| Error::Internal(format!("measuring workers: {e}"));
-    // Warm-up: the first proof pays for caches and thread start-up.
-    prove(0).map_err(failed)?;
     let started = Instant::now();
-    let choice = throughput::choose(&ks, 2 * throughput::cores(), &prove).map_err(failed)?;
+    let choice = throughput::choose_for(&prepared, &pk, &sample, &ks, 2 * throughput::cores())
+        .map_err(|e| Error::Internal(format!("measuring workers: {e}")))?;
     tracing::info!(
         circuit = kind.name(),
         constraints,
@@ -302,6 +313,7 @@ struct Worker {
     circuits: Vec<CircuitKind>,
     stop: watch::Receiver<bool>,
     held: Arc<Mutex<Vec<(Uuid, String)>>>,
+    settling: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Worker {
@@ -340,8 +352,31 @@ impl Worker {
                 }
                 Ok(Some(claim)) => {
                     self.hold(&claim, true);
-                    if let Err(e) = self.run_one(&claim).await {
-                        tracing::error!(job = %claim.id, error = %e, "proof job bookkeeping failed");
+                    let claim = Arc::new(claim);
+                    match self.run_one(&claim).await {
+                        Ok(Some(outcome)) => {
+                            // The job's end, its count and its audit event
+                            // are written while this worker claims the next
+                            // job: their database round trips no longer
+                            // leave the cores idle between proofs. A
+                            // stopping pool waits for them.
+                            let (state, worker) = (self.state.clone(), self.id.clone());
+                            let settled = claim.clone();
+                            let handle = tokio::spawn(async move {
+                                if let Err(e) = settle(&state, &worker, &settled, outcome).await {
+                                    tracing::error!(job = %settled.id, error = %e,
+                                        "proof job bookkeeping failed");
+                                }
+                            });
+                            if let Ok(mut pending) = self.settling.lock() {
+                                pending.retain(|h| !h.is_finished());
+                                pending.push(handle);
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::error!(job = %claim.id, error = %e, "proof job bookkeeping failed");
+                        }
                     }
                     self.hold(&claim, false);
                     last_beat = Instant::now();
@@ -391,9 +426,11 @@ impl Worker {
         }
     }
 
-    async fn run_one(&self, claim: &Claim) -> Result<()> {
+    /// Proves a claimed job; `Some` outcome to be stored (by [`settle`]),
+    /// `None` when there is nothing to store (lease lost, passing trouble:
+    /// the job is claimed again).
+    async fn run_one(&self, claim: &Claim) -> Result<Option<Outcome>> {
         let jobs = &self.state.jobs;
-        jobs.heartbeat(&self.id, Some(&claim.id)).await?;
         let stage = Arc::new(Mutex::new("witness"));
         let observer = Arc::new(JobObserver::default());
         // Renews the lease (at least every second, so that a cancel stops
@@ -413,7 +450,8 @@ impl Worker {
             let token = claim.lease_token().to_string();
             let worker = self.id.clone();
             tokio::spawn(async move {
-                let mut last_beat = Instant::now();
+                // The first round writes the heartbeat naming this job.
+                let mut last_beat = Instant::now() - HEARTBEAT_EVERY;
                 loop {
                     let now = stage.lock().map(|s| *s).unwrap_or("prove");
                     let progress = observer.progress();
@@ -442,7 +480,6 @@ impl Worker {
         let outcome = self.prove(claim, &stage, &observer).await;
         renewer.abort();
         let proving_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        let circuit_name = claim.circuit.name();
         let outcome = match outcome {
             Ok(Some((proof, public, backend))) => Outcome::Proved {
                 proof,
@@ -453,13 +490,13 @@ impl Worker {
             // The lease was lost while proving: nothing to store.
             Ok(None) => {
                 tracing::info!(job = %claim.id, "job cancelled or taken over while proving; result discarded");
-                return Ok(());
+                return Ok(None);
             }
             // Passing trouble (the database, the key store): the lease
             // runs out and the job is claimed again, up to its attempts.
             Err(e @ (Error::Database(_) | Error::Unavailable(_) | Error::Io(_))) => {
                 tracing::warn!(job = %claim.id, error = %e, "proof job interrupted; it will be retried");
-                return Ok(());
+                return Ok(None);
             }
             Err(e) => {
                 let message = match &e {
@@ -474,55 +511,7 @@ impl Worker {
                 Outcome::Failed(message)
             }
         };
-        if !jobs.finish(claim, &outcome).await? {
-            tracing::info!(job = %claim.id, "job ended elsewhere while proving; result discarded");
-            return Ok(());
-        }
-        let (state, backend, detail) = match &outcome {
-            Outcome::Proved { backend, .. } => {
-                self.state
-                    .metrics
-                    .proving_time
-                    .with_label_values(&[circuit_name, backend])
-                    .observe(proving_ms as f64 / 1000.0);
-                (
-                    JobState::Succeeded,
-                    backend.clone(),
-                    format!(
-                        "circuit={circuit_name} backend={backend} worker={} attempt={}",
-                        self.id, claim.attempts
-                    ),
-                )
-            }
-            Outcome::Failed(message) => (
-                JobState::Failed,
-                self.state.config.proofs.backend.to_string(),
-                format!(
-                    "circuit={circuit_name} error={message} worker={} attempt={}",
-                    self.id, claim.attempts
-                ),
-            ),
-        };
-        self.state
-            .metrics
-            .jobs_finished
-            .with_label_values(&[circuit_name, state.as_str(), &backend])
-            .inc();
-        jobs.count_done(&self.id, state == JobState::Succeeded)
-            .await?;
-        self.state
-            .audit
-            .append(NewEvent {
-                actor: PROVER_ACTOR.into(),
-                roles: "system".into(),
-                action: "proof_job".into(),
-                resource: format!("job/{}", claim.id),
-                purpose: "-".into(),
-                outcome: state.as_str().into(),
-                detail,
-            })
-            .await?;
-        Ok(())
+        Ok(Some(outcome))
     }
 
     /// Builds the witness and proves; `Ok(None)` when the lease was lost
@@ -537,13 +526,10 @@ impl Worker {
         if observer.stopped() {
             return Ok(None);
         }
+        // The renewer records the new stage at its next round.
         if let Ok(mut s) = stage.lock() {
             *s = "prove";
         }
-        self.state
-            .jobs
-            .renew_token(&claim.id, claim.lease_token(), "prove", None)
-            .await?;
         let keys = self.state.circuit_keys.clone();
         let configured = self.state.config.proof_backend();
         let device_min = self.state.config.proofs.device_min_constraints;
@@ -605,6 +591,65 @@ impl Worker {
         }
         Ok(result)
     }
+}
+
+/// Stores a job's outcome (only while its lease holds), counts it and
+/// appends its audit event.
+async fn settle(state: &AppState, worker: &str, claim: &Claim, outcome: Outcome) -> Result<()> {
+    let jobs = &state.jobs;
+    let circuit_name = claim.circuit.name();
+    if !jobs.finish(claim, &outcome).await? {
+        tracing::info!(job = %claim.id, "job ended elsewhere while proving; result discarded");
+        return Ok(());
+    }
+    let (end, backend, detail) = match &outcome {
+        Outcome::Proved {
+            backend,
+            proving_ms,
+            ..
+        } => {
+            state
+                .metrics
+                .proving_time
+                .with_label_values(&[circuit_name, backend])
+                .observe(*proving_ms as f64 / 1000.0);
+            (
+                JobState::Succeeded,
+                backend.clone(),
+                format!(
+                    "circuit={circuit_name} backend={backend} worker={} attempt={}",
+                    worker, claim.attempts
+                ),
+            )
+        }
+        Outcome::Failed(message) => (
+            JobState::Failed,
+            state.config.proofs.backend.to_string(),
+            format!(
+                "circuit={circuit_name} error={message} worker={} attempt={}",
+                worker, claim.attempts
+            ),
+        ),
+    };
+    state
+        .metrics
+        .jobs_finished
+        .with_label_values(&[circuit_name, end.as_str(), &backend])
+        .inc();
+    jobs.count_done(worker, end == JobState::Succeeded).await?;
+    state
+        .audit
+        .append(NewEvent {
+            actor: PROVER_ACTOR.into(),
+            roles: "system".into(),
+            action: "proof_job".into(),
+            resource: format!("job/{}", claim.id),
+            purpose: "-".into(),
+            outcome: end.as_str().into(),
+            detail,
+        })
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -990,18 +990,11 @@ fn prove_baseline(a: &LoadgenArgs, kind: CircuitKind, input: &str) -> CliResult<
     let circuit = circuit_from_json(kind, depth, input)?;
     let prepared = zkr_prover::Prepared::new(kind.blank(depth)?)
         .map_err(|e| CliError::Failed(format!("preparing the circuit: {e}")))?;
-    let backend = zkr_prover::Backend::Cpu;
-    let prove = |_: u64| {
-        prepared
-            .prove(&pk, circuit.clone(), &mut OsRng, backend)
-            .map(|_| ())
-    };
-    let failed = |e: zkr_prover::Error| CliError::Failed(format!("proving: {e}"));
-    // Warm-up: caches, thread pools.
-    prove(0).map_err(failed)?;
     let cores = throughput::cores();
     let total = (a.count.min(32) as usize).max(1);
-    let choice = throughput::choose(&throughput::parallelisms(), total, &prove).map_err(failed)?;
+    let choice =
+        throughput::choose_for(&prepared, &pk, &circuit, &throughput::parallelisms(), total)
+            .map_err(|e| CliError::Failed(format!("proving: {e}")))?;
     // The raw side at its very best (not held back by MIN_GAIN), so that
     // the API/raw ratio is not flattered.
     let (parallel, per_s) = choice
