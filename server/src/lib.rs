@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> Router {
 /// Serves `config` until SIGTERM or ctrl-c, then finishes in-flight
 /// requests and flushes the audit log.
 pub async fn run(config: Config) -> Result<()> {
+    let shutdown = shutdown_signal()?;
     let listen = config.listen;
     let data_dir = config.data_dir.clone();
     zkr_artifacts::secure_dir(&data_dir)?;
@@ -135,7 +136,7 @@ pub async fn run(config: Config) -> Result<()> {
     let audit = state.audit.clone();
     let db = state.db.clone();
     let http_config = state.config.http.clone();
-    http::serve(listener, router(state), &http_config, shutdown_signal()).await?;
+    http::serve(listener, router(state), &http_config, shutdown).await?;
     sweeper.abort();
     if let Some(r) = relay {
         r.abort();
@@ -156,6 +157,7 @@ pub async fn run(config: Config) -> Result<()> {
 /// only, on the database, circuit keys and KEK that the configuration
 /// names. Jobs it holds when stopped go back to the queue.
 pub async fn run_worker(config: Config) -> Result<()> {
+    let shutdown = shutdown_signal()?;
     let data_dir = config.data_dir.clone();
     zkr_artifacts::secure_dir(&data_dir)?;
     zkr_artifacts::prepare_sqlite(&config.database_url())?;
@@ -177,7 +179,7 @@ pub async fn run_worker(config: Config) -> Result<()> {
         None => None,
     };
     println!("{} prover workers running", provers.len());
-    shutdown_signal().await;
+    shutdown.await;
     if let Some(m) = metrics {
         m.abort();
     }
@@ -264,30 +266,35 @@ fn kek(data_dir: &std::path::Path) -> Result<Arc<dyn zkr_keys::Kek>> {
     Ok(Arc::new(zkr_keys::FileKek::open_or_create(&path)?))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Listens for SIGTERM and SIGINT (ctrl-c) from now on, and resolves when
+/// one arrives. Called first thing: the handlers must be in place before
+/// anything enumerates OpenCL devices. POCL's LLVM installs its own
+/// SIGTERM and SIGINT handlers when it loads; a handler installed after
+/// them would call them in turn (signal-hook chains to the previous
+/// handler), and theirs ends the process at once. Installed before, ours
+/// is the one LLVM's restores and calls on the signal.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
             }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
+            tracing::info!("shutdown requested; finishing in-flight requests");
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!(error = %e, "cannot listen for ctrl-c");
                 std::future::pending::<()>().await;
             }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+            tracing::info!("shutdown requested; finishing in-flight requests");
+        })
     }
-    tracing::info!("shutdown requested; finishing in-flight requests");
 }
