@@ -1,5 +1,6 @@
-//! Backend choice: the `auto|cpu|opencl` selector, the CPU backend object and
-//! the wrapper that falls back from OpenCL to the CPU on any error.
+//! Backend choice: the `auto|cpu|opencl|opencl:N` selector, the devices a
+//! prover pool gives a worker each, the CPU backend object and the wrapper
+//! that falls back from OpenCL to the CPU on any error.
 
 use crate::{Error, MsmBackend, Result, Scalar, check_lengths, cpu};
 use ark_bn254::{G1Affine, G1Projective, G2Affine, G2Projective};
@@ -16,8 +17,11 @@ pub enum Backend {
     Auto,
     /// The rayon CPU backend.
     Cpu,
-    /// An OpenCL device; an error when there is none.
+    /// The first OpenCL device; an error when there is none.
     OpenCl,
+    /// The OpenCL device at this index, counting every device of every
+    /// platform from 0 in the order the platforms list them (`clinfo -l`).
+    OpenClDevice(u32),
 }
 
 impl FromStr for Backend {
@@ -27,7 +31,10 @@ impl FromStr for Backend {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
             "opencl" => Ok(Self::OpenCl),
-            other => Err(Error::UnknownBackend(other.to_owned())),
+            other => match other.strip_prefix("opencl:").map(str::parse) {
+                Some(Ok(index)) => Ok(Self::OpenClDevice(index)),
+                _ => Err(Error::UnknownBackend(other.to_owned())),
+            },
         }
     }
 }
@@ -49,11 +56,12 @@ impl serde::Serialize for Backend {
 
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Auto => "auto",
-            Self::Cpu => "cpu",
-            Self::OpenCl => "opencl",
-        })
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Cpu => f.write_str("cpu"),
+            Self::OpenCl => f.write_str("opencl"),
+            Self::OpenClDevice(i) => write!(f, "opencl:{i}"),
+        }
     }
 }
 
@@ -181,18 +189,25 @@ impl MsmBackend for FallbackMsm {
     }
 }
 
-/// The OpenCL backend of this process, if one can be opened. With
+/// The first OpenCL device of this process, if one can be opened. With
 /// `accelerators_only`, a CPU device (POCL) counts as none.
+///
+/// A CPU device is not even opened then: building the program on POCL
+/// loads its LLVM, which installs its own SIGTERM and SIGINT handlers over
+/// the process's (a server would no longer shut down cleanly).
 #[cfg(feature = "opencl")]
 fn open_device(accelerators_only: bool) -> Result<Arc<dyn MsmBackend>> {
-    let d = crate::opencl::OpenClMsm::shared()?;
-    if accelerators_only && d.is_cpu() {
-        return Err(Error::NoDevice(format!(
-            "{} is a CPU device; the CPU backend is faster there",
-            d.device_name()
-        )));
+    use crate::opencl::OpenClMsm;
+    if accelerators_only {
+        let d = OpenClMsm::first(|d| !d.is_cpu).map_err(|e| match e {
+            Error::NoDevice(_) if OpenClMsm::all().iter().any(|d| d.is_cpu) => {
+                Error::NoDevice("only CPU OpenCL devices; the CPU backend is faster there".into())
+            }
+            other => other,
+        })?;
+        return Ok(d);
     }
-    Ok(d)
+    Ok(OpenClMsm::shared()?)
 }
 
 #[cfg(not(feature = "opencl"))]
@@ -200,10 +215,77 @@ fn open_device(_accelerators_only: bool) -> Result<Arc<dyn MsmBackend>> {
     Err(Error::NotBuilt("opencl"))
 }
 
+#[cfg(feature = "opencl")]
+fn open_nth(index: u32) -> Result<Arc<dyn MsmBackend>> {
+    Ok(crate::opencl::OpenClMsm::nth(index as usize)?)
+}
+
+#[cfg(not(feature = "opencl"))]
+fn open_nth(_index: u32) -> Result<Arc<dyn MsmBackend>> {
+    Err(Error::NotBuilt("opencl"))
+}
+
+/// An OpenCL device, as a prover pool sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// The backend that names it (`opencl:N`).
+    pub backend: Backend,
+    /// The device's name.
+    pub name: String,
+    /// A CPU device (such as POCL's).
+    pub is_cpu: bool,
+}
+
+/// Every OpenCL device of every platform, in index order, as enumerated
+/// (none is opened here: a device is opened on its first MSM, and one that
+/// fails then falls back to the CPU, counted).
+#[cfg(feature = "opencl")]
+pub fn devices() -> Vec<Device> {
+    crate::opencl::OpenClMsm::all()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            Some(Device {
+                backend: Backend::OpenClDevice(u32::try_from(i).ok()?),
+                name: d.name.clone(),
+                is_cpu: d.is_cpu,
+            })
+        })
+        .collect()
+}
+
+/// Every OpenCL device: none without the `opencl` feature.
+#[cfg(not(feature = "opencl"))]
+pub fn devices() -> Vec<Device> {
+    Vec::new()
+}
+
+/// The devices that a prover pool gives one worker each for a user's
+/// choice, out of `devices` (see [`devices`]):
+/// - `Cpu`: none;
+/// - `Auto`: every device that is not itself a CPU (as [`select`]);
+/// - `OpenCl`: every device, CPU devices included (asked for by name);
+/// - `OpenClDevice(i)`: that one, listed even when it did not open, so
+///   that its worker's MSMs fall back to the CPU, counted, and the failure
+///   shows.
+pub fn device_slots(choice: Backend, devices: &[Device]) -> Vec<Backend> {
+    match choice {
+        Backend::Cpu => Vec::new(),
+        Backend::Auto => devices
+            .iter()
+            .filter(|d| !d.is_cpu)
+            .map(|d| d.backend)
+            .collect(),
+        Backend::OpenCl => devices.iter().map(|d| d.backend).collect(),
+        Backend::OpenClDevice(i) => vec![Backend::OpenClDevice(i)],
+    }
+}
+
 /// Resolves a user's choice into a backend:
 /// - `Cpu`: the CPU;
 /// - `OpenCl`: the device, or `Err` when there is none (the caller decides
 ///   whether to fall back);
+/// - `OpenClDevice(i)`: device `i`, or `Err` when it is not there;
 /// - `Auto`: the device if there is one and it is not itself a CPU (POCL
 ///   runs on the same cores as the CPU backend, several times slower), else
 ///   the CPU.
@@ -214,6 +296,7 @@ pub fn select(choice: Backend) -> Result<FallbackMsm> {
     match choice {
         Backend::Cpu => Ok(FallbackMsm::new(None)),
         Backend::OpenCl => Ok(FallbackMsm::new(Some(open_device(false)?))),
+        Backend::OpenClDevice(i) => Ok(FallbackMsm::new(Some(open_nth(i)?))),
         Backend::Auto => Ok(FallbackMsm::new(match open_device(true) {
             Ok(d) => Some(d),
             Err(e) => {
@@ -230,11 +313,71 @@ mod tests {
 
     #[test]
     fn parses_names() {
-        for b in [Backend::Auto, Backend::Cpu, Backend::OpenCl] {
+        for b in [
+            Backend::Auto,
+            Backend::Cpu,
+            Backend::OpenCl,
+            Backend::OpenClDevice(0),
+            Backend::OpenClDevice(12),
+        ] {
             assert_eq!(b.to_string().parse::<Backend>().unwrap(), b);
         }
         assert_eq!(" OpenCL ".parse::<Backend>().unwrap(), Backend::OpenCl);
-        assert!("cuda".parse::<Backend>().is_err());
+        assert_eq!(
+            "OpenCL:3".parse::<Backend>().unwrap(),
+            Backend::OpenClDevice(3)
+        );
+        for bad in [
+            "cuda",
+            "opencl:",
+            "opencl:-1",
+            "opencl:x",
+            "opencl:99999999999",
+        ] {
+            assert!(bad.parse::<Backend>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn slots_per_device() {
+        let gpu = |i, name: &str| Device {
+            backend: Backend::OpenClDevice(i),
+            name: name.into(),
+            is_cpu: false,
+        };
+        let pocl = Device {
+            backend: Backend::OpenClDevice(2),
+            name: "pthread".into(),
+            is_cpu: true,
+        };
+        let all = [gpu(0, "a"), gpu(1, "b"), pocl];
+        let slots = |c| device_slots(c, &all);
+        assert_eq!(slots(Backend::Cpu), vec![]);
+        assert_eq!(
+            slots(Backend::Auto),
+            vec![Backend::OpenClDevice(0), Backend::OpenClDevice(1)]
+        );
+        assert_eq!(
+            slots(Backend::OpenCl),
+            vec![
+                Backend::OpenClDevice(0),
+                Backend::OpenClDevice(1),
+                Backend::OpenClDevice(2)
+            ]
+        );
+        assert_eq!(
+            slots(Backend::OpenClDevice(7)),
+            vec![Backend::OpenClDevice(7)]
+        );
+        assert_eq!(device_slots(Backend::OpenCl, &[]), vec![]);
+    }
+
+    #[test]
+    fn a_missing_device_is_an_error() {
+        assert!(matches!(
+            select(Backend::OpenClDevice(u32::MAX)),
+            Err(Error::NoDevice(_) | Error::NotBuilt(_))
+        ));
     }
 
     #[test]

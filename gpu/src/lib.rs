@@ -33,7 +33,9 @@ pub mod opencl;
 #[cfg(test)]
 mod testing;
 
-pub use backend::{Backend, CpuMsm, FallbackMsm, Ran, opencl_fallbacks, select};
+pub use backend::{
+    Backend, CpuMsm, Device, FallbackMsm, Ran, device_slots, devices, opencl_fallbacks, select,
+};
 
 use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ff::PrimeField;
@@ -61,8 +63,8 @@ pub enum Error {
     /// An OpenCL call failed.
     #[error("OpenCL: {0}")]
     OpenCl(String),
-    /// A backend name that is not `auto`, `cpu` or `opencl`.
-    #[error("unknown backend {0:?} (expected auto, cpu or opencl)")]
+    /// A backend name that is not `auto`, `cpu`, `opencl` or `opencl:N`.
+    #[error("unknown backend {0:?} (expected auto, cpu, opencl or opencl:N, N a device index)")]
     UnknownBackend(String),
 }
 

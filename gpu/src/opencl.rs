@@ -28,6 +28,33 @@ const SOURCE: &str = include_str!("cl/msm.cl");
 const AFFINE_LIMBS: usize = 8;
 const JACOBIAN_LIMBS: usize = 12;
 
+/// An OpenCL device as enumerated: its name and type, read without
+/// opening it, and the device once opened.
+pub struct Listed {
+    /// The device's name.
+    pub name: String,
+    /// A CPU device (such as POCL's).
+    pub is_cpu: bool,
+    device: Device,
+    opened: OnceLock<std::result::Result<Arc<OpenClMsm>, String>>,
+}
+
+impl Listed {
+    /// The device with the MSM program built, opened on first use; a
+    /// failure is remembered.
+    pub fn open(&self) -> Result<Arc<OpenClMsm>> {
+        self.opened
+            .get_or_init(|| {
+                OpenClMsm::open(self).map(Arc::new).map_err(|e| match e {
+                    Error::NoDevice(why) => why,
+                    other => other.to_string(),
+                })
+            })
+            .clone()
+            .map_err(Error::NoDevice)
+    }
+}
+
 /// An OpenCL device with the MSM program built for it.
 pub struct OpenClMsm {
     device_name: String,
@@ -82,43 +109,79 @@ fn build_options() -> String {
 }
 
 impl OpenClMsm {
-    /// The process-wide device, opened on first use. Enumeration and the
-    /// program build happen once per process (POCL 3.1 races when several
-    /// threads enumerate devices at once); a failure is remembered too.
+    /// The first device that opens, in [`OpenClMsm::all`]'s order.
     pub fn shared() -> Result<Arc<Self>> {
-        static DEVICE: OnceLock<Result<Arc<OpenClMsm>, String>> = OnceLock::new();
-        DEVICE
-            .get_or_init(|| {
-                Self::open().map(Arc::new).map_err(|e| match e {
-                    Error::NoDevice(why) => why,
-                    other => other.to_string(),
-                })
-            })
-            .clone()
-            .map_err(Error::NoDevice)
+        Self::first(|_| true)
     }
 
-    fn open() -> Result<Self> {
-        let platforms =
-            get_platforms().map_err(|e| Error::NoDevice(format!("no OpenCL platform: {e}")))?;
-        let id = platforms
-            .iter()
-            .find_map(|p| {
-                p.get_devices(CL_DEVICE_TYPE_ALL)
-                    .ok()
-                    .and_then(|d| d.first().copied())
-            })
-            .ok_or_else(|| Error::NoDevice("no OpenCL device on any platform".into()))?;
-        let device = Device::new(id);
-        let device_name = device.name().unwrap_or_else(|_| "unknown".into());
-        let is_cpu = device
-            .dev_type()
-            .is_ok_and(|t| t & opencl3::device::CL_DEVICE_TYPE_CPU != 0);
+    /// The first device that `wanted` accepts and that opens; devices it
+    /// refuses are never opened (no program is built for them).
+    pub fn first(wanted: impl Fn(&Listed) -> bool) -> Result<Arc<Self>> {
+        let mut why = None;
+        for d in Self::all().iter().filter(|d| wanted(d)) {
+            match d.open() {
+                Ok(d) => return Ok(d),
+                Err(e) => why = why.or(Some(e)),
+            }
+        }
+        Err(why.unwrap_or_else(|| Error::NoDevice("no OpenCL device on any platform".into())))
+    }
+
+    /// The device at `index` in [`OpenClMsm::all`], opened.
+    pub fn nth(index: usize) -> Result<Arc<Self>> {
+        match Self::all().get(index) {
+            Some(d) => d
+                .open()
+                .map_err(|e| Error::NoDevice(format!("device {index}: {e}"))),
+            None => Err(Error::NoDevice(format!(
+                "there is no OpenCL device {index} (this machine has {})",
+                Self::all().len()
+            ))),
+        }
+    }
+
+    /// Every device of every platform, in the order the platforms list
+    /// them. Enumeration happens once per process (POCL 3.1 races when
+    /// several threads enumerate devices at once); each device is opened
+    /// (its program built) the first time it is used, and only then. No
+    /// platform at all is an empty list.
+    pub fn all() -> &'static [Listed] {
+        static DEVICES: OnceLock<Vec<Listed>> = OnceLock::new();
+        DEVICES.get_or_init(|| {
+            let platforms = match get_platforms() {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!(error = %e, "no OpenCL platform");
+                    return Vec::new();
+                }
+            };
+            platforms
+                .iter()
+                .flat_map(|p| p.get_devices(CL_DEVICE_TYPE_ALL).unwrap_or_default())
+                .map(|id| {
+                    let device = Device::new(id);
+                    Listed {
+                        name: device.name().unwrap_or_else(|_| "unknown".into()),
+                        is_cpu: device
+                            .dev_type()
+                            .is_ok_and(|t| t & opencl3::device::CL_DEVICE_TYPE_CPU != 0),
+                        device,
+                        opened: OnceLock::new(),
+                    }
+                })
+                .collect()
+        })
+    }
+
+    fn open(listed: &Listed) -> Result<Self> {
+        let device = &listed.device;
+        let device_name = listed.name.clone();
+        let is_cpu = listed.is_cpu;
         let max_alloc = device
             .max_mem_alloc_size()
             .map_err(cl_err("device memory"))?;
         let global = device.global_mem_size().map_err(cl_err("device memory"))?;
-        let context = Context::from_device(&device).map_err(cl_err("context"))?;
+        let context = Context::from_device(device).map_err(cl_err("context"))?;
         #[allow(deprecated)] // clCreateCommandQueue: POCL and older drivers lack the 2.0 call
         let queue = CommandQueue::create_default(&context, 0).map_err(cl_err("queue"))?;
         let program = Program::create_and_build_from_source(&context, SOURCE, &build_options())
@@ -439,6 +502,21 @@ mod tests {
         let g = G1Affine::generator();
         let (r, ran) = m.msm_g1_ran(&[g], &[Fr::from(1u64).into_bigint()]).unwrap();
         assert_eq!((r, ran), (G1Projective::from(g), crate::Ran::OpenCl));
+        // The first device is device 0, listed under its name, and chosen by
+        // its index as well.
+        let listed = crate::devices();
+        assert_eq!(listed[0].backend, crate::Backend::OpenClDevice(0));
+        assert_eq!(listed[0].name, d.device_name());
+        assert_eq!(listed[0].is_cpu, d.is_cpu());
+        let nth = crate::select(crate::Backend::OpenClDevice(0)).unwrap();
+        let two = Fr::from(2u64).into_bigint();
+        assert_eq!(
+            nth.msm_g1_ran(&[g], &[two]).unwrap(),
+            (G1Projective::from(g).double(), crate::Ran::OpenCl)
+        );
+        let past = u32::try_from(OpenClMsm::all().len()).unwrap();
+        assert_eq!(listed.len(), OpenClMsm::all().len());
+        assert!(crate::select(crate::Backend::OpenClDevice(past)).is_err());
     }
 
     fn scalar_strategy() -> impl Strategy<Value = Fr> {

@@ -31,7 +31,7 @@ use ark_std::rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 use zkr_gpu::{FallbackMsm, Scalar};
 
-pub use zkr_gpu::{Backend, Ran};
+pub use zkr_gpu::{Backend, Device, Ran, device_slots, devices};
 
 /// Errors of the prover.
 #[derive(Debug, thiserror::Error)]

@@ -141,7 +141,9 @@ impl Default for RegistriesConfig {
 pub struct ProofsConfig {
     /// Proofs this node runs at once (`zkr serve`; `zkr worker` runs at
     /// least one), each on its share of the cores: `auto` measures at
-    /// start which number proves most per second; `0`: an API-only node.
+    /// start which number proves most per second on the CPU and adds a
+    /// worker per OpenCL device that `backend` asks for; a number `n` is
+    /// `n` workers in all, devices first; `0`: an API-only node.
     pub workers: Workers,
     /// Jobs of circuits with fewer constraints than this prove on the CPU
     /// even when `backend` would use an OpenCL device: below it, copying
@@ -149,7 +151,9 @@ pub struct ProofsConfig {
     pub device_min_constraints: usize,
     /// Jobs that may wait, over all nodes; one more is answered with 503.
     pub queue: usize,
-    /// MSM backend: `auto` (OpenCL when a device is there, else CPU), `cpu` or `opencl`.
+    /// MSM backend: `auto` (a worker for each OpenCL device that is not a
+    /// CPU, the rest on the CPU), `cpu`, `opencl` (a worker for each
+    /// device, CPU devices included) or `opencl:N` (device `N` only).
     pub backend: zkr_prover::Backend,
     /// Set up missing circuit keys on start (single-party, development only).
     pub setup_missing_keys: bool,

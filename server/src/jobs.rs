@@ -1047,7 +1047,7 @@ pub struct WorkerInfo {
     pub id: String,
     /// Host name.
     pub host: String,
-    /// Configured MSM backend.
+    /// Where its MSMs run: `cpu` or `opencl:N` (an OpenCL device).
     pub backend: String,
     /// Circuits it proves, comma-separated.
     pub circuits: String,
@@ -1060,7 +1060,7 @@ pub struct WorkerView {
     pub id: String,
     /// Host name.
     pub host: String,
-    /// Configured MSM backend (`auto`, `cpu`, `opencl`).
+    /// Where its MSMs run: `cpu` or `opencl:N` (an OpenCL device).
     pub backend: String,
     /// Circuits it proves (those whose keys match the recorded verifying keys).
     pub circuits: Vec<String>,

@@ -144,46 +144,57 @@ impl Pool {
         }
     }
 
-    /// Starts `n` workers proving `circuits` (for [`Workers::Auto`], as
-    /// many as `choose_workers` measures best), each proving in its own
-    /// rayon pool of its share of the cores.
+    /// Starts the workers proving `circuits`: one per OpenCL device that
+    /// `proofs.backend` asks for (see [`zkr_prover::device_slots`]) and
+    /// CPU workers (see [`plan`]), each proving in its own rayon pool of
+    /// its share of the cores.
     pub async fn start(state: &AppState, n: Workers, circuits: Vec<CircuitKind>) -> Result<Self> {
         let mut pool = Self::none(state);
-        // (workers, threads of each)
-        let (n, threads) = match n {
-            Workers::Count(0) => return Ok(pool),
-            Workers::Count(n) => (n, throughput::threads_each(n)),
+        if n == Workers::Count(0) {
+            return Ok(pool);
+        }
+        let choice = state.config.proof_backend();
+        // Opening the devices builds the MSM program for each: blocking,
+        // and not done at all for the CPU.
+        let devices = if choice == zkr_prover::Backend::Cpu {
+            Vec::new()
+        } else {
+            tokio::task::spawn_blocking(zkr_prover::devices)
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+        };
+        let device_slots = zkr_prover::device_slots(choice, &devices);
+        if choice == zkr_prover::Backend::OpenCl && device_slots.is_empty() {
+            tracing::warn!(
+                "proofs.backend is opencl but no OpenCL device opened; the workers prove on the CPU"
+            );
+        }
+        let measured = match n {
+            Workers::Count(_) => 0,
             Workers::Auto => {
                 let keys = state.circuit_keys.clone();
                 let of = circuits.clone();
-                let k = match tokio::task::spawn_blocking(move || choose_workers(&keys, &of)).await
-                {
-                    Ok(Ok(Some(choice))) => choice.parallel,
-                    Ok(Ok(None)) => 1,
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "cannot measure the best number of workers; running one");
-                        1
-                    }
+                let measured = tokio::task::spawn_blocking(move || choose_workers(&keys, &of))
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))
+                    .and_then(|r| r);
+                match measured {
+                    Ok(choice) => choice.map_or(1, |c| c.parallel),
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot measure the best number of workers; running one");
                         1
                     }
-                };
-                // The measured best number of proofs at once, each on its
-                // share of the cores, and one worker more: a job also has
-                // work that leaves the cores idle (its claim and input from
-                // the database, its witness, checking the new proof), which
-                // the extra worker fills with the next job's proof.
-                (k + 1, throughput::threads_each(k))
+                }
             }
         };
+        let (backends, threads) = plan(n, measured, &device_slots);
         let host = host_name();
         let names = circuits
             .iter()
             .map(|c| c.name())
             .collect::<Vec<_>>()
             .join(",");
-        for _ in 0..n {
+        for backend in backends {
             let simple = Uuid::new_v4().simple().to_string();
             let rayon = Arc::new(
                 throughput::pool(threads, &format!("zkr-prove-{}", &simple[..8]))
@@ -192,14 +203,20 @@ impl Pool {
             let info = WorkerInfo {
                 id: format!("{host}-{}-{}", std::process::id(), &simple[..8]),
                 host: host.clone(),
-                backend: state.config.proofs.backend.to_string(),
+                backend: backend.to_string(),
                 circuits: names.clone(),
             };
             state.jobs.register_worker(&info).await?;
-            tracing::info!(worker = %info.id, circuits = %names, threads, "prover worker started");
+            let device = devices
+                .iter()
+                .find(|d| d.backend == backend)
+                .map_or("", |d| d.name.as_str());
+            tracing::info!(worker = %info.id, circuits = %names, %backend, device, threads,
+                "prover worker started");
             let worker = Worker {
                 state: state.clone(),
                 id: info.id,
+                backend,
                 rayon,
                 circuits: circuits.clone(),
                 stop: pool.stop.subscribe(),
@@ -258,6 +275,41 @@ impl Pool {
     }
 }
 
+/// Each worker's backend, and the threads each proves on, given the
+/// devices that get a worker each (`devices`, in order):
+/// - `Count(n)`: `n` workers in all, the first devices first, CPU workers
+///   for the rest; each on `1/n` of the cores;
+/// - `Auto`, where `measured` proofs at once on the CPU prove most per
+///   second: a worker per device and `measured + 1` CPU workers, each on
+///   `1/measured` of the cores. The extra CPU worker fills the time a job
+///   leaves the cores idle (its claim and input from the database, its
+///   witness, checking the new proof) with the next job's proof.
+///
+/// A device worker's MSMs run on its device; its other work (the witness,
+/// the FFTs, the G2 MSM) and proofs of circuits under
+/// `proofs.device_min_constraints` run on its CPU threads.
+fn plan(
+    n: Workers,
+    measured: usize,
+    devices: &[zkr_prover::Backend],
+) -> (Vec<zkr_prover::Backend>, usize) {
+    let cpu = zkr_prover::Backend::Cpu;
+    match n {
+        Workers::Count(n) => {
+            let on_devices = n.min(devices.len());
+            let mut all = devices[..on_devices].to_vec();
+            all.resize(n, cpu);
+            (all, throughput::threads_each(n))
+        }
+        Workers::Auto => {
+            let measured = measured.max(1);
+            let mut all = devices.to_vec();
+            all.resize(devices.len() + measured + 1, cpu);
+            (all, throughput::threads_each(measured))
+        }
+    }
+}
+
 /// How many proofs at once prove most per second on this machine: a
 /// sample of the largest of `circuits` (the one whose choice matters most
 /// for memory and latency) is proved with 1, 2, 4, .., cores at once, from
@@ -308,6 +360,8 @@ pub(crate) fn choose_workers(
 struct Worker {
     state: AppState,
     id: String,
+    /// Where this worker's MSMs run: the CPU, or one OpenCL device.
+    backend: zkr_prover::Backend,
     /// The threads this worker's proofs run on.
     rayon: Arc<rayon::ThreadPool>,
     circuits: Vec<CircuitKind>,
@@ -531,7 +585,7 @@ impl Worker {
             *s = "prove";
         }
         let keys = self.state.circuit_keys.clone();
-        let configured = self.state.config.proof_backend();
+        let configured = self.backend;
         let device_min = self.state.config.proofs.device_min_constraints;
         let kind = circuit.kind();
         let obs = observer.clone();
@@ -712,6 +766,33 @@ mod tests {
         assert!(ks.contains(&chosen.parallel));
         assert!(chosen.tried.values().all(|r| *r > 0.0), "{chosen:?}");
         assert_eq!(chosen.per_s, chosen.tried[&chosen.parallel]);
+    }
+
+    /// A worker per device slot, then CPU workers: a number is the total
+    /// (devices first), `auto` adds the devices to the measured CPU
+    /// workers and one more.
+    #[test]
+    fn workers_are_planned_per_device() {
+        use zkr_prover::Backend::{Cpu, OpenClDevice};
+        let each = throughput::threads_each;
+        let two = [OpenClDevice(0), OpenClDevice(3)];
+        assert_eq!(plan(Workers::Count(1), 0, &[]), (vec![Cpu], each(1)));
+        assert_eq!(
+            plan(Workers::Count(3), 0, &two),
+            (vec![OpenClDevice(0), OpenClDevice(3), Cpu], each(3))
+        );
+        assert_eq!(
+            plan(Workers::Count(1), 0, &two),
+            (vec![OpenClDevice(0)], each(1))
+        );
+        assert_eq!(plan(Workers::Count(0), 0, &two), (vec![], each(0)));
+        assert_eq!(plan(Workers::Auto, 2, &[]), (vec![Cpu, Cpu, Cpu], each(2)));
+        assert_eq!(
+            plan(Workers::Auto, 1, &two),
+            (vec![OpenClDevice(0), OpenClDevice(3), Cpu, Cpu], each(1))
+        );
+        // Nothing measured: one CPU worker and the extra one.
+        assert_eq!(plan(Workers::Auto, 0, &[]), (vec![Cpu, Cpu], each(1)));
     }
 
     /// Workers prove from the prepared matrices: the same proof, bit for

@@ -570,7 +570,7 @@ pub struct WorkerRow {
     pub id: String,
     /// Host name.
     pub host: String,
-    /// Configured MSM backend.
+    /// Where its MSMs run: `cpu` or `opencl:N` (an OpenCL device).
     pub backend: String,
     /// Circuits, comma-separated.
     pub circuits: String,

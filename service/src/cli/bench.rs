@@ -47,7 +47,7 @@ pub enum BenchCommand {
         /// Registry depth for membership and receipt.
         #[arg(long, default_value_t = DEFAULT_DEPTH)]
         depth: usize,
-        /// Backend for ours: auto, cpu or opencl.
+        /// Backend for ours: auto, cpu, opencl or opencl:N (device N).
         #[arg(long, default_value = "cpu")]
         backend: Backend,
         /// Timed runs per side (at least 5).

@@ -26,7 +26,8 @@ pub struct DemoArgs {
     /// Keep the directory with keys, input and proof instead of deleting it.
     #[arg(long)]
     pub keep: bool,
-    /// Multi-scalar multiplication backend: auto, cpu or opencl.
+    /// Multi-scalar multiplication backend: auto, cpu, opencl (the first
+    /// OpenCL device) or opencl:N (device N).
     #[arg(long, default_value = "auto")]
     pub backend: Backend,
 }

@@ -24,7 +24,8 @@ pub struct ProveArgs {
     /// Directory to write proof.json and public.json into.
     #[arg(long)]
     pub out: PathBuf,
-    /// Multi-scalar multiplication backend: auto, cpu or opencl.
+    /// Multi-scalar multiplication backend: auto, cpu, opencl (the first
+    /// OpenCL device) or opencl:N (device N).
     #[arg(long, default_value = "auto")]
     pub backend: Backend,
 }

@@ -27,7 +27,8 @@ pub struct ProveZkeyArgs {
     pub proof: PathBuf,
     /// Where to write the public signals (snarkjs public.json).
     pub public: PathBuf,
-    /// Multi-scalar multiplication backend: auto, cpu or opencl.
+    /// Multi-scalar multiplication backend: auto, cpu, opencl (the first
+    /// OpenCL device) or opencl:N (device N).
     #[arg(long, default_value = "auto")]
     pub backend: Backend,
 }

@@ -509,7 +509,9 @@ api_test!(workers_are_listed_for_admins, config = config(), |app| {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let workers = r.json.as_array().expect("array");
     assert_eq!(workers.len(), 1, "{}", r.text);
-    assert_eq!(workers[0]["backend"], "auto");
+    // The default backend (`auto`) gives no worker to a CPU OpenCL device
+    // (POCL), the only kind a test machine has.
+    assert_eq!(workers[0]["backend"], "cpu");
     assert_eq!(
         workers[0]["circuits"],
         json!(["range", "membership", "receipt", "disclosure"])
@@ -526,14 +528,16 @@ api_test!(
     a_job_whose_device_fails_is_proved_on_the_cpu,
     config = {
         let mut c = config();
-        // Without an OpenCL device (most test machines), asking for one
-        // fails and the job runs on the CPU; with one (POCL in CI) it runs
-        // there. The range circuit is small: no size cutoff here.
-        c.proofs.backend = zkr_prover::Backend::OpenCl;
+        // A device that no machine has: the worker for it proves its
+        // MSMs on the CPU, each fallback counted. The range circuit is
+        // small: no size cutoff here.
+        c.proofs.backend = zkr_prover::Backend::OpenClDevice(999);
         c.proofs.device_min_constraints = 0;
         c
     },
     |app| {
+        let r = app.get("/v1/workers", &app.admin).await;
+        assert_eq!(r.json[0]["backend"], "opencl:999", "{}", r.text);
         let client = app.token("client-a", &[Role::Client]).await;
         let job = submit(
             &app,
@@ -543,11 +547,83 @@ api_test!(
         .await;
         let done = wait_for(&app, &client, &job).await;
         assert_eq!(done.json["state"], "succeeded", "{}", done.text);
-        let backend = done.json["backend"].as_str().expect("backend").to_string();
+        assert_eq!(done.json["backend"], "cpu", "{}", done.text);
         let metrics = app.call(Method::GET, "/metrics", None, None).await.text;
-        let fell_back = metrics.contains("zkr_proof_fallbacks_total{circuit=\"range\"} 1");
-        // On the CPU exactly when the device was not there.
-        assert_eq!(fell_back, backend == "cpu", "backend {backend}\n{metrics}");
+        assert!(
+            metrics.contains("zkr_proof_fallbacks_total{circuit=\"range\"} 1"),
+            "{metrics}"
+        );
+    }
+);
+
+api_test!(
+    each_opencl_device_gets_a_worker,
+    config = {
+        let mut c = config();
+        // Every device, CPU ones (POCL in CI) included; two workers in
+        // all: one per device first, then the CPU.
+        c.proofs.backend = zkr_prover::Backend::OpenCl;
+        c.proofs.device_min_constraints = 0;
+        c.proofs.workers = 2.into();
+        c
+    },
+    |app| {
+        let devices = zkr_prover::devices();
+        if devices.is_empty() {
+            if std::env::var("ZKR_REQUIRE_OPENCL").is_ok_and(|v| v == "1") {
+                panic!("ZKR_REQUIRE_OPENCL=1 but no OpenCL device");
+            }
+            crate::helpers::skip("no OpenCL device; set ZKR_REQUIRE_OPENCL=1 to fail instead");
+        }
+        let r = app.get("/v1/workers", &app.admin).await;
+        let mut listed: Vec<String> = r
+            .json
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|w| w["backend"].as_str().expect("backend").to_string())
+            .collect();
+        listed.sort();
+        let mut want: Vec<String> = devices
+            .iter()
+            .take(2)
+            .map(|d| d.backend.to_string())
+            .chain(std::iter::repeat_n(
+                "cpu".to_string(),
+                2 - devices.len().min(2),
+            ))
+            .collect();
+        want.sort();
+        assert_eq!(listed, want, "{}", r.text);
+        // Jobs run on whichever worker claims them, and each says where
+        // it ran: a device worker's on its device (no fallback).
+        let client = app.token("client-a", &[Role::Client]).await;
+        for i in 0..4 {
+            let job = submit(
+                &app,
+                &client,
+                json!({"circuit": "range", "input": range_input(72 + i)}),
+            )
+            .await;
+            let done = wait_for(&app, &client, &job).await;
+            assert_eq!(done.json["state"], "succeeded", "{}", done.text);
+            let worker = done.json["worker"].as_str().expect("worker");
+            let on = r
+                .json
+                .as_array()
+                .expect("array")
+                .iter()
+                .find(|w| w["id"] == worker)
+                .map(|w| w["backend"].as_str().expect("backend").to_string())
+                .expect("a listed worker");
+            let want = if on == "cpu" { "cpu" } else { "opencl" };
+            assert_eq!(done.json["backend"], want, "worker {on}: {}", done.text);
+        }
+        let metrics = app.call(Method::GET, "/metrics", None, None).await.text;
+        assert!(
+            metrics.contains("zkr_proof_fallbacks_total{circuit=\"range\"} 0\n"),
+            "{metrics}"
+        );
     }
 );
 
