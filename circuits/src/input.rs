@@ -141,13 +141,14 @@ fn path_for(
     }
     match (members, elements, indices) {
         (Some(members), None, None) => {
-            let mut tree = MerkleTree::new(depth)?;
-            if members.len() as u128 > u128::from(tree.capacity()) {
+            let capacity = MerkleTree::new(depth)?.capacity();
+            if members.len() as u128 > u128::from(capacity) {
                 return Err(Error::Input(format!(
                     "{list_name}: {} members do not fit a tree of depth {depth}",
                     members.len()
                 )));
             }
+            let mut leaves = Vec::with_capacity(members.len());
             for (k, m) in members.iter().enumerate() {
                 let member = parse_fr_named(m, &format!("{list_name}[{k}]"))?;
                 if member == Fr::from(0u64) {
@@ -156,8 +157,9 @@ fn path_for(
                         reason: "is 0, the empty leaf; identities are non-zero".into(),
                     });
                 }
-                tree.insert(member)?;
+                leaves.push(member);
             }
+            let tree = MerkleTree::from_leaves(depth, &leaves)?;
             let index = tree
                 .index_of(&leaf)
                 .ok_or_else(|| Error::Unsatisfied(format!("{leaf_name} is not in {list_name}")))?;

@@ -49,12 +49,17 @@ impl MerklePath {
 
 /// The empty-subtree roots `z_0 .. z_depth`.
 pub fn zeros(depth: usize) -> Vec<Fr> {
-    let mut z = Vec::with_capacity(depth + 1);
-    z.push(Fr::from(0u64));
-    for k in 0..depth {
-        z.push(h2(z[k], z[k]));
-    }
-    z
+    // Computed once per process for every supported depth.
+    static ZEROS: std::sync::OnceLock<Vec<Fr>> = std::sync::OnceLock::new();
+    let all = ZEROS.get_or_init(|| {
+        let mut z = Vec::with_capacity(MAX_DEPTH + 1);
+        z.push(Fr::from(0u64));
+        for k in 0..MAX_DEPTH {
+            z.push(h2(z[k], z[k]));
+        }
+        z
+    });
+    all[..=depth.min(MAX_DEPTH)].to_vec()
 }
 
 /// A Poseidon Merkle tree of fixed depth.
@@ -83,11 +88,32 @@ impl MerkleTree {
         })
     }
 
-    /// A tree holding `leaves` in order.
+    /// A tree holding `leaves` in order: the same tree as inserting them
+    /// one by one, built a level at a time, so that each node is hashed
+    /// once (about `n + depth` hashes instead of `n * depth`).
     pub fn from_leaves(depth: usize, leaves: &[Fr]) -> Result<Self> {
         let mut t = Self::new(depth)?;
-        for leaf in leaves {
-            t.insert(*leaf)?;
+        if leaves.len() as u128 > u128::from(t.capacity()) {
+            return Err(Error::Registry(format!(
+                "{} leaves do not fit a tree of depth {depth}",
+                leaves.len()
+            )));
+        }
+        if leaves.iter().any(|l| *l == Fr::from(0u64)) {
+            return Err(Error::Registry(
+                "0 is the empty leaf, not an identity; identities are non-zero".into(),
+            ));
+        }
+        t.levels[0] = (0u64..).zip(leaves.iter().copied()).collect();
+        t.len = leaves.len() as u64;
+        // Level k holds the nodes 0 .. ceil(n / 2^k).
+        let mut width = t.len;
+        for k in 0..depth {
+            width = width.div_ceil(2);
+            let level: HashMap<u64, Fr> = (0..width)
+                .map(|i| (i, h2(t.node(k, 2 * i), t.node(k, 2 * i + 1))))
+                .collect();
+            t.levels[k + 1] = level;
         }
         Ok(t)
     }
@@ -214,6 +240,43 @@ mod tests {
         assert_eq!(t.root(), h2(Fr::from(1u64), Fr::from(2u64)));
         assert!(MerkleTree::new(0).is_err());
         assert!(MerkleTree::new(33).is_err());
+    }
+
+    /// Built a level at a time or a leaf at a time, the tree is the same:
+    /// every node, root and path.
+    #[test]
+    fn a_tree_built_at_once_equals_one_built_leaf_by_leaf() {
+        for depth in [1usize, 2, 5] {
+            let cap = 1u64 << depth;
+            for n in 0..=cap.min(19) {
+                let leaves: Vec<Fr> = (0..n).map(|i| Fr::from(1000 + 7 * i)).collect();
+                let mut one_by_one = MerkleTree::new(depth).unwrap();
+                for l in &leaves {
+                    one_by_one.insert(*l).unwrap();
+                }
+                let at_once = MerkleTree::from_leaves(depth, &leaves).unwrap();
+                assert_eq!(
+                    at_once.levels, one_by_one.levels,
+                    "depth {depth}, {n} leaves"
+                );
+                assert_eq!(at_once.root(), one_by_one.root());
+                assert_eq!(at_once.len(), n);
+                for i in 0..n {
+                    assert_eq!(at_once.path(i).unwrap(), one_by_one.path(i).unwrap());
+                }
+            }
+        }
+        let full: Vec<Fr> = (1..=2u64).map(Fr::from).collect();
+        assert!(MerkleTree::from_leaves(1, &full).is_ok());
+        let over: Vec<Fr> = (1..=3u64).map(Fr::from).collect();
+        assert!(MerkleTree::from_leaves(1, &over).is_err());
+        assert_eq!(zeros(3), {
+            let mut z = vec![Fr::from(0u64)];
+            for k in 0..3 {
+                z.push(h2(z[k], z[k]));
+            }
+            z
+        });
     }
 
     #[test]

@@ -130,13 +130,11 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     let members = table::members(exec, name).await?;
-    let mut tree = MerkleTree::new(depth).map_err(circuits_error)?;
-    for member in members {
-        let leaf =
-            parse_fr_named(&member, "stored member").map_err(|e| Error::Internal(e.to_string()))?;
-        tree.insert(leaf).map_err(circuits_error)?;
-    }
-    Ok(tree)
+    let leaves = members
+        .iter()
+        .map(|m| parse_fr_named(m, "stored member").map_err(|e| Error::Internal(e.to_string())))
+        .collect::<Result<Vec<_>>>()?;
+    MerkleTree::from_leaves(depth, &leaves).map_err(circuits_error)
 }
 
 impl Registries {

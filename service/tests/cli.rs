@@ -287,6 +287,26 @@ fn registry_root_matches_circomlibjs_tree() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+
+    // 0 is the empty leaf, and a tree of depth 1 holds two members: each
+    // refused, naming the line.
+    for (text, depth, line, says) in [
+        ("5\n0\n", "6", "line 2", "non-zero"),
+        ("5\n6\n7\n", "1", "line 3", "full"),
+    ] {
+        std::fs::write(&f, text).unwrap();
+        let o = zkr(&[
+            "registry",
+            "root",
+            "--depth",
+            depth,
+            "--members",
+            f.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(line) && err.contains(says), "{err}");
+    }
 }
 
 #[test]

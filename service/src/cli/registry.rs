@@ -1,6 +1,7 @@
 //! `zkr registry`: registry (Poseidon Merkle tree) tools.
 
 use super::{CliError, CliResult};
+use ark_bn254::Fr;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use zkr_circuits::{
@@ -37,17 +38,28 @@ pub fn run(a: &RegistryArgs) -> CliResult {
     match &a.command {
         RegistryCommand::Root { depth, members } => {
             let text = binary::read_text_bounded(members, 1 << 30)?;
-            let mut tree = MerkleTree::new(*depth)?;
+            let capacity = MerkleTree::new(*depth)?.capacity();
+            let mut ids = Vec::new();
             for (n, line) in text.lines().enumerate() {
                 let line = line.trim();
                 if line.is_empty() {
                     continue;
                 }
-                let id = parse_fr_named(line, &format!("{}: line {}", members.display(), n + 1))?;
-                tree.insert(id).map_err(|e| {
-                    CliError::Input(format!("{}: line {}: {e}", members.display(), n + 1))
-                })?;
+                let at = format!("{}: line {}", members.display(), n + 1);
+                let id = parse_fr_named(line, &at)?;
+                if id == Fr::from(0u64) {
+                    return Err(CliError::Input(format!(
+                        "{at}: 0 is the empty leaf, not an identity; identities are non-zero"
+                    )));
+                }
+                if ids.len() as u64 == capacity {
+                    return Err(CliError::Input(format!(
+                        "{at}: a tree of depth {depth} is full ({capacity} members)"
+                    )));
+                }
+                ids.push(id);
             }
+            let tree = MerkleTree::from_leaves(*depth, &ids)?;
             println!("{}", fr_to_decimal(&tree.root()));
             Ok(())
         }
