@@ -61,6 +61,9 @@ pub struct CircuitKeys {
     depth: usize,
     cache: Mutex<HashMap<&'static str, Arc<ProvingKey<Bn254>>>>,
     prepared: Mutex<HashMap<&'static str, Arc<Prepared>>>,
+    /// The proving keys' own verifying keys, prepared, for checking each
+    /// new proof.
+    pvks: Mutex<HashMap<&'static str, Arc<ark_groth16::PreparedVerifyingKey<Bn254>>>>,
 }
 
 impl CircuitKeys {
@@ -71,6 +74,7 @@ impl CircuitKeys {
             depth,
             cache: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashMap::new()),
+            pvks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -138,6 +142,28 @@ impl CircuitKeys {
             cache.insert(kind.name(), pk.clone());
         }
         Ok(pk)
+    }
+
+    /// The verifying key of `kind`'s proving key, prepared once.
+    pub fn prepared_vk(
+        &self,
+        kind: CircuitKind,
+    ) -> Result<Arc<ark_groth16::PreparedVerifyingKey<Bn254>>> {
+        if let Some(pvk) = self
+            .pvks
+            .lock()
+            .ok()
+            .and_then(|c| c.get(kind.name()).cloned())
+        {
+            return Ok(pvk);
+        }
+        let pvk = Arc::new(ark_groth16::prepare_verifying_key(
+            &self.proving_key(kind)?.vk,
+        ));
+        if let Ok(mut cache) = self.pvks.lock() {
+            cache.insert(kind.name(), pvk.clone());
+        }
+        Ok(pvk)
     }
 
     /// The prepared matrices of `kind` (read from the cache file beside its

@@ -625,7 +625,8 @@ impl Worker {
                     Err(e) => return Err(Error::Unprocessable(format!("proving failed: {e}"))),
                 };
                 // A proof that does not verify under its own key is never handed out.
-                let ok = zkr_verifier::verify(&pk.vk, &proved.proof, &public)
+                let pvk = keys.prepared_vk(kind)?;
+                let ok = zkr_verifier::verify_prepared(&pvk, &proved.proof, &public)
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 if !ok {
                     return Err(Error::Internal("the new proof does not verify".into()));
