@@ -222,6 +222,8 @@ impl Pool {
                 stop: pool.stop.subscribe(),
                 held: pool.held.clone(),
                 settling: pool.settling.clone(),
+                // Registering wrote the first heartbeat.
+                beat: Arc::new(Mutex::new(Instant::now())),
             };
             pool.handles.push(tokio::spawn(worker.run()));
         }
@@ -368,6 +370,22 @@ struct Worker {
     stop: watch::Receiver<bool>,
     held: Arc<Mutex<Vec<(Uuid, String)>>>,
     settling: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// When this worker last wrote its heartbeat, idle or proving.
+    beat: Arc<Mutex<Instant>>,
+}
+
+/// Whether a heartbeat is due (at most one per [`HEARTBEAT_EVERY`] per
+/// worker, whether it is idle or proving, however short its jobs are);
+/// when it is, the time is taken.
+fn beat_due(beat: &Mutex<Instant>) -> bool {
+    let Ok(mut last) = beat.lock() else {
+        return true;
+    };
+    if last.elapsed() < HEARTBEAT_EVERY {
+        return false;
+    }
+    *last = Instant::now();
+    true
 }
 
 impl Worker {
@@ -376,7 +394,6 @@ impl Worker {
         let wake = jobs.wake();
         let poll = Duration::from_millis(self.state.config.proofs.poll_ms);
         let mut last_reap = Instant::now() - REAP_EVERY;
-        let mut last_beat = Instant::now();
         loop {
             if *self.stop.borrow() {
                 break;
@@ -387,8 +404,7 @@ impl Worker {
                     tracing::warn!(error = %e, "proof job reaper failed");
                 }
             }
-            if last_beat.elapsed() >= HEARTBEAT_EVERY {
-                last_beat = Instant::now();
+            if beat_due(&self.beat) {
                 if let Err(e) = jobs.heartbeat(&self.id, None).await {
                     tracing::warn!(error = %e, "worker heartbeat failed");
                 }
@@ -433,7 +449,6 @@ impl Worker {
                         }
                     }
                     self.hold(&claim, false);
-                    last_beat = Instant::now();
                 }
                 Ok(None) => {
                     tokio::select! {
@@ -489,7 +504,9 @@ impl Worker {
         let observer = Arc::new(JobObserver::default());
         // Renews the lease (at least every second, so that a cancel stops
         // the proof soon) while the job runs; a lost lease (cancelled,
-        // expired, taken over) stops the proof at its next phase.
+        // expired, taken over) stops the proof at its next phase. The
+        // claim itself set the lease and the stage, so the first renewal
+        // waits a period: a job shorter than that costs no renewal.
         let renewer = {
             let jobs = jobs.clone();
             let stage = stage.clone();
@@ -503,10 +520,13 @@ impl Worker {
             let claim_id = claim.id;
             let token = claim.lease_token().to_string();
             let worker = self.id.clone();
+            let beat = self.beat.clone();
             tokio::spawn(async move {
-                // The first round writes the heartbeat naming this job.
-                let mut last_beat = Instant::now() - HEARTBEAT_EVERY;
                 loop {
+                    if beat_due(&beat) {
+                        let _ = jobs.heartbeat(&worker, Some(&claim_id)).await;
+                    }
+                    tokio::time::sleep(every).await;
                     let now = stage.lock().map(|s| *s).unwrap_or("prove");
                     let progress = observer.progress();
                     match jobs
@@ -522,11 +542,6 @@ impl Worker {
                             tracing::warn!(job = %claim_id, error = %e, "lease renewal failed")
                         }
                     }
-                    if last_beat.elapsed() >= HEARTBEAT_EVERY {
-                        last_beat = Instant::now();
-                        let _ = jobs.heartbeat(&worker, Some(&claim_id)).await;
-                    }
-                    tokio::time::sleep(every).await;
                 }
             })
         };
@@ -767,6 +782,16 @@ mod tests {
         assert!(ks.contains(&chosen.parallel));
         assert!(chosen.tried.values().all(|r| *r > 0.0), "{chosen:?}");
         assert_eq!(chosen.per_s, chosen.tried[&chosen.parallel]);
+    }
+
+    /// A heartbeat is due once per period, however often it is asked for.
+    #[test]
+    fn heartbeats_are_written_at_most_once_a_period() {
+        let beat = Mutex::new(Instant::now());
+        assert!(!beat_due(&beat), "just written");
+        let beat = Mutex::new(Instant::now() - HEARTBEAT_EVERY);
+        assert!(beat_due(&beat));
+        assert!(!beat_due(&beat), "taken by the first ask");
     }
 
     /// A worker per device slot, then CPU workers: a number is the total
