@@ -183,7 +183,13 @@ impl Db {
         }
         let mut options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 10 })
-            .acquire_timeout(Duration::from_secs(5));
+            .acquire_timeout(Duration::from_secs(5))
+            // No ping before every use: on PostgreSQL it is a round trip
+            // per query. A connection that broke (the server restarted) fails
+            // its next query instead, and is dropped: that request answers
+            // 503 and a proof job is retried. Connections are renewed after
+            // 30 minutes and closed after 10 idle (sqlx's defaults).
+            .test_before_acquire(false);
         if backend == Backend::Sqlite {
             // Write-ahead logging: readers (token and policy lookups) no
             // longer wait for the audit writer's commits, and a commit is
