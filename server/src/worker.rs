@@ -404,10 +404,10 @@ impl Worker {
                     tracing::warn!(error = %e, "proof job reaper failed");
                 }
             }
-            if beat_due(&self.beat) {
-                if let Err(e) = jobs.heartbeat(&self.id, None).await {
-                    tracing::warn!(error = %e, "worker heartbeat failed");
-                }
+            if beat_due(&self.beat)
+                && let Err(e) = jobs.heartbeat(&self.id, None).await
+            {
+                tracing::warn!(error = %e, "worker heartbeat failed");
             }
             // Registered before the claim, so that a job queued between an
             // empty claim and the wait still wakes this worker.
