@@ -66,6 +66,22 @@ pub struct CircuitKeys {
     pvks: Mutex<HashMap<&'static str, Arc<ark_groth16::PreparedVerifyingKey<Bn254>>>>,
 }
 
+/// The value of `kind` in `map`, made by `make` and kept the first time.
+fn cached<T>(
+    map: &Mutex<HashMap<&'static str, Arc<T>>>,
+    kind: CircuitKind,
+    make: impl FnOnce() -> Result<T>,
+) -> Result<Arc<T>> {
+    if let Some(v) = map.lock().ok().and_then(|c| c.get(kind.name()).cloned()) {
+        return Ok(v);
+    }
+    let v = Arc::new(make()?);
+    if let Ok(mut c) = map.lock() {
+        c.insert(kind.name(), v.clone());
+    }
+    Ok(v)
+}
+
 impl CircuitKeys {
     /// Keys under `dir`, for registries of `depth`.
     pub fn new(dir: PathBuf, depth: usize) -> Self {
@@ -121,27 +137,17 @@ impl CircuitKeys {
     /// The proving key of `kind`. Blocking (reads and validates the file
     /// the first time).
     pub fn proving_key(&self, kind: CircuitKind) -> Result<Arc<ProvingKey<Bn254>>> {
-        if let Some(pk) = self
-            .cache
-            .lock()
-            .ok()
-            .and_then(|c| c.get(kind.name()).cloned())
-        {
-            return Ok(pk);
-        }
-        let dir = self.dir_of(kind);
-        if !dir.join(key_files::CIRCUIT_JSON).exists() {
-            return Err(Error::Unavailable(format!(
-                "the {} circuit has no keys on this service",
-                kind.name()
-            )));
-        }
-        let info = key_files::read_info(&dir)?;
-        let pk = Arc::new(key_files::read_proving_key(&dir, &info)?);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(kind.name(), pk.clone());
-        }
-        Ok(pk)
+        cached(&self.cache, kind, || {
+            let dir = self.dir_of(kind);
+            if !dir.join(key_files::CIRCUIT_JSON).exists() {
+                return Err(Error::Unavailable(format!(
+                    "the {} circuit has no keys on this service",
+                    kind.name()
+                )));
+            }
+            let info = key_files::read_info(&dir)?;
+            Ok(key_files::read_proving_key(&dir, &info)?)
+        })
     }
 
     /// The verifying key of `kind`'s proving key, prepared once.
@@ -149,21 +155,11 @@ impl CircuitKeys {
         &self,
         kind: CircuitKind,
     ) -> Result<Arc<ark_groth16::PreparedVerifyingKey<Bn254>>> {
-        if let Some(pvk) = self
-            .pvks
-            .lock()
-            .ok()
-            .and_then(|c| c.get(kind.name()).cloned())
-        {
-            return Ok(pvk);
-        }
-        let pvk = Arc::new(ark_groth16::prepare_verifying_key(
-            &self.proving_key(kind)?.vk,
-        ));
-        if let Ok(mut cache) = self.pvks.lock() {
-            cache.insert(kind.name(), pvk.clone());
-        }
-        Ok(pvk)
+        cached(&self.pvks, kind, || {
+            Ok(ark_groth16::prepare_verifying_key(
+                &self.proving_key(kind)?.vk,
+            ))
+        })
     }
 
     /// The prepared matrices of `kind` (read from the cache file beside its
