@@ -650,18 +650,15 @@ impl Jobs {
             .map_err(|e| Error::Internal(e.to_string()))
     }
 
-    async fn count_queued(&self, owner: Option<&str>) -> Result<usize> {
-        let n = store::count_queued(&self.db, owner).await?;
-        Ok(usize::try_from(n).unwrap_or(usize::MAX))
-    }
-
     /// 503 when the queue is full, then 429 when `owner` has its share of it.
     async fn admit(&self, owner: &str) -> Result<()> {
         let s = self.settings();
-        if self.count_queued(None).await? >= s.capacity {
+        let (all, owners) = store::count_queued(&self.db, owner).await?;
+        let count = |n: i64| usize::try_from(n).unwrap_or(usize::MAX);
+        if count(all) >= s.capacity {
             return Err(Error::QueueFull);
         }
-        if self.count_queued(Some(owner)).await? >= s.per_principal {
+        if count(owners) >= s.per_principal {
             return Err(Error::RateLimited {
                 retry_after_secs: 5,
             });
