@@ -262,9 +262,7 @@ impl Pool {
             .map(|h| h.clone())
             .unwrap_or_else(|p| p.into_inner().clone());
         for (id, token) in held {
-            if let Err(e) = self.state.jobs.release(&id, &token).await {
-                tracing::warn!(job = %id, error = %e, "cannot hand a job back");
-            }
+            hand_back(&self.state.jobs, &id, &token).await;
         }
         let settling = self
             .settling
@@ -374,6 +372,14 @@ struct Worker {
     beat: Arc<Mutex<Instant>>,
 }
 
+/// Hands a claimed job back to the queue (without counting the attempt);
+/// a failure is logged, and the job's lease then runs out instead.
+async fn hand_back(jobs: &crate::jobs::Jobs, id: &Uuid, token: &str) {
+    if let Err(e) = jobs.release(id, token).await {
+        tracing::warn!(job = %id, error = %e, "cannot hand a job back");
+    }
+}
+
 /// Whether a heartbeat is due (at most one per [`HEARTBEAT_EVERY`] per
 /// worker, whether it is idle or proving, however short its jobs are);
 /// when it is, the time is taken.
@@ -415,9 +421,7 @@ impl Worker {
             match jobs.claim(&self.id, &self.circuits).await {
                 Ok(Some(claim)) if *self.stop.borrow() => {
                     // Claimed while the pool stops: handed straight back.
-                    if let Err(e) = jobs.release(&claim.id, claim.lease_token()).await {
-                        tracing::warn!(job = %claim.id, error = %e, "cannot hand a job back");
-                    }
+                    hand_back(&jobs, &claim.id, claim.lease_token()).await;
                     break;
                 }
                 Ok(Some(claim)) => {

@@ -43,6 +43,29 @@ async fn submit(app: &TestApp, token: &str, body: Value) -> String {
     r.json["job_id"].as_str().expect("job id").to_string()
 }
 
+/// Submits a `range` job of value `value` and waits for it to succeed.
+async fn proved_range(app: &TestApp, token: &str, value: u64) -> Reply {
+    let job = submit(
+        app,
+        token,
+        json!({"circuit": "range", "input": range_input(value)}),
+    )
+    .await;
+    let done = wait_for(app, token, &job).await;
+    assert_eq!(done.json["state"], "succeeded", "{}", done.text);
+    done
+}
+
+/// The `range` circuit's device-fallback count, from `/metrics`.
+async fn range_fallbacks(app: &TestApp) -> String {
+    let metrics = app.call(Method::GET, "/metrics", None, None).await.text;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("zkr_proof_fallbacks_total{circuit=\"range\"} "))
+        .unwrap_or_else(|| panic!("no range fallback count: {metrics}"))
+        .to_string()
+}
+
 async fn column(app: &TestApp, job: &str, col: &str) -> Option<String> {
     let sql = format!("SELECT {col} FROM proof_jobs WHERE id = $1");
     sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -539,20 +562,9 @@ api_test!(
         let r = app.get("/v1/workers", &app.admin).await;
         assert_eq!(r.json[0]["backend"], "opencl:999", "{}", r.text);
         let client = app.token("client-a", &[Role::Client]).await;
-        let job = submit(
-            &app,
-            &client,
-            json!({"circuit": "range", "input": range_input(70)}),
-        )
-        .await;
-        let done = wait_for(&app, &client, &job).await;
-        assert_eq!(done.json["state"], "succeeded", "{}", done.text);
+        let done = proved_range(&app, &client, 70).await;
         assert_eq!(done.json["backend"], "cpu", "{}", done.text);
-        let metrics = app.call(Method::GET, "/metrics", None, None).await.text;
-        assert!(
-            metrics.contains("zkr_proof_fallbacks_total{circuit=\"range\"} 1"),
-            "{metrics}"
-        );
+        assert_eq!(range_fallbacks(&app).await, "1");
     }
 );
 
@@ -599,14 +611,7 @@ api_test!(
         // it ran: a device worker's on its device (no fallback).
         let client = app.token("client-a", &[Role::Client]).await;
         for i in 0..4 {
-            let job = submit(
-                &app,
-                &client,
-                json!({"circuit": "range", "input": range_input(72 + i)}),
-            )
-            .await;
-            let done = wait_for(&app, &client, &job).await;
-            assert_eq!(done.json["state"], "succeeded", "{}", done.text);
+            let done = proved_range(&app, &client, 72 + i).await;
             let worker = done.json["worker"].as_str().expect("worker");
             let on = r
                 .json
@@ -619,11 +624,7 @@ api_test!(
             let want = if on == "cpu" { "cpu" } else { "opencl" };
             assert_eq!(done.json["backend"], want, "worker {on}: {}", done.text);
         }
-        let metrics = app.call(Method::GET, "/metrics", None, None).await.text;
-        assert!(
-            metrics.contains("zkr_proof_fallbacks_total{circuit=\"range\"} 0\n"),
-            "{metrics}"
-        );
+        assert_eq!(range_fallbacks(&app).await, "0");
     }
 );
 
@@ -640,19 +641,8 @@ api_test!(
     },
     |app| {
         let client = app.token("client-a", &[Role::Client]).await;
-        let job = submit(
-            &app,
-            &client,
-            json!({"circuit": "range", "input": range_input(71)}),
-        )
-        .await;
-        let done = wait_for(&app, &client, &job).await;
-        assert_eq!(done.json["state"], "succeeded", "{}", done.text);
+        let done = proved_range(&app, &client, 71).await;
         assert_eq!(done.json["backend"], "cpu", "{}", done.text);
-        let metrics = app.call(Method::GET, "/metrics", None, None).await.text;
-        assert!(
-            !metrics.contains("zkr_proof_fallbacks_total{circuit=\"range\"} 1"),
-            "{metrics}"
-        );
+        assert_eq!(range_fallbacks(&app).await, "0");
     }
 );
