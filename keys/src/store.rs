@@ -645,15 +645,29 @@ impl KeyStore {
     /// the newest usable version wins. If the only wraps for `key_id` are of
     /// retired versions, the error is [`Error::KeyRetired`].
     pub async fn open(&self, envelope: &Envelope, key_id: &str) -> Result<SecretBytes> {
+        let stored = self.wraps(&envelope.record.tx_id).await?;
+        self.open_with(envelope, key_id, stored).await
+    }
+
+    /// Opens, as `key_id`, an envelope that is never stored as a record
+    /// (and so has no stored wraps), kept whole where its owner keeps it: a
+    /// proof job's sealed input, in the job's row. Only the envelope's own
+    /// wraps are tried; otherwise as [`open`](Self::open).
+    pub async fn open_unstored(&self, envelope: &Envelope, key_id: &str) -> Result<SecretBytes> {
+        self.open_with(envelope, key_id, Vec::new()).await
+    }
+
+    async fn open_with(
+        &self,
+        envelope: &Envelope,
+        key_id: &str,
+        stored: Vec<WrappedDek>,
+    ) -> Result<SecretBytes> {
         let tx_id = envelope.record.tx_id;
         // Stored wraps first: the envelope is untrusted input, and a tampered
         // copy of a version must not hide the stored one.
-        let mut candidates: Vec<WrappedDek> = self
-            .wraps(&tx_id)
-            .await?
-            .into_iter()
-            .filter(|w| w.key_id == key_id)
-            .collect();
+        let mut candidates: Vec<WrappedDek> =
+            stored.into_iter().filter(|w| w.key_id == key_id).collect();
         for w in envelope.wraps.iter().filter(|w| w.key_id == key_id) {
             if !candidates.contains(w) {
                 candidates.push(w.clone());

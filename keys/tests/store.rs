@@ -240,6 +240,24 @@ async fn rotation_rewraps_and_retirement_refuses_old_versions() {
             ks.open(&v1_only, "client").await.unwrap().expose(),
             b"v1 only"
         );
+        assert_eq!(
+            ks.open_unstored(&v1_only, "client").await.unwrap().expose(),
+            b"v1 only"
+        );
+        // Unstored, an envelope opens from its own wraps only: the stored
+        // v2 copy that `open` finds is not used, so a forged v2 copy fails.
+        let mut forged = ks.envelope(envs[0].record.clone()).await.unwrap();
+        forged
+            .wraps
+            .retain(|w| w.key_id == "client" && w.key_version == 2);
+        for w in forged.wraps.iter_mut() {
+            w.wrapped[0] ^= 1;
+        }
+        assert!(ks.open_unstored(&forged, "client").await.is_err());
+        assert_eq!(
+            ks.open(&forged, "client").await.unwrap().expose(),
+            &[0u8; 64][..]
+        );
         // A tampered v2 copy in a supplied envelope does not hide the stored one.
         let mut forged = ks.envelope(envs[0].record.clone()).await.unwrap();
         for w in forged.wraps.iter_mut().filter(|w| w.key_id == "client") {
