@@ -47,8 +47,8 @@ pub mod tokens {
 /// export, and verification of the hash chain and its signed checkpoints.
 pub mod audit_log {
     pub use crate::audit::{
-        AuditWriter, Filter, NewEvent, VerifyReport, append_direct, canonical, entry_hash, query,
-        verify, verify_database, verify_database_with,
+        AuditLog, AuditWriter, Filter, NewEvent, VerifyReport, append_direct, canonical,
+        entry_hash, query, verify, verify_database, verify_database_with,
     };
     pub use crate::checkpoints::{Checkpoint, Checkpointer, Trust, list as checkpoints, sign_head};
 }
@@ -112,7 +112,7 @@ pub async fn run(config: Config) -> Result<()> {
     // database: the workers (here or elsewhere) take them up again.
     let provers = state.start_provers().await?;
     let deliverer = start_deliverer(&state)?;
-    let relay = relay_job_ends(&state);
+    let relay = relay_announcements(&state);
     let checkpointer = checkpoints::Checkpointer::for_state(&state)?;
     if let Some(path) =
         auth::bootstrap_admin(&state.db, &data_dir, state.config.admin_token_days).await?
@@ -221,35 +221,45 @@ fn start_deliverer(state: &AppState) -> Result<Option<webhooks::Deliverer>> {
     Ok(webhooks::Deliverer::start(state))
 }
 
-/// On PostgreSQL, passes every node's job-end notices to this node's
-/// long-polls (LISTEN on [`jobs::ENDED_CHANNEL`]); reconnects after a lost
-/// connection.
-fn relay_job_ends(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+/// On PostgreSQL, passes every node's announcements to this node: job
+/// ends to its long-polls (LISTEN on [`jobs::ENDED_CHANNEL`]), policy
+/// changes to its policy cache; reconnects after a lost connection.
+fn relay_announcements(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     if state.db.backend != zkr_store::Backend::Postgres {
         return None;
     }
     let url = state.config.database_url();
-    let jobs = state.jobs.clone();
+    let state = state.clone();
     Some(tokio::spawn(async move {
         loop {
-            if let Err(e) = listen_job_ends(&url, &jobs).await {
-                tracing::warn!(error = %e, "job-end notices interrupted; reconnecting");
+            let heard = listen(&url, &state).await;
+            // Announcements may be missed until the next connection.
+            state.policies.watching(false);
+            if let Err(e) = heard {
+                tracing::warn!(error = %e, "database announcements interrupted; reconnecting");
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }))
 }
 
-/// LISTENs for job ends until the connection fails.
-async fn listen_job_ends(url: &str, jobs: &jobs::Jobs) -> std::result::Result<(), sqlx::Error> {
+/// LISTENs for announcements until the connection is lost.
+async fn listen(url: &str, state: &AppState) -> std::result::Result<(), sqlx::Error> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
-    listener.listen(jobs::ENDED_CHANNEL).await?;
-    loop {
-        let notice = listener.recv().await?;
-        if let Ok(id) = uuid::Uuid::parse_str(notice.payload()) {
-            jobs.relay_end(id);
+    listener
+        .listen_all([jobs::ENDED_CHANNEL, zkr_store::policies::CHANGED_CHANNEL])
+        .await?;
+    state.policies.watching(true);
+    // `try_recv` tells of a lost connection (`None`), which `recv` would
+    // hide by reconnecting, and with it the changes made meanwhile.
+    while let Some(notice) = listener.try_recv().await? {
+        if notice.channel() == zkr_store::policies::CHANGED_CHANNEL {
+            state.policies.changed();
+        } else if let Ok(id) = uuid::Uuid::parse_str(notice.payload()) {
+            state.jobs.relay_end(id);
         }
     }
+    Ok(())
 }
 
 /// The KEK from the environment (HSM or named file); without either, the

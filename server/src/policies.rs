@@ -2,10 +2,93 @@
 //! version, and retiring a policy adds a retired version, so the history of
 //! what was in force is kept next to the audit log.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use super::access::{Policy, PolicyBody};
 use super::error::{Error, Result};
 use zkr_store::policies::{self as table, PolicyRow};
 use zkr_store::{Db, now_unix};
+
+/// The longest a node decides with policies it read before, even when no
+/// change was announced: a bound on staleness should an announcement be
+/// lost in a way the listener cannot see.
+const MAX_AGE: Duration = Duration::from_secs(5);
+
+/// The policies in force, kept between requests while nothing can have
+/// changed them unseen. Every change made through this process says so
+/// ([`changed`](Self::changed)); on PostgreSQL every node's changes are
+/// also announced on [`zkr_store::policies::CHANGED_CHANNEL`], which this
+/// node's listener passes on. While the listener is not connected
+/// ([`watching`](Self::watching) `false`: before it connects, after it
+/// lost its connection) every decision reads the database.
+pub(crate) struct PolicyCache {
+    generation: AtomicU64,
+    watching: AtomicBool,
+    kept: Mutex<Option<Kept>>,
+}
+
+struct Kept {
+    generation: u64,
+    at: Instant,
+    policies: Arc<Vec<Policy>>,
+}
+
+impl PolicyCache {
+    /// A cache that keeps what it reads once `watching` (SQLite, where
+    /// this process makes every change: at once; PostgreSQL: once the
+    /// listener is connected).
+    pub(crate) fn new(watching: bool) -> Self {
+        Self {
+            generation: AtomicU64::new(0),
+            watching: AtomicBool::new(watching),
+            kept: Mutex::new(None),
+        }
+    }
+
+    /// The policies in force: those kept, unless a change was announced
+    /// since they were read (or they are older than [`MAX_AGE`]).
+    pub(crate) async fn active(&self, db: &Db) -> Result<Arc<Vec<Policy>>> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let watching = self.watching.load(Ordering::Acquire);
+        if watching
+            && let Ok(kept) = self.kept.lock()
+            && let Some(k) = kept.as_ref()
+            && k.generation == generation
+            && k.at.elapsed() < MAX_AGE
+        {
+            return Ok(k.policies.clone());
+        }
+        let at = Instant::now();
+        let policies = Arc::new(active(db).await?);
+        // Kept only when no change was announced while they were read.
+        if watching
+            && self.generation.load(Ordering::Acquire) == generation
+            && let Ok(mut kept) = self.kept.lock()
+        {
+            *kept = Some(Kept {
+                generation,
+                at,
+                policies: policies.clone(),
+            });
+        }
+        Ok(policies)
+    }
+
+    /// A change was made or announced: the next decision reads them again.
+    pub(crate) fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether announcements of changes arrive (the listener connected);
+    /// either way, what is kept is read again, as changes may have gone
+    /// unannounced meanwhile.
+    pub(crate) fn watching(&self, on: bool) {
+        self.watching.store(on, Ordering::Release);
+        self.changed();
+    }
+}
 
 /// One stored version.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -86,6 +169,7 @@ pub(crate) async fn history(db: &Db, id: &str) -> Result<Vec<PolicyVersion>> {
 
 async fn insert(
     db: &Db,
+    cache: &PolicyCache,
     id: &str,
     version: i64,
     body: &PolicyBody,
@@ -102,7 +186,10 @@ async fn insert(
         created_at,
         created_by: by.to_string(),
     };
-    if !table::insert(db, &row).await? {
+    let stored = table::insert(db, &row).await;
+    // Whatever the outcome: a failed insert may still have committed.
+    cache.changed();
+    if !stored? {
         // Two concurrent changes raced for the same version.
         return Err(Error::Conflict(format!(
             "policy {id} changed concurrently; retry"
@@ -121,6 +208,7 @@ async fn insert(
 /// Creates version 1 of a new policy.
 pub(crate) async fn create(
     db: &Db,
+    cache: &PolicyCache,
     id: &str,
     body: &PolicyBody,
     by: &str,
@@ -129,27 +217,33 @@ pub(crate) async fn create(
     body.validate()?;
     match table::latest_version(db, id).await? {
         Some((_, false)) => Err(Error::Conflict(format!("policy {id} exists; use PUT"))),
-        Some((v, true)) => insert(db, id, v + 1, body, false, by).await,
-        None => insert(db, id, 1, body, false, by).await,
+        Some((v, true)) => insert(db, cache, id, v + 1, body, false, by).await,
+        None => insert(db, cache, id, 1, body, false, by).await,
     }
 }
 
 /// Adds a new version of an existing policy.
 pub(crate) async fn update(
     db: &Db,
+    cache: &PolicyCache,
     id: &str,
     body: &PolicyBody,
     by: &str,
 ) -> Result<PolicyVersion> {
     body.validate()?;
     match table::latest_version(db, id).await? {
-        Some((v, _)) => insert(db, id, v + 1, body, false, by).await,
+        Some((v, _)) => insert(db, cache, id, v + 1, body, false, by).await,
         None => Err(Error::NotFound(format!("policy {id}"))),
     }
 }
 
 /// Retires a policy (a new, retired version with the last body).
-pub(crate) async fn retire(db: &Db, id: &str, by: &str) -> Result<PolicyVersion> {
+pub(crate) async fn retire(
+    db: &Db,
+    cache: &PolicyCache,
+    id: &str,
+    by: &str,
+) -> Result<PolicyVersion> {
     let last = history(db, id)
         .await?
         .pop()
@@ -157,5 +251,80 @@ pub(crate) async fn retire(db: &Db, id: &str, by: &str) -> Result<PolicyVersion>
     if last.retired {
         return Err(Error::NotFound(format!("policy {id}")));
     }
-    insert(db, id, last.version + 1, &last.body, true, by).await
+    insert(db, cache, id, last.version + 1, &last.body, true, by).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("zkr.db").display());
+        let db = Db::connect_and_migrate(&url).await.expect("migrate");
+        (dir, db)
+    }
+
+    /// A version stored behind the cache's back (as another node would).
+    async fn store_unannounced(db: &Db, id: &str, version: i64) {
+        let body = r#"{"effect":"allow","actions":["audit_read"],"principals":["ops-1"]}"#;
+        let row = PolicyRow {
+            id: id.into(),
+            version,
+            body: body.into(),
+            retired: false,
+            created_at: 1,
+            created_by: "admin".into(),
+        };
+        assert!(table::insert(db, &row).await.expect("insert"));
+    }
+
+    fn ids(policies: &[Policy]) -> Vec<(String, i64)> {
+        policies.iter().map(|p| (p.id.clone(), p.version)).collect()
+    }
+
+    /// Kept while watching until a change is announced; read every time
+    /// while not watching; and (re)starting to watch reads again.
+    #[tokio::test]
+    async fn policies_are_kept_until_a_change_is_announced() {
+        let (_dir, db) = db().await;
+        let cache = PolicyCache::new(true);
+        assert!(cache.active(&db).await.expect("read").is_empty());
+        store_unannounced(&db, "p", 1).await;
+        assert!(cache.active(&db).await.expect("kept").is_empty());
+        cache.changed();
+        assert_eq!(
+            ids(&cache.active(&db).await.expect("read")),
+            [("p".to_string(), 1)]
+        );
+
+        // Not watching (a lost listener): every decision reads.
+        cache.watching(false);
+        store_unannounced(&db, "p", 2).await;
+        assert_eq!(
+            ids(&cache.active(&db).await.expect("read")),
+            [("p".to_string(), 2)]
+        );
+        store_unannounced(&db, "q", 1).await;
+        assert_eq!(
+            ids(&cache.active(&db).await.expect("read")).len(),
+            2,
+            "read again"
+        );
+        // Watching again: what was kept before is not trusted.
+        store_unannounced(&db, "r", 1).await;
+        cache.watching(true);
+        assert_eq!(ids(&cache.active(&db).await.expect("read")).len(), 3);
+
+        // A change through this process is announced by itself.
+        let body: PolicyBody =
+            serde_json::from_str(r#"{"effect":"deny","actions":["audit_read"]}"#).expect("body");
+        update(&db, &cache, "q", &body, "admin")
+            .await
+            .expect("update");
+        let now = cache.active(&db).await.expect("read");
+        assert!(now.iter().any(|p| p.id == "q"
+            && p.version == 2
+            && p.body.effect == crate::access::Effect::Deny));
+    }
 }

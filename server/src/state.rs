@@ -53,6 +53,8 @@ pub struct AppState {
     pub jobs: Arc<jobs::Jobs>,
     /// Webhook settings and signing secret.
     pub webhooks: Arc<webhooks::Webhooks>,
+    /// The policies in force, as last read.
+    pub(crate) policies: Arc<policies::PolicyCache>,
 }
 
 /// One access question, built by a handler and answered by
@@ -123,6 +125,7 @@ impl AppState {
             config.webhooks.clone(),
             webhooks::WebhookSecret::from_env_or_file(&config.webhooks)?,
         ));
+        let db_backend = db.backend;
         let state = Self {
             config: Arc::new(config),
             db,
@@ -136,6 +139,11 @@ impl AppState {
             circuit_keys,
             jobs,
             webhooks,
+            // On PostgreSQL other nodes change policies too: kept only
+            // while their announcements are heard (see `lib::listen`).
+            policies: Arc::new(policies::PolicyCache::new(
+                db_backend != zkr_store::Backend::Postgres,
+            )),
         };
         Ok((state, writer))
     }
@@ -225,7 +233,7 @@ impl AppState {
     /// returned [`Pending`] before answering, whatever the answer. A denial
     /// is awaited here, then `Forbidden`.
     pub async fn authorize_queued(&self, ask: Ask<'_>) -> Result<(Decision, Pending)> {
-        let policies = policies::active(&self.db).await?;
+        let policies = self.policies.active(&self.db).await?;
         let req = AccessRequest {
             principal: ask.principal,
             action: ask.action,

@@ -507,6 +507,40 @@ fn postgres_pool_loses_no_job_to_killed_workers_or_api_nodes() {
             "{ids:?}"
         );
     }
+    // A policy changed on one API node governs the other's next decisions:
+    // the change is announced to every node, which drops the policies it
+    // kept (unannounced, it would keep them for up to 5 s).
+    let ops = mint(api2.addr(), &admin, "ops-1");
+    let audit_read =
+        |addr: &str| http(addr, "GET", "/v1/audit/checkpoints?limit=1", &ops, None).status;
+    assert_eq!(audit_read(api3.addr()), 403);
+    let grant = json!({
+        "id": "ops-audit",
+        "policy": {"effect": "allow", "actions": ["audit_read"], "principals": ["ops-1"]}
+    });
+    let r = http(api2.addr(), "POST", "/v1/policies", &admin, Some(&grant));
+    assert_eq!(r.status, 201, "{}", r.json);
+    let within = |want: u16| {
+        let start = Instant::now();
+        while audit_read(api3.addr()) != want {
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "api3 still decides with the old policies"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    within(200);
+    let r = http(
+        api2.addr(),
+        "DELETE",
+        "/v1/policies/ops-audit",
+        &admin,
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.json);
+    within(403);
+
     // Overload, with no worker running: a principal's flood beyond its
     // share gets 429, beyond the queue 503, both with Retry-After, on
     // either node; another principal still gets in; every accepted job

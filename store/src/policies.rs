@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::Result;
 
 /// One stored version of a policy.
@@ -69,9 +69,15 @@ pub async fn latest_version(db: &Db, id: &str) -> Result<Option<(i64, bool)>> {
         .transpose()
 }
 
-/// Stores a version. `false` when that version of the policy exists
-/// already: another change took it first.
+/// PostgreSQL channel on which a stored change of the policies is
+/// announced (payload: the policy id), in the transaction that stores it.
+pub const CHANGED_CHANNEL: &str = "zkr_policies_changed";
+
+/// Stores a version, announced on [`CHANGED_CHANNEL`] on PostgreSQL.
+/// `false` when that version of the policy exists already: another change
+/// took it first.
 pub async fn insert(db: &Db, policy: &PolicyRow) -> Result<bool> {
+    let mut tx = db.begin_write().await?;
     let result = sqlx::query(
         "INSERT INTO policies (id, version, body, retired, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -81,13 +87,22 @@ pub async fn insert(db: &Db, policy: &PolicyRow) -> Result<bool> {
     .bind(i64::from(policy.retired))
     .bind(policy.created_at)
     .bind(&policy.created_by)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await;
     match result {
-        Ok(_) => Ok(true),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-        Err(e) => Err(e.into()),
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
+        Err(e) => return Err(e.into()),
     }
+    if db.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGED_CHANNEL)
+            .bind(&policy.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
 #[cfg(test)]

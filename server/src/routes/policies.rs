@@ -73,7 +73,8 @@ pub(crate) async fn create(
     state
         .authorize(Ask::new(&caller, Action::PolicyWrite, &resource).detail("create"))
         .await?;
-    let created = policies::create(&state.db, &req.id, &req.policy, &caller.id).await?;
+    let created =
+        policies::create(&state.db, &state.policies, &req.id, &req.policy, &caller.id).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -94,7 +95,7 @@ pub(crate) async fn update(
         .authorize(Ask::new(&caller, Action::PolicyWrite, &resource).detail("update"))
         .await?;
     Ok(Json(
-        policies::update(&state.db, &id, &body, &caller.id).await?,
+        policies::update(&state.db, &state.policies, &id, &body, &caller.id).await?,
     ))
 }
 
@@ -112,7 +113,9 @@ pub(crate) async fn retire(
     state
         .authorize(Ask::new(&caller, Action::PolicyWrite, &resource).detail("retire"))
         .await?;
-    Ok(Json(policies::retire(&state.db, &id, &caller.id).await?))
+    Ok(Json(
+        policies::retire(&state.db, &state.policies, &id, &caller.id).await?,
+    ))
 }
 
 /// The routes of `/v1/policies`: access policies (authenticated, under `/v1`).
