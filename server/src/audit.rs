@@ -16,8 +16,8 @@ use super::checkpoints::{self, Checkpoint, Trust};
 use super::error::{Error, Result};
 use super::metrics::Metrics;
 use zkr_store::{
-    AuditAppend, AuditFilter, AuditProbeError, AuditRow, Db, audit_page, audit_probe, audit_query,
-    now_unix,
+    AuditAppend, AuditFilter, AuditProbeError, AuditRow, Db, audit_append_after, audit_head,
+    audit_page, audit_probe, audit_query, now_unix,
 };
 
 /// What a caller hands to the log; the writer adds sequence and hashes.
@@ -341,37 +341,80 @@ pub async fn append_direct(db: &Db, event: &NewEvent) -> Result<i64> {
         .ok_or_else(|| Error::Internal("audit append wrote nothing".into()))
 }
 
-/// Commits `events` in one transaction after the current chain head.
-async fn commit(db: &Db, events: &[(i64, &NewEvent)]) -> Result<Vec<i64>> {
-    let (mut append, head) = AuditAppend::begin(db).await?;
-    let (mut seq, mut prev) = match head {
-        Some(h) => (h.seq, decode_hash(&h.entry_hash)?),
-        None => (0, [0u8; 32]),
+/// The head of the chain: its last entry's sequence number and hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Head {
+    seq: i64,
+    hash: [u8; 32],
+}
+
+impl Head {
+    /// The head before the first event.
+    const EMPTY: Head = Head {
+        seq: 0,
+        hash: [0u8; 32],
     };
-    let mut seqs = Vec::with_capacity(events.len());
-    for (ts, e) in events {
-        seq += 1;
-        let hash = entry_hash(&prev, &canonical(seq, *ts, e));
-        append
-            .insert(&AuditRow {
-                seq,
-                ts: *ts,
-                actor: e.actor.clone(),
-                roles: e.roles.clone(),
-                action: e.action.clone(),
-                resource: e.resource.clone(),
-                purpose: e.purpose.clone(),
-                outcome: e.outcome.clone(),
-                detail: e.detail.clone(),
-                prev_hash: hex::encode(prev),
-                entry_hash: hex::encode(hash),
+
+    fn of(stored: Option<zkr_store::AuditHead>) -> Result<Head> {
+        stored.map_or(Ok(Head::EMPTY), |h| {
+            Ok(Head {
+                seq: h.seq,
+                hash: decode_hash(&h.entry_hash)?,
             })
-            .await?;
-        seqs.push(seq);
-        prev = hash;
+        })
     }
+}
+
+/// `events` chained on `head`.
+fn chain(head: Head, events: &[(i64, &NewEvent)]) -> Vec<AuditRow> {
+    let mut at = head;
+    let mut rows = Vec::with_capacity(events.len());
+    for (ts, e) in events {
+        let seq = at.seq + 1;
+        let hash = entry_hash(&at.hash, &canonical(seq, *ts, e));
+        rows.push(AuditRow {
+            seq,
+            ts: *ts,
+            actor: e.actor.clone(),
+            roles: e.roles.clone(),
+            action: e.action.clone(),
+            resource: e.resource.clone(),
+            purpose: e.purpose.clone(),
+            outcome: e.outcome.clone(),
+            detail: e.detail.clone(),
+            prev_hash: hex::encode(at.hash),
+            entry_hash: hex::encode(hash),
+        });
+        at = Head { seq, hash };
+    }
+    rows
+}
+
+/// Tries to append after the head read without a lock before taking the
+/// chain's lock: each fails only when another writer appended in between.
+const UNLOCKED_TRIES: usize = 2;
+
+/// Commits `events`, all or none, after the chain head, and returns their
+/// sequence numbers. The head is read and the events appended without a
+/// lock, in two statements; when another writer (another node, `zkr token
+/// create`) appends in between, the primary key on `seq` refuses the
+/// events, and they are chained again on the new head, at last under the
+/// chain's lock.
+async fn commit(db: &Db, events: &[(i64, &NewEvent)]) -> Result<Vec<i64>> {
+    let seqs = |head: Head| (head.seq + 1..).take(events.len()).collect::<Vec<_>>();
+    for _ in 0..UNLOCKED_TRIES {
+        let head = Head::of(audit_head(db).await?)?;
+        match audit_append_after(db, &chain(head, events)).await {
+            Ok(()) => return Ok(seqs(head)),
+            Err(e) if e.is_unique_violation() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let (mut append, stored) = AuditAppend::begin(db).await?;
+    let head = Head::of(stored)?;
+    append.insert(&chain(head, events)).await?;
     append.commit().await?;
-    Ok(seqs)
+    Ok(seqs(head))
 }
 
 pub(crate) fn decode_hash(text: &str) -> Result<[u8; 32]> {

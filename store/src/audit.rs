@@ -3,9 +3,9 @@
 //! readiness probe. Hashing and the canonical form are the server's; this
 //! module only stores and reads rows.
 
-use sqlx::Row;
+use sqlx::{Any, Executor, Row};
 
-use crate::db::{Backend, Db};
+use crate::db::{Db, WriteLock};
 use crate::error::Result;
 
 /// One row of `audit_events`, as stored (hashes in hex).
@@ -45,8 +45,12 @@ pub struct AuditHead {
 }
 
 const HEAD: &str = "SELECT seq, entry_hash FROM audit_events ORDER BY seq DESC LIMIT 1";
-const INSERT: &str = "INSERT INTO audit_events (seq, ts, actor, roles, action, resource, purpose, outcome, detail, prev_hash, entry_hash) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+const INSERT_INTO: &str = "INSERT INTO audit_events (seq, ts, actor, roles, action, resource, purpose, outcome, detail, prev_hash, entry_hash)";
+/// The columns of [`INSERT_INTO`].
+const COLUMNS: usize = 11;
+/// Rows per `INSERT` of an append: [`COLUMNS`] parameters each, well
+/// under SQLite's and PostgreSQL's limits on parameters per statement.
+pub(crate) const ROWS_PER_INSERT: usize = 64;
 
 fn head_of(row: Option<sqlx::any::AnyRow>) -> Result<Option<AuditHead>> {
     row.map(|row| {
@@ -93,19 +97,44 @@ pub struct AuditAppend {
 impl AuditAppend {
     /// Begins the append and reads the head it continues.
     pub async fn begin(db: &Db) -> Result<(Self, Option<AuditHead>)> {
-        let mut tx = db.begin_write().await?;
-        if db.backend == Backend::Postgres {
-            sqlx::query("LOCK TABLE audit_events IN EXCLUSIVE MODE")
-                .execute(&mut *tx)
-                .await?;
-        }
+        let mut tx = db.begin_locked(WriteLock::AuditChain).await?;
         let head = head_of(sqlx::query(HEAD).fetch_optional(&mut *tx).await?)?;
         Ok((Self { tx }, head))
     }
 
-    /// Inserts `row` (the caller chains it on the head and earlier rows).
-    pub async fn insert(&mut self, row: &AuditRow) -> Result<()> {
-        sqlx::query(INSERT)
+    /// Inserts `rows`, in order (the caller chains each on the head and
+    /// the rows before it).
+    pub async fn insert(&mut self, rows: &[AuditRow]) -> Result<()> {
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            insert_rows(&mut *self.tx, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// Commits every inserted row at once.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Inserts up to [`ROWS_PER_INSERT`] rows in one statement.
+async fn insert_rows<'e, E>(exec: E, rows: &[AuditRow]) -> Result<()>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let values: Vec<String> = (0..rows.len())
+        .map(|i| {
+            let params: Vec<String> = (1..=COLUMNS)
+                .map(|k| format!("${}", i * COLUMNS + k))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    let sql = format!("{INSERT_INTO} VALUES {}", values.join(", "));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for row in rows {
+        q = q
             .bind(row.seq)
             .bind(row.ts)
             .bind(&row.actor)
@@ -116,17 +145,30 @@ impl AuditAppend {
             .bind(&row.outcome)
             .bind(&row.detail)
             .bind(&row.prev_hash)
-            .bind(&row.entry_hash)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+            .bind(&row.entry_hash);
     }
+    q.execute(exec).await?;
+    Ok(())
+}
 
-    /// Commits every inserted row at once.
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        Ok(())
+/// Appends `rows`, chained by the caller on a head it read or wrote
+/// earlier, without the lock of [`AuditAppend`]: all or none, in one
+/// statement when they fit (else one transaction). When another writer
+/// appended since, the primary key on `seq` refuses them (an error for
+/// which [`Error::is_unique_violation`] holds) and nothing is written;
+/// the caller then chains them on the new head.
+///
+/// [`Error::is_unique_violation`]: crate::Error::is_unique_violation
+pub async fn audit_append_after(db: &Db, rows: &[AuditRow]) -> Result<()> {
+    if rows.len() <= ROWS_PER_INSERT {
+        return insert_rows(&db.pool, rows).await;
     }
+    let mut tx = db.begin_write().await?;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        insert_rows(&mut *tx, chunk).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Filters of [`audit_query`]; `None` means unrestricted.
@@ -238,13 +280,14 @@ mod tests {
         assert_eq!(audit_head(&db).await.expect("head"), None);
         let (mut append, head) = AuditAppend::begin(&db).await.expect("begin");
         assert_eq!(head, None);
-        for r in [
-            row(1, 10, "a", "x"),
-            row(2, 20, "b", "y"),
-            row(3, 30, "a", "y"),
-        ] {
-            append.insert(&r).await.expect("insert");
-        }
+        append
+            .insert(&[
+                row(1, 10, "a", "x"),
+                row(2, 20, "b", "y"),
+                row(3, 30, "a", "y"),
+            ])
+            .await
+            .expect("insert");
         append.commit().await.expect("commit");
         let head = audit_head(&db).await.expect("head").expect("a head");
         assert_eq!((head.seq, head.entry_hash), (3, format!("{:064x}", 3)));
@@ -252,7 +295,10 @@ mod tests {
         // An append dropped before its commit writes nothing.
         let (mut append, head) = AuditAppend::begin(&db).await.expect("begin");
         assert_eq!(head.map(|h| h.seq), Some(3));
-        append.insert(&row(4, 40, "c", "z")).await.expect("insert");
+        append
+            .insert(&[row(4, 40, "c", "z")])
+            .await
+            .expect("insert");
         drop(append);
         assert_eq!(audit_page(&db, 1, 100).await.expect("page").len(), 3);
 
@@ -281,5 +327,42 @@ mod tests {
             seqs(audit_page(&db, i64::MIN, 100).await.expect("page")),
             [1, 2, 3]
         );
+    }
+
+    /// A batch longer than one statement's worth of rows is stored whole
+    /// and in order.
+    #[tokio::test]
+    async fn a_long_batch_is_inserted_in_several_statements() {
+        let (_dir, db) = db().await;
+        let n = 2 * ROWS_PER_INSERT as i64 + 3;
+        let rows: Vec<AuditRow> = (1..=n).map(|seq| row(seq, seq, "a", "x")).collect();
+        let (mut append, _) = AuditAppend::begin(&db).await.expect("begin");
+        append.insert(&rows).await.expect("insert");
+        append.commit().await.expect("commit");
+        assert_eq!(audit_page(&db, 1, 1000).await.expect("page"), rows);
+    }
+
+    /// Rows appended after a head another writer moved are refused whole,
+    /// with an error that says so.
+    #[tokio::test]
+    async fn an_append_after_an_overtaken_head_writes_nothing() {
+        let (_dir, db) = db().await;
+        let first: Vec<AuditRow> = (1..=3).map(|seq| row(seq, seq, "a", "x")).collect();
+        audit_append_after(&db, &first).await.expect("append");
+        let late = [row(4, 4, "b", "y"), row(3, 3, "b", "y")];
+        let err = audit_append_after(&db, &late)
+            .await
+            .expect_err("seq 3 is taken");
+        assert!(err.is_unique_violation(), "{err}");
+        assert_eq!(audit_page(&db, 1, 100).await.expect("page"), first);
+        let long: Vec<AuditRow> = (4..=4 + ROWS_PER_INSERT as i64)
+            .chain([2])
+            .map(|seq| row(seq, seq, "c", "z"))
+            .collect();
+        let err = audit_append_after(&db, &long)
+            .await
+            .expect_err("seq 2 is taken");
+        assert!(err.is_unique_violation(), "{err}");
+        assert_eq!(audit_page(&db, 1, 1000).await.expect("page"), first);
     }
 }

@@ -237,6 +237,22 @@ impl Db {
         Ok(begin_write_as(&self.pool, self.backend).await?)
     }
 
+    /// Begins a write transaction holding `lock`. On SQLite the write lock
+    /// of [`begin_write`](Db::begin_write) already excludes every other
+    /// writer. (On PostgreSQL the lock is its own statement: sent with
+    /// `BEGIN` in one query, a lock that fails would leave the pooled
+    /// connection inside an aborted transaction.)
+    pub async fn begin_locked(
+        &self,
+        lock: WriteLock,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query(lock.postgres()).execute(&mut *tx).await?;
+        }
+        Ok(tx)
+    }
+
     /// Whether the database's own file can still take writes. A connection
     /// opened before the file was made read-only or deleted keeps writing
     /// to it (or to the unlinked inode), so the file itself is checked: the
@@ -296,6 +312,31 @@ async fn begin_write_as(
     match backend {
         Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
         Backend::Postgres => pool.begin().await,
+    }
+}
+
+/// What a write transaction of [`Db::begin_locked`] excludes until it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteLock {
+    /// Other appends to the audit chain (its table, in exclusive mode:
+    /// readers go on), so that several nodes on one database keep one chain.
+    AuditChain,
+    /// Other appends to a registry (its members table, in exclusive mode),
+    /// so that two nodes cannot give two members one index.
+    RegistryMembers,
+    /// Other job admissions (an advisory lock), so that nodes counting the
+    /// queue before they add to it never together exceed its limits.
+    JobAdmission,
+}
+
+impl WriteLock {
+    /// The statement that takes it.
+    fn postgres(self) -> &'static str {
+        match self {
+            WriteLock::AuditChain => "LOCK TABLE audit_events IN EXCLUSIVE MODE",
+            WriteLock::RegistryMembers => "LOCK TABLE registry_members IN EXCLUSIVE MODE",
+            WriteLock::JobAdmission => "SELECT pg_advisory_xact_lock(7301164012)",
+        }
     }
 }
 

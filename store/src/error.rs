@@ -19,3 +19,16 @@ pub enum Error {
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
+
+impl Error {
+    /// Whether the database refused a row because its key was taken (a
+    /// primary key or unique constraint).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            Error::Database(sqlx::Error::Database(d)) => {
+                d.is_unique_violation() || d.message().contains("UNIQUE")
+            }
+            _ => false,
+        }
+    }
+}

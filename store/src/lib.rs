@@ -22,10 +22,10 @@ pub mod registries;
 pub mod tokens;
 
 pub use audit::{
-    AuditAppend, AuditFilter, AuditHead, AuditProbeError, AuditRow, audit_head, audit_page,
-    audit_probe, audit_query,
+    AuditAppend, AuditFilter, AuditHead, AuditProbeError, AuditRow, audit_append_after, audit_head,
+    audit_page, audit_probe, audit_query,
 };
-pub use db::{Backend, Db, FileStatus, begin_write, now_unix};
+pub use db::{Backend, Db, FileStatus, WriteLock, begin_write, now_unix};
 pub use error::{Error, Result};
 
 /// A migrated SQLite database in a temporary directory, for unit tests.

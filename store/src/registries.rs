@@ -4,7 +4,7 @@
 
 use sqlx::{Any, AnyConnection, Executor, Row, Transaction};
 
-use crate::db::{Backend, Db};
+use crate::db::{Db, WriteLock};
 use crate::error::Result;
 
 /// A root as stored.
@@ -40,13 +40,7 @@ pub struct Appended<'a> {
 /// nodes cannot give two members one index; on SQLite the write
 /// transaction does that.
 pub async fn begin_append(db: &Db) -> Result<Transaction<'static, Any>> {
-    let mut tx = db.begin_write().await?;
-    if db.backend == Backend::Postgres {
-        sqlx::query("LOCK TABLE registry_members IN EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(tx)
+    db.begin_locked(WriteLock::RegistryMembers).await
 }
 
 /// How many members registry `name` has.

@@ -296,6 +296,44 @@ api_test!(
     }
 );
 
+api_test!(writers_that_race_keep_one_chain, |app| {
+    use zkr_server::audit_log::{AuditLog, NewEvent, append_direct, verify};
+    let event = |actor: String| NewEvent {
+        actor,
+        roles: "system".into(),
+        action: "test".into(),
+        resource: "r".into(),
+        purpose: "-".into(),
+        outcome: "ok".into(),
+        detail: String::new(),
+    };
+    // This node's writer, a second node's on the same database and the
+    // command line's direct appends, all at once: a writer whose events
+    // another one overtook chains them again on the new head.
+    let db = app.state.db.clone();
+    let (other, other_writer) = AuditLog::start(db.clone(), app.state.metrics.clone(), 64, 4);
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        for (name, log) in [("here", app.state.audit.clone()), ("other", other.clone())] {
+            let e = event(format!("{name}-{i}"));
+            set.spawn(async move { log.append(e).await.map_err(|e| e.to_string()) });
+        }
+        let (db, e) = (db.clone(), event(format!("cli-{i}")));
+        set.spawn(async move { append_direct(&db, &e).await.map_err(|e| e.to_string()) });
+    }
+    let mut seqs = Vec::new();
+    while let Some(done) = set.join_next().await {
+        seqs.push(done.expect("task").expect("appended"));
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=90).collect::<Vec<i64>>());
+    other.close().await;
+    other_writer.join().await;
+    let report = verify(&db).await.expect("verify");
+    assert!(report.valid, "{report:?}");
+    assert_eq!(report.entries, 90);
+});
+
 api_test!(
     audit_appends_and_other_writes_do_not_lock_each_other_out,
     |app| {
