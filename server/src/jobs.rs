@@ -557,7 +557,7 @@ pub struct Jobs {
 }
 
 /// The NOTIFY channel on which every node announces the jobs that ended.
-pub(crate) const ENDED_CHANNEL: &str = "zkr_proof_jobs_ended";
+pub(crate) const ENDED_CHANNEL: &str = store::ENDED_CHANNEL;
 
 impl Jobs {
     /// The queue on `db`, with the pool settings of `config`.
@@ -653,7 +653,7 @@ impl Jobs {
     /// 503 when the queue is full, then 429 when `owner` has its share of it.
     async fn admit(&self, owner: &str) -> Result<()> {
         let s = self.settings();
-        let (all, owners) = store::count_queued(&self.db, owner).await?;
+        let (all, owners) = store::count_queued(&self.db.pool, owner).await?;
         let count = |n: i64| usize::try_from(n).unwrap_or(usize::MAX);
         if count(all) >= s.capacity {
             return Err(Error::QueueFull);
@@ -913,16 +913,16 @@ impl Jobs {
             ));
         }
         let key_id = self.settings().pool_key_id;
-        let plain = keys.open(&envelope, &key_id).await?;
+        let plain = keys.open_unstored(&envelope, &key_id).await?;
         let text = std::str::from_utf8(plain.expose())
             .map_err(|_| Error::Internal("sealed input is not UTF-8".into()))?;
         Ok(Zeroizing::new(text.to_string()))
     }
 
-    /// Stores `outcome` if `claim` still holds the job's lease; `false`
-    /// (result discarded) otherwise, so a job never gets two results. The
-    /// sealed input is deleted with the result.
-    pub async fn finish(&self, claim: &Claim, outcome: &Outcome) -> Result<bool> {
+    /// Stores `outcome` if `claim` still holds the job's lease, and counts
+    /// it for `worker`; `false` (result discarded) otherwise, so a job never
+    /// gets two results. The sealed input is deleted with the result.
+    pub async fn finish(&self, claim: &Claim, worker: &str, outcome: &Outcome) -> Result<bool> {
         let end = match outcome {
             Outcome::Proved {
                 proof,
@@ -938,10 +938,11 @@ impl Jobs {
             Outcome::Failed(message) => store::End::Failed(message),
         };
         let id = claim.id.to_string();
-        if !store::finish(&self.db, &id, &claim.lease_token, end, now_ms()).await? {
+        if !store::finish(&self.db, &id, &claim.lease_token, worker, end, now_ms()).await? {
             return Ok(false);
         }
-        self.announce_end(&claim.id).await;
+        // Other nodes heard of it from the transaction itself.
+        let _ = self.ended.send(claim.id);
         Ok(true)
     }
 
@@ -1021,11 +1022,6 @@ impl Jobs {
     pub async fn heartbeat(&self, worker: &str, current: Option<&Uuid>) -> Result<()> {
         let current = current.map(Uuid::to_string);
         Ok(store::heartbeat(&self.db, worker, current.as_deref(), now_unix()).await?)
-    }
-
-    /// Counts a job a worker finished.
-    pub async fn count_done(&self, worker: &str, succeeded: bool) -> Result<()> {
-        Ok(store::count_done(&self.db, worker, succeeded).await?)
     }
 
     /// Marks a worker stopped.

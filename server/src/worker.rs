@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ark_bn254::Fr;
 use ark_std::UniformRand;
 use ark_std::rand::rngs::OsRng;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 use zkr_circuits::{AnyCircuit, CircuitKind};
@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::jobs::{CIRCUITS, CircuitKeys, Claim, JobState, Outcome, PROVER_ACTOR, WorkerInfo};
 use crate::routes::proofs::{circuit_of_input, circuit_of_source};
 
-/// How often the reaper (deadlines, exhausted attempts) runs per worker.
+/// How often a node's reaper (deadlines, exhausted attempts) runs.
 const REAP_EVERY: Duration = Duration::from_secs(1);
 /// How long a stopping pool waits for its workers to end by themselves
 /// before it cuts short those still proving.
@@ -124,6 +124,8 @@ pub async fn usable_circuits(state: &AppState, node: &str) -> Result<Vec<Circuit
 pub struct Pool {
     stop: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
+    /// Ends the jobs no worker will finish, once per node.
+    reaper: Option<JoinHandle<()>>,
     /// Claims in progress, so that a stopping node can hand them back.
     held: Arc<Mutex<Vec<(Uuid, String)>>>,
     /// Outcomes being stored, which a stopping node waits for.
@@ -138,6 +140,7 @@ impl Pool {
         Self {
             stop,
             handles: Vec::new(),
+            reaper: None,
             held: Arc::new(Mutex::new(Vec::new())),
             settling: Arc::new(Mutex::new(Vec::new())),
             state: state.clone(),
@@ -188,6 +191,15 @@ impl Pool {
             }
         };
         let (backends, threads) = plan(n, measured, &device_slots);
+        // Under `auto` the CPU workers outnumber the proofs that fit on the
+        // cores by one: they share `measured` proving slots, so that the
+        // extra worker claims and opens the next job while the others
+        // prove, and starts it the moment one of them ends, instead of
+        // proving beside them on cores they already fill.
+        let cpu_slots = match n {
+            Workers::Auto => Some(Arc::new(Semaphore::new(measured.max(1)))),
+            Workers::Count(_) => None,
+        };
         let host = host_name();
         let names = circuits
             .iter()
@@ -218,6 +230,10 @@ impl Pool {
                 id: info.id,
                 backend,
                 rayon,
+                slots: match backend {
+                    zkr_prover::Backend::Cpu => cpu_slots.clone(),
+                    _ => None,
+                },
                 circuits: circuits.clone(),
                 stop: pool.stop.subscribe(),
                 held: pool.held.clone(),
@@ -227,6 +243,7 @@ impl Pool {
             };
             pool.handles.push(tokio::spawn(worker.run()));
         }
+        pool.reaper = Some(tokio::spawn(reap(state.clone(), pool.stop.subscribe())));
         Ok(pool)
     }
 
@@ -250,6 +267,9 @@ impl Pool {
         // hands back a job it claims after the stop. A worker that is
         // proving is cut short here and its job handed back below.
         let deadline = tokio::time::Instant::now() + STOP_GRACE;
+        if let Some(reaper) = self.reaper {
+            let _ = reaper.await;
+        }
         for mut h in self.handles {
             if tokio::time::timeout_at(deadline, &mut h).await.is_err() {
                 h.abort();
@@ -281,9 +301,10 @@ impl Pool {
 ///   for the rest; each on `1/n` of the cores;
 /// - `Auto`, where `measured` proofs at once on the CPU prove most per
 ///   second: a worker per device and `measured + 1` CPU workers, each on
-///   `1/measured` of the cores. The extra CPU worker fills the time a job
-///   leaves the cores idle (its claim and input from the database, its
-///   witness, checking the new proof) with the next job's proof.
+///   `1/measured` of the cores, sharing `measured` proving slots. The
+///   extra CPU worker readies the next job (its claim and input from the
+///   database) while the cores prove, so that they are not idle between
+///   jobs, without a third proof time-sliced onto them.
 ///
 /// A device worker's MSMs run on its device; its other work (the witness,
 /// the FFTs, the G2 MSM) and proofs of circuits under
@@ -364,6 +385,9 @@ struct Worker {
     backend: zkr_prover::Backend,
     /// The threads this worker's proofs run on.
     rayon: Arc<rayon::ThreadPool>,
+    /// Proving slots shared with the other CPU workers, when there are
+    /// more of them than proofs that fit on the cores (see [`plan`]).
+    slots: Option<Arc<Semaphore>>,
     circuits: Vec<CircuitKind>,
     stop: watch::Receiver<bool>,
     held: Arc<Mutex<Vec<(Uuid, String)>>>,
@@ -399,16 +423,9 @@ impl Worker {
         let jobs = self.state.jobs.clone();
         let wake = jobs.wake();
         let poll = Duration::from_millis(self.state.config.proofs.poll_ms);
-        let mut last_reap = Instant::now() - REAP_EVERY;
         loop {
             if *self.stop.borrow() {
                 break;
-            }
-            if last_reap.elapsed() >= REAP_EVERY {
-                last_reap = Instant::now();
-                if let Err(e) = jobs.reap().await {
-                    tracing::warn!(error = %e, "proof job reaper failed");
-                }
             }
             if beat_due(&self.beat)
                 && let Err(e) = jobs.heartbeat(&self.id, None).await
@@ -599,6 +616,21 @@ impl Worker {
         if observer.stopped() {
             return Ok(None);
         }
+        // The job is ready; it waits here, its lease renewed, until a
+        // proving slot is free.
+        let _slot = match &self.slots {
+            Some(slots) => Some(
+                slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| Error::Internal(format!("proving slots: {e}")))?,
+            ),
+            None => None,
+        };
+        if observer.stopped() {
+            return Ok(None);
+        }
         // The renewer records the new stage at its next round.
         if let Ok(mut s) = stage.lock() {
             *s = "prove";
@@ -667,12 +699,32 @@ impl Worker {
     }
 }
 
+/// Ends, every [`REAP_EVERY`] until the pool stops, the jobs no worker
+/// will finish: past their deadline, or out of attempts with their lease
+/// expired.
+async fn reap(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(REAP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+        if let Err(e) = state.jobs.reap().await {
+            tracing::warn!(error = %e, "proof job reaper failed");
+        }
+    }
+}
+
 /// Stores a job's outcome (only while its lease holds), counts it and
 /// appends its audit event.
 async fn settle(state: &AppState, worker: &str, claim: &Claim, outcome: Outcome) -> Result<()> {
     let jobs = &state.jobs;
     let circuit_name = claim.circuit.name();
-    if !jobs.finish(claim, &outcome).await? {
+    if !jobs.finish(claim, worker, &outcome).await? {
         tracing::info!(job = %claim.id, "job ended elsewhere while proving; result discarded");
         return Ok(());
     }
@@ -710,7 +762,6 @@ async fn settle(state: &AppState, worker: &str, claim: &Claim, outcome: Outcome)
         .jobs_finished
         .with_label_values(&[circuit_name, end.as_str(), &backend])
         .inc();
-    jobs.count_done(worker, end == JobState::Succeeded).await?;
     state
         .audit
         .append(NewEvent {

@@ -9,10 +9,10 @@
 //! webhook delivery ([`crate::webhooks::enqueue`]) are written in one
 //! transaction.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
 
-use crate::db::{Backend, Db};
+use crate::db::{Backend, Db, WriteLock};
 use crate::error::Result;
 use crate::webhooks;
 
@@ -130,13 +130,16 @@ pub async fn by_idempotency_key(
 }
 
 /// Queued jobs of everyone, and of `owner`, in one query.
-pub async fn count_queued(db: &Db, owner: &str) -> Result<(i64, i64)> {
+pub async fn count_queued<'e, E>(exec: E, owner: &str) -> Result<(i64, i64)>
+where
+    E: Executor<'e, Database = Any>,
+{
     Ok(sqlx::query_as(
         "SELECT COUNT(*), COALESCE(SUM(CASE WHEN owner = $1 THEN 1 ELSE 0 END), 0) \
          FROM proof_jobs WHERE state = 'queued'",
     )
     .bind(owner)
-    .fetch_one(&db.pool)
+    .fetch_one(exec)
     .await?)
 }
 
@@ -193,23 +196,11 @@ pub async fn insert(
     per_principal: i64,
     now_ms: i64,
 ) -> Result<Admission> {
-    let mut tx = db.begin_write().await?;
-    if db.backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(7301164012)")
-            .execute(&mut *tx)
-            .await?;
-    }
-    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued'")
-        .fetch_one(&mut *tx)
-        .await?;
+    let mut tx = db.begin_locked(WriteLock::JobAdmission).await?;
+    let (queued, mine) = count_queued(&mut *tx, job.owner).await?;
     if queued >= capacity {
         return Ok(Admission::QueueFull);
     }
-    let mine: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM proof_jobs WHERE state = 'queued' AND owner = $1")
-            .bind(job.owner)
-            .fetch_one(&mut *tx)
-            .await?;
     if mine >= per_principal {
         return Ok(Admission::OwnerFull);
     }
@@ -418,54 +409,82 @@ pub enum End<'a> {
     Failed(&'a str),
 }
 
-/// Stores the end of job `id` if lease `token` still holds it, with its
-/// webhook delivery, and deletes the sealed input; `false` (nothing
-/// written) otherwise.
-pub async fn finish(db: &Db, id: &str, token: &str, end: End<'_>, now_ms: i64) -> Result<bool> {
+/// PostgreSQL channel on which a job's end is announced (its id), for
+/// the long-polls of every node.
+pub const ENDED_CHANNEL: &str = "zkr_proof_jobs_ended";
+
+/// Stores the end of job `id` if lease `token` still holds it, in one
+/// transaction with its webhook delivery, the count of `worker`'s jobs and
+/// (on PostgreSQL) the announcement on [`ENDED_CHANNEL`], which listeners
+/// get once it commits; the sealed input is deleted. `false` (nothing
+/// written) when the lease was lost.
+pub async fn finish(
+    db: &Db,
+    id: &str,
+    token: &str,
+    worker: &str,
+    end: End<'_>,
+    now_ms: i64,
+) -> Result<bool> {
     let now = now_ms / 1000;
     let mut tx = db.begin_write().await?;
-    let r = match end {
+    // The job's id and lease are the last two parameters, `$n` and `$n+1`.
+    let held = |n: usize| {
+        format!(
+            "WHERE id = ${n} AND lease_token = ${} AND state = 'running' RETURNING webhook_url",
+            n + 1
+        )
+    };
+    let ended = match end {
         End::Succeeded {
             backend,
             proof,
             public,
             proving_ms,
-        } => {
-            sqlx::query(
-                "UPDATE proof_jobs SET state = 'succeeded', backend = $1, proof = $2, \
+        } => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE proof_jobs SET state = 'succeeded', backend = $1, proof = $2, \
                  public_signals = $3, finished_at = $4, proving_ms = $5, stage = NULL, \
-                 progress = NULL, lease_token = NULL, sealed_input = NULL \
-                 WHERE id = $6 AND lease_token = $7 AND state = 'running'",
-            )
-            .bind(backend)
-            .bind(proof)
-            .bind(public)
-            .bind(now)
-            .bind(proving_ms)
-            .bind(id)
-            .bind(token)
-            .execute(&mut *tx)
-            .await?
-        }
-        End::Failed(message) => {
-            sqlx::query(
-                "UPDATE proof_jobs SET state = 'failed', error = $1, finished_at = $2, \
-                 stage = NULL, progress = NULL, lease_token = NULL, sealed_input = NULL \
-                 WHERE id = $3 AND lease_token = $4 AND state = 'running'",
-            )
-            .bind(message)
-            .bind(now)
-            .bind(id)
-            .bind(token)
-            .execute(&mut *tx)
-            .await?
-        }
-    };
-    if r.rows_affected() == 0 {
-        return Ok(false);
+                 progress = NULL, lease_token = NULL, sealed_input = NULL {}",
+            held(6)
+        )))
+        .bind(backend)
+        .bind(proof)
+        .bind(public)
+        .bind(now)
+        .bind(proving_ms),
+        End::Failed(message) => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE proof_jobs SET state = 'failed', error = $1, finished_at = $2, \
+             stage = NULL, progress = NULL, lease_token = NULL, sealed_input = NULL {}",
+            held(3)
+        )))
+        .bind(message)
+        .bind(now),
     }
+    .bind(id)
+    .bind(token)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(ended) = ended else {
+        return Ok(false);
+    };
     // The webhook's delivery is written with the job's end: both or neither.
-    webhooks::enqueue(&mut tx, id, now_ms).await?;
+    let webhook: Option<String> = ended.try_get("webhook_url")?;
+    if webhook.is_some() {
+        webhooks::enqueue(&mut tx, id, now_ms).await?;
+    }
+    let count = if matches!(end, End::Succeeded { .. }) {
+        "UPDATE proof_workers SET jobs_done = jobs_done + 1, current_job = NULL WHERE id = $1"
+    } else {
+        "UPDATE proof_workers SET jobs_failed = jobs_failed + 1, current_job = NULL WHERE id = $1"
+    };
+    sqlx::query(count).bind(worker).execute(&mut *tx).await?;
+    if db.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(ENDED_CHANNEL)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(true)
 }
@@ -611,17 +630,6 @@ pub async fn heartbeat(db: &Db, worker: &str, current: Option<&str>, now: i64) -
         .bind(worker)
         .execute(&db.pool)
         .await?;
-    Ok(())
-}
-
-/// Counts a job `worker` finished.
-pub async fn count_done(db: &Db, worker: &str, succeeded: bool) -> Result<()> {
-    let sql = if succeeded {
-        "UPDATE proof_workers SET jobs_done = jobs_done + 1, current_job = NULL WHERE id = $1"
-    } else {
-        "UPDATE proof_workers SET jobs_failed = jobs_failed + 1, current_job = NULL WHERE id = $1"
-    };
-    sqlx::query(sql).bind(worker).execute(&db.pool).await?;
     Ok(())
 }
 

@@ -262,9 +262,23 @@ api_test!(
                 .await
                 .expect("renew")
         );
-        assert!(!jobs.finish(&a, &proved("a")).await.expect("finish"));
-        assert!(jobs.finish(&b, &proved("b")).await.expect("finish"));
-        assert!(!jobs.finish(&b, &proved("b2")).await.expect("finish"));
+        assert!(
+            !jobs
+                .finish(&a, "worker-a", &proved("a"))
+                .await
+                .expect("finish")
+        );
+        assert!(
+            jobs.finish(&b, "worker-b", &proved("b"))
+                .await
+                .expect("finish")
+        );
+        assert!(
+            !jobs
+                .finish(&b, "worker-b", &proved("b2"))
+                .await
+                .expect("finish")
+        );
         let r = app.get(&format!("/v1/proofs/{job}"), &client).await;
         assert_eq!(r.json["state"], "succeeded");
         assert_eq!(r.json["public_signals"], json!(["b"]));
@@ -345,7 +359,12 @@ api_test!(cancel_and_deadline, config = paused(8), |app| {
         backend: "cpu".into(),
         proving_ms: 1,
     };
-    assert!(!jobs.finish(&claim, &proved).await.expect("finish"));
+    assert!(
+        !jobs
+            .finish(&claim, "worker-a", &proved)
+            .await
+            .expect("finish")
+    );
     assert_eq!(app.get(&path, &client).await.json["state"], "cancelled");
     assert_eq!(column(&app, &running, "sealed_input").await, None);
 
