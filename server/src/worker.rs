@@ -191,22 +191,14 @@ impl Pool {
             }
         };
         let (backends, threads) = plan(n, measured, &device_slots);
-        // Under `auto` the CPU workers outnumber the proofs that fit on the
-        // cores by one: they share `measured` proving slots, so that the
-        // extra worker claims and opens the next job while the others
-        // prove, and starts it the moment one of them ends, instead of
-        // proving beside them on cores they already fill.
-        let cpu_slots = match n {
-            Workers::Auto => Some(Arc::new(Semaphore::new(measured.max(1)))),
-            Workers::Count(_) => None,
-        };
+        let slots = proving_slots(n, measured, &backends);
         let host = host_name();
         let names = circuits
             .iter()
             .map(|c| c.name())
             .collect::<Vec<_>>()
             .join(",");
-        for backend in backends {
+        for (backend, slots) in backends.into_iter().zip(slots) {
             let simple = Uuid::new_v4().simple().to_string();
             let rayon = Arc::new(
                 throughput::pool(threads, &format!("zkr-prove-{}", &simple[..8]))
@@ -230,10 +222,7 @@ impl Pool {
                 id: info.id,
                 backend,
                 rayon,
-                slots: match backend {
-                    zkr_prover::Backend::Cpu => cpu_slots.clone(),
-                    _ => None,
-                },
+                slots,
                 circuits: circuits.clone(),
                 stop: pool.stop.subscribe(),
                 held: pool.held.clone(),
@@ -329,6 +318,31 @@ fn plan(
             (all, throughput::threads_each(measured))
         }
     }
+}
+
+/// The proving slots each worker of `backends` (as [`plan`] made them)
+/// waits for. Under `auto` the CPU workers outnumber the proofs that fit
+/// on the cores by one, so they share `measured` slots: the extra worker
+/// claims and opens the next job while the others prove and starts it the
+/// moment one of them ends, instead of proving beside them on cores they
+/// already fill. Device workers, and workers of a set number, prove
+/// without waiting.
+fn proving_slots(
+    n: Workers,
+    measured: usize,
+    backends: &[zkr_prover::Backend],
+) -> Vec<Option<Arc<Semaphore>>> {
+    let shared = match n {
+        Workers::Auto => Some(Arc::new(Semaphore::new(measured.max(1)))),
+        Workers::Count(_) => None,
+    };
+    backends
+        .iter()
+        .map(|b| match b {
+            zkr_prover::Backend::Cpu => shared.clone(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// How many proofs at once prove most per second on this machine: a
@@ -874,6 +888,31 @@ mod tests {
         );
         // Nothing measured: one CPU worker and the extra one.
         assert_eq!(plan(Workers::Auto, 0, &[]), (vec![Cpu, Cpu], each(1)));
+    }
+
+    /// Under `auto` the CPU workers share as many proving slots as proofs
+    /// fit on the cores, one fewer than there are of them; device workers
+    /// and a set number of workers do not wait for one.
+    #[test]
+    fn auto_cpu_workers_share_the_proving_slots() {
+        use zkr_prover::Backend::{Cpu, OpenClDevice};
+        let (backends, _) = plan(Workers::Auto, 2, &[OpenClDevice(1)]);
+        let slots = proving_slots(Workers::Auto, 2, &backends);
+        assert_eq!(backends, [OpenClDevice(1), Cpu, Cpu, Cpu]);
+        assert!(slots[0].is_none(), "a device worker does not wait");
+        let shared = slots[1].clone().expect("a CPU worker's slots");
+        assert_eq!(shared.available_permits(), 2);
+        assert!(
+            slots[2..]
+                .iter()
+                .all(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(s, &shared)))
+        );
+        let (backends, _) = plan(Workers::Count(3), 0, &[]);
+        assert!(
+            proving_slots(Workers::Count(3), 0, &backends)
+                .iter()
+                .all(Option::is_none)
+        );
     }
 
     /// Workers prove from the prepared matrices: the same proof, bit for
