@@ -413,10 +413,11 @@ pub enum End<'a> {
 /// the long-polls of every node.
 pub const ENDED_CHANNEL: &str = "zkr_proof_jobs_ended";
 
-/// Stores the end of job `id` if lease `token` still holds it, in one
-/// transaction with its webhook delivery, the count of `worker`'s jobs and
-/// (on PostgreSQL) the announcement on [`ENDED_CHANNEL`], which listeners
-/// get once it commits; the sealed input is deleted. `false` (nothing
+/// Stores the end of job `id` if lease `token` still holds it, all or
+/// nothing with its webhook delivery, the count of `worker`'s jobs and (on
+/// PostgreSQL, where all of it is one statement) the announcement on
+/// [`ENDED_CHANNEL`], which listeners get once it commits; the sealed
+/// input is deleted. `false` (nothing
 /// written) when the lease was lost.
 pub async fn finish(
     db: &Db,
@@ -427,44 +428,76 @@ pub async fn finish(
     now_ms: i64,
 ) -> Result<bool> {
     let now = now_ms / 1000;
-    let mut tx = db.begin_write().await?;
-    // The job's id and lease are the last two parameters, `$n` and `$n+1`.
-    let held = |n: usize| {
+    // The end's own values are $1..; the job's id and lease follow, `$n`
+    // and `$n+1`, then (PostgreSQL) the worker, the time and the channel.
+    let (set, n, counter) = match end {
+        End::Succeeded { .. } => (
+            "state = 'succeeded', backend = $1, proof = $2, public_signals = $3, \
+             finished_at = $4, proving_ms = $5",
+            6,
+            "jobs_done",
+        ),
+        End::Failed(_) => (
+            "state = 'failed', error = $1, finished_at = $2",
+            3,
+            "jobs_failed",
+        ),
+    };
+    let update = format!(
+        "UPDATE proof_jobs SET {set}, stage = NULL, progress = NULL, lease_token = NULL, \
+         sealed_input = NULL WHERE id = ${n} AND lease_token = ${} AND state = 'running' \
+         RETURNING id, webhook_url",
+        n + 1
+    );
+    let count = |worker: &str, when: &str| {
         format!(
-            "WHERE id = ${n} AND lease_token = ${} AND state = 'running' RETURNING webhook_url",
-            n + 1
+            "UPDATE proof_workers SET {counter} = {counter} + 1, current_job = NULL \
+             WHERE id = {worker}{when}"
         )
     };
-    let ended = match end {
+    let sql = match db.backend {
+        // One statement: its parts see one snapshot and commit together,
+        // and the announcement is sent when it commits.
+        Backend::Postgres => format!(
+            "WITH ended AS ({update}), \
+             counted AS ({}), \
+             hooked AS ({}), \
+             notified AS (SELECT pg_notify(${}, id) FROM ended) \
+             SELECT ended.id FROM ended, notified",
+            count(&format!("${}", n + 2), " AND EXISTS (SELECT 1 FROM ended)"),
+            webhooks::enqueue_sql("ended WHERE TRUE", &format!("${}", n + 3)),
+            n + 4
+        ),
+        Backend::Sqlite => update,
+    };
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    query = match end {
         End::Succeeded {
             backend,
             proof,
             public,
             proving_ms,
-        } => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE proof_jobs SET state = 'succeeded', backend = $1, proof = $2, \
-                 public_signals = $3, finished_at = $4, proving_ms = $5, stage = NULL, \
-                 progress = NULL, lease_token = NULL, sealed_input = NULL {}",
-            held(6)
-        )))
-        .bind(backend)
-        .bind(proof)
-        .bind(public)
-        .bind(now)
-        .bind(proving_ms),
-        End::Failed(message) => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE proof_jobs SET state = 'failed', error = $1, finished_at = $2, \
-             stage = NULL, progress = NULL, lease_token = NULL, sealed_input = NULL {}",
-            held(3)
-        )))
-        .bind(message)
-        .bind(now),
+        } => query
+            .bind(backend)
+            .bind(proof)
+            .bind(public)
+            .bind(now)
+            .bind(proving_ms),
+        End::Failed(message) => query.bind(message).bind(now),
     }
     .bind(id)
-    .bind(token)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(ended) = ended else {
+    .bind(token);
+    if db.backend == Backend::Postgres {
+        let ended = query
+            .bind(worker)
+            .bind(now_ms)
+            .bind(ENDED_CHANNEL)
+            .fetch_optional(&db.pool)
+            .await?;
+        return Ok(ended.is_some());
+    }
+    let mut tx = db.begin_write().await?;
+    let Some(ended) = query.fetch_optional(&mut *tx).await? else {
         return Ok(false);
     };
     // The webhook's delivery is written with the job's end: both or neither.
@@ -472,19 +505,10 @@ pub async fn finish(
     if webhook.is_some() {
         webhooks::enqueue(&mut tx, id, now_ms).await?;
     }
-    let count = if matches!(end, End::Succeeded { .. }) {
-        "UPDATE proof_workers SET jobs_done = jobs_done + 1, current_job = NULL WHERE id = $1"
-    } else {
-        "UPDATE proof_workers SET jobs_failed = jobs_failed + 1, current_job = NULL WHERE id = $1"
-    };
-    sqlx::query(count).bind(worker).execute(&mut *tx).await?;
-    if db.backend == Backend::Postgres {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(ENDED_CHANNEL)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    }
+    sqlx::query(sqlx::AssertSqlSafe(count("$1", "")))
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(true)
 }

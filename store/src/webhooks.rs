@@ -58,17 +58,25 @@ pub struct Status {
 /// it on the transaction that ends the job. `false` when the job has no
 /// webhook (or its delivery exists already).
 pub async fn enqueue(conn: &mut AnyConnection, job_id: &str, now_ms: i64) -> Result<bool> {
-    let r = sqlx::query(
-        "INSERT INTO proof_webhooks (job_id, url, state, attempts, next_attempt_ms, created_ms) \
-         SELECT id, webhook_url, 'pending', 0, $2, $2 FROM proof_jobs \
-         WHERE id = $1 AND webhook_url IS NOT NULL \
-         ON CONFLICT (job_id) DO NOTHING",
-    )
-    .bind(job_id)
-    .bind(now_ms)
-    .execute(conn)
-    .await?;
+    let sql = enqueue_sql("proof_jobs WHERE id = $1", "$2");
+    let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(job_id)
+        .bind(now_ms)
+        .execute(conn)
+        .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// The statement that writes a delivery for each job `jobs` (a `FROM`
+/// source and condition, e.g. `proof_jobs WHERE id = $1`, of rows with
+/// `id` and `webhook_url`) that names a webhook, due at `now` (a
+/// parameter, milliseconds).
+pub(crate) fn enqueue_sql(jobs: &str, now: &str) -> String {
+    format!(
+        "INSERT INTO proof_webhooks (job_id, url, state, attempts, next_attempt_ms, created_ms) \
+         SELECT id, webhook_url, 'pending', 0, {now}, {now} FROM {jobs} \
+         AND webhook_url IS NOT NULL ON CONFLICT (job_id) DO NOTHING"
+    )
 }
 
 /// Takes the next due delivery with a lease of `lease_ms` for `token`:

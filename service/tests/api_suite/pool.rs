@@ -559,11 +559,17 @@ api_test!(workers_are_listed_for_admins, config = config(), |app| {
         json!(["range", "membership", "receipt", "disclosure"])
     );
     assert!(workers[0]["heartbeat_at"].as_i64().is_some_and(|t| t > 0));
+    assert_eq!(workers[0]["jobs_succeeded"], 0);
     let client = app.token("client-a", &[Role::Client]).await;
     assert_eq!(
         app.get("/v1/workers", &client).await.status,
         StatusCode::FORBIDDEN
     );
+    // A job's end and its worker's count are stored together.
+    proved_range(&app, &client, 50).await;
+    let r = app.get("/v1/workers", &app.admin).await;
+    assert_eq!(r.json[0]["jobs_succeeded"], 1, "{}", r.text);
+    assert_eq!(r.json[0]["jobs_failed"], 0, "{}", r.text);
 });
 
 api_test!(
