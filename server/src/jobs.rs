@@ -556,9 +556,6 @@ pub struct Jobs {
     ended: broadcast::Sender<Uuid>,
 }
 
-/// The NOTIFY channel on which every node announces the jobs that ended.
-pub(crate) const ENDED_CHANNEL: &str = store::ENDED_CHANNEL;
-
 impl Jobs {
     /// The queue on `db`, with the pool settings of `config`.
     pub fn new(db: Db, metrics: Metrics, config: &ProofsConfig) -> Self {
@@ -621,7 +618,7 @@ impl Jobs {
     /// job `id` ended.
     async fn announce_end(&self, id: &Uuid) {
         let _ = self.ended.send(*id);
-        if let Err(e) = store::notify(&self.db, ENDED_CHANNEL, &id.to_string()).await {
+        if let Err(e) = store::notify(&self.db, store::ENDED_CHANNEL, &id.to_string()).await {
             tracing::warn!(error = %e, "cannot announce a job's end");
         }
     }

@@ -222,7 +222,7 @@ fn start_deliverer(state: &AppState) -> Result<Option<webhooks::Deliverer>> {
 }
 
 /// On PostgreSQL, passes every node's announcements to this node: job
-/// ends to its long-polls (LISTEN on [`jobs::ENDED_CHANNEL`]), policy
+/// ends to its long-polls (LISTEN on [`zkr_store::jobs::ENDED_CHANNEL`]), policy
 /// changes to its policy cache; reconnects after a lost connection.
 fn relay_announcements(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     if state.db.backend != zkr_store::Backend::Postgres {
@@ -247,7 +247,10 @@ fn relay_announcements(state: &AppState) -> Option<tokio::task::JoinHandle<()>> 
 async fn listen(url: &str, state: &AppState) -> std::result::Result<(), sqlx::Error> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
     listener
-        .listen_all([jobs::ENDED_CHANNEL, zkr_store::policies::CHANGED_CHANNEL])
+        .listen_all([
+            zkr_store::jobs::ENDED_CHANNEL,
+            zkr_store::policies::CHANGED_CHANNEL,
+        ])
         .await?;
     state.policies.watching(true);
     // `try_recv` tells of a lost connection (`None`), which `recv` would
