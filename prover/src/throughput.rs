@@ -103,6 +103,16 @@ pub struct Choice {
     pub tried: BTreeMap<usize, f64>,
 }
 
+impl Choice {
+    /// Whether the choice proved at least [`MIN_GAIN`] times as fast as
+    /// every other number tried: a clear measurement, not one within noise.
+    pub fn clear(&self) -> bool {
+        self.tried
+            .iter()
+            .all(|(k, r)| *k == self.parallel || self.per_s >= r * MIN_GAIN)
+    }
+}
+
 /// Measures each `k` of `ks` with about `total` proofs (`total / k`
 /// rounds each, at least one), twice, alternating the `k`s so that a
 /// passing disturbance (a process starting beside) hits them alike, and
@@ -187,6 +197,7 @@ mod tests {
         let c = choose(&[1, 4], 8, &wait).expect("measured");
         assert_eq!(c.parallel, 4, "{c:?}");
         assert!(c.tried[&4] > 2.0 * c.tried[&1], "{c:?}");
+        assert!(c.clear(), "{c:?}");
     }
 
     /// Work that cannot overlap (one lock held throughout) is no faster
@@ -204,6 +215,8 @@ mod tests {
         let c = choose(&[1, 4], 8, &serial).expect("measured");
         assert_eq!(c.parallel, 1, "{c:?}");
         assert_eq!(c.tried.len(), 2);
+        // Within noise of each other: not a clear choice.
+        assert!(!c.clear(), "{c:?}");
     }
 
     #[test]

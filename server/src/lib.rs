@@ -21,6 +21,7 @@ mod ratelimit;
 mod records;
 mod registries;
 mod routes;
+mod slots;
 mod state;
 mod verifying_keys;
 mod webhooks;

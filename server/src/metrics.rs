@@ -53,6 +53,9 @@ pub struct Metrics {
     /// Jobs whose MSM device failed (or was not there) and that were proved
     /// on the CPU instead, by circuit.
     pub fallbacks: IntCounterVec,
+    /// CPU proofs this node's `auto` workers run at once (chosen by
+    /// measured throughput; 0 without such workers).
+    pub proofs_at_once: IntGauge,
 }
 
 impl Metrics {
@@ -194,6 +197,14 @@ impl Metrics {
         )
         .map_err(m)?;
         registry.register(Box::new(fallbacks.clone())).map_err(m)?;
+        let proofs_at_once = IntGauge::new(
+            "zkr_proofs_at_once",
+            "CPU proofs this node's workers run at once, chosen by measured throughput",
+        )
+        .map_err(m)?;
+        registry
+            .register(Box::new(proofs_at_once.clone()))
+            .map_err(m)?;
         for result in ["delivered", "retry", "dead"] {
             webhook_deliveries.with_label_values(&[result]);
         }
@@ -228,6 +239,7 @@ impl Metrics {
             webhook_deliveries,
             webhooks,
             fallbacks,
+            proofs_at_once,
         })
     }
 

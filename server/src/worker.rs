@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ark_bn254::Fr;
 use ark_std::UniformRand;
 use ark_std::rand::rngs::OsRng;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 use zkr_circuits::{AnyCircuit, CircuitKind};
@@ -26,6 +26,7 @@ use crate::config::Workers;
 use crate::error::{Error, Result};
 use crate::jobs::{CIRCUITS, CircuitKeys, Claim, JobState, Outcome, PROVER_ACTOR, WorkerInfo};
 use crate::routes::proofs::{circuit_of_input, circuit_of_source};
+use crate::slots::{Slot, Slots};
 
 /// How often a node's reaper (deadlines, exhausted attempts) runs.
 const REAP_EVERY: Duration = Duration::from_secs(1);
@@ -172,8 +173,8 @@ impl Pool {
                 "proofs.backend is opencl but no OpenCL device opened; the workers prove on the CPU"
             );
         }
-        let measured = match n {
-            Workers::Count(_) => 0,
+        let (measured, clear) = match n {
+            Workers::Count(_) => (0, false),
             Workers::Auto => {
                 let keys = state.circuit_keys.clone();
                 let of = circuits.clone();
@@ -182,16 +183,17 @@ impl Pool {
                     .map_err(|e| Error::Internal(e.to_string()))
                     .and_then(|r| r);
                 match measured {
-                    Ok(choice) => choice.map_or(1, |c| c.parallel),
+                    Ok(Some(c)) => (c.parallel, c.clear()),
+                    Ok(None) => (1, false),
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot measure the best number of workers; running one");
-                        1
+                        (1, false)
                     }
                 }
             }
         };
         let (backends, threads) = plan(n, measured, &device_slots);
-        let slots = proving_slots(n, measured, &backends);
+        let slots = proving_slots(n, measured, clear, &backends, &state.metrics.proofs_at_once);
         let host = host_name();
         let names = circuits
             .iter()
@@ -200,10 +202,15 @@ impl Pool {
             .join(",");
         for (backend, slots) in backends.into_iter().zip(slots) {
             let simple = Uuid::new_v4().simple().to_string();
-            let rayon = Arc::new(
-                throughput::pool(threads, &format!("zkr-prove-{}", &simple[..8]))
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-            );
+            // Workers sharing slots prove on the slot's threads.
+            let rayon = match slots {
+                Some(_) => None,
+                None => Some(Arc::new(
+                    throughput::pool(threads, &format!("zkr-prove-{}", &simple[..8]))
+                        .map_err(|e| Error::Internal(e.to_string()))?,
+                )),
+            };
+            let threads = slots.as_ref().map_or(threads, |s| s.threads_now());
             let info = WorkerInfo {
                 id: format!("{host}-{}-{}", std::process::id(), &simple[..8]),
                 host: host.clone(),
@@ -288,12 +295,15 @@ impl Pool {
 /// devices that get a worker each (`devices`, in order):
 /// - `Count(n)`: `n` workers in all, the first devices first, CPU workers
 ///   for the rest; each on `1/n` of the cores;
-/// - `Auto`, where `measured` proofs at once on the CPU prove most per
-///   second: a worker per device and `measured + 1` CPU workers, each on
-///   `1/measured` of the cores, sharing `measured` proving slots. The
-///   extra CPU worker readies the next job (its claim and input from the
-///   database) while the cores prove, so that they are not idle between
-///   jobs, without a third proof time-sliced onto them.
+/// - `Auto`, where `measured` proofs at once on the CPU proved most per
+///   second at startup: a worker per device, each on `1/measured` of the
+///   cores, and one CPU worker more than the most proofs at once the
+///   node may choose (the cores), sharing [`Slots`]: as many of them
+///   prove at once as the node has measured best (`measured` to start
+///   with), and one more readies the next job (its claim and input from
+///   the database) while the cores prove, so that they are not idle
+///   between jobs, without one proof more time-sliced onto them. The
+///   other CPU workers wait for a ticket before they claim.
 ///
 /// A device worker's MSMs run on its device; its other work (the witness,
 /// the FFTs, the G2 MSM) and proofs of circuits under
@@ -312,28 +322,37 @@ fn plan(
             (all, throughput::threads_each(n))
         }
         Workers::Auto => {
-            let measured = measured.max(1);
+            let most = throughput::parallelisms().last().copied().unwrap_or(1);
             let mut all = devices.to_vec();
-            all.resize(devices.len() + measured + 1, cpu);
-            (all, throughput::threads_each(measured))
+            all.resize(devices.len() + most + 1, cpu);
+            (all, throughput::threads_each(measured.max(1)))
         }
     }
 }
 
 /// The proving slots each worker of `backends` (as [`plan`] made them)
-/// waits for. Under `auto` the CPU workers outnumber the proofs that fit
-/// on the cores by one, so they share `measured` slots: the extra worker
-/// claims and opens the next job while the others prove and starts it the
+/// waits for. Under `auto` the CPU workers share one [`Slots`], which
+/// starts at `measured` proofs at once (`clear`: the startup measurement
+/// found that clearly best) and keeps measuring: the extra worker claims
+/// and opens the next job while the others prove and starts it the
 /// moment one of them ends, instead of proving beside them on cores they
 /// already fill. Device workers, and workers of a set number, prove
-/// without waiting.
+/// without waiting, each on its own threads.
 fn proving_slots(
     n: Workers,
     measured: usize,
+    clear: bool,
     backends: &[zkr_prover::Backend],
-) -> Vec<Option<Arc<Semaphore>>> {
+    at_once: &prometheus::IntGauge,
+) -> Vec<Option<Arc<Slots>>> {
     let shared = match n {
-        Workers::Auto => Some(Arc::new(Semaphore::new(measured.max(1)))),
+        Workers::Auto => Some(Arc::new(Slots::new(
+            throughput::parallelisms(),
+            measured.max(1),
+            clear,
+            throughput::cores(),
+            Some(at_once.clone()),
+        ))),
         Workers::Count(_) => None,
     };
     backends
@@ -397,11 +416,11 @@ struct Worker {
     id: String,
     /// Where this worker's MSMs run: the CPU, or one OpenCL device.
     backend: zkr_prover::Backend,
-    /// The threads this worker's proofs run on.
-    rayon: Arc<rayon::ThreadPool>,
-    /// Proving slots shared with the other CPU workers, when there are
-    /// more of them than proofs that fit on the cores (see [`plan`]).
-    slots: Option<Arc<Semaphore>>,
+    /// The threads this worker's proofs run on, unless it shares `slots`.
+    rayon: Option<Arc<rayon::ThreadPool>>,
+    /// Proving slots shared with the other CPU workers under `auto` (see
+    /// [`plan`]): a slot's threads prove.
+    slots: Option<Arc<Slots>>,
     circuits: Vec<CircuitKind>,
     stop: watch::Receiver<bool>,
     held: Arc<Mutex<Vec<(Uuid, String)>>>,
@@ -446,6 +465,16 @@ impl Worker {
             {
                 tracing::warn!(error = %e, "worker heartbeat failed");
             }
+            // Under `auto`, leave to hold a job: the heartbeat is kept
+            // while waiting for it.
+            let _ticket = match &self.slots {
+                Some(slots) => tokio::select! {
+                    t = slots.ticket() => Some(t),
+                    () = tokio::time::sleep(HEARTBEAT_EVERY) => continue,
+                    _ = self.stop.changed() => continue,
+                },
+                None => None,
+            };
             // Registered before the claim, so that a job queued between an
             // empty claim and the wait still wakes this worker.
             let notified = wake.notified();
@@ -632,15 +661,14 @@ impl Worker {
         }
         // The job is ready; it waits here, its lease renewed, until a
         // proving slot is free.
-        let _slot = match &self.slots {
-            Some(slots) => Some(
-                slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| Error::Internal(format!("proving slots: {e}")))?,
-            ),
+        let slot: Option<Slot> = match &self.slots {
+            Some(slots) => Some(slots.slot().await?),
             None => None,
+        };
+        let rayon = match (&slot, &self.rayon) {
+            (Some(slot), _) => slot.pool(),
+            (None, Some(rayon)) => rayon.clone(),
+            (None, None) => return Err(Error::Internal("a worker without threads".into())),
         };
         if observer.stopped() {
             return Ok(None);
@@ -655,7 +683,6 @@ impl Worker {
         let kind = circuit.kind();
         let obs = observer.clone();
         let fallbacks = self.state.metrics.fallbacks.clone();
-        let rayon = self.rayon.clone();
         let proving = tokio::task::spawn_blocking(move || -> Result<_> {
             rayon.install(|| {
                 let pk = keys.proving_key(kind)?;
@@ -684,6 +711,7 @@ impl Worker {
                     }
                     other => other,
                 };
+                let work = prepared.num_constraints();
                 let proved = match proved {
                     Ok(p) => p,
                     Err(zkr_prover::Error::Aborted { .. }) => return Ok(None),
@@ -700,7 +728,7 @@ impl Worker {
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 let public = serde_json::to_string(&snarkjs::public_json(&public))
                     .map_err(|e| Error::Internal(e.to_string()))?;
-                Ok(Some((proof, public, proved.ran.to_string())))
+                Ok(Some((proof, public, proved.ran.to_string(), work)))
             })
         });
         let result = proving
@@ -709,7 +737,15 @@ impl Worker {
         if observer.stopped() {
             return Ok(None);
         }
-        Ok(result)
+        Ok(result.map(|(proof, public, ran, work)| {
+            // Only a proof that ran on the CPU measures the CPU's split.
+            if let Some(slot) = slot
+                && ran == zkr_prover::Backend::Cpu.to_string()
+            {
+                slot.proved(work);
+            }
+            (proof, public, ran)
+        }))
     }
 }
 
@@ -864,8 +900,8 @@ mod tests {
     }
 
     /// A worker per device slot, then CPU workers: a number is the total
-    /// (devices first), `auto` adds the devices to the measured CPU
-    /// workers and one more.
+    /// (devices first), `auto` adds the devices to one CPU worker more
+    /// than the most proofs at once (the cores), on the measured share.
     #[test]
     fn workers_are_planned_per_device() {
         use zkr_prover::Backend::{Cpu, OpenClDevice};
@@ -881,27 +917,30 @@ mod tests {
             (vec![OpenClDevice(0)], each(1))
         );
         assert_eq!(plan(Workers::Count(0), 0, &two), (vec![], each(0)));
-        assert_eq!(plan(Workers::Auto, 2, &[]), (vec![Cpu, Cpu, Cpu], each(2)));
-        assert_eq!(
-            plan(Workers::Auto, 1, &two),
-            (vec![OpenClDevice(0), OpenClDevice(3), Cpu, Cpu], each(1))
-        );
-        // Nothing measured: one CPU worker and the extra one.
-        assert_eq!(plan(Workers::Auto, 0, &[]), (vec![Cpu, Cpu], each(1)));
+        let cpus = vec![Cpu; throughput::cores() + 1];
+        assert_eq!(plan(Workers::Auto, 2, &[]), (cpus.clone(), each(2)));
+        let mut with_two = two.to_vec();
+        with_two.extend(&cpus);
+        assert_eq!(plan(Workers::Auto, 1, &two), (with_two, each(1)));
+        // Nothing measured: one proof at a time to start with.
+        assert_eq!(plan(Workers::Auto, 0, &[]), (cpus, each(1)));
     }
 
-    /// Under `auto` the CPU workers share as many proving slots as proofs
-    /// fit on the cores, one fewer than there are of them; device workers
-    /// and a set number of workers do not wait for one.
+    /// Under `auto` the CPU workers share one set of proving slots that
+    /// starts at the measured proofs at once; device workers and a set
+    /// number of workers do not wait for one.
     #[test]
     fn auto_cpu_workers_share_the_proving_slots() {
         use zkr_prover::Backend::{Cpu, OpenClDevice};
-        let (backends, _) = plan(Workers::Auto, 2, &[OpenClDevice(1)]);
-        let slots = proving_slots(Workers::Auto, 2, &backends);
-        assert_eq!(backends, [OpenClDevice(1), Cpu, Cpu, Cpu]);
+        let gauge = prometheus::IntGauge::new("at_once", "test").expect("gauge");
+        let (backends, _) = plan(Workers::Auto, 1, &[OpenClDevice(1)]);
+        let slots = proving_slots(Workers::Auto, 1, true, &backends, &gauge);
+        assert_eq!(backends[0], OpenClDevice(1));
+        assert!(backends[1..].iter().all(|b| *b == Cpu));
         assert!(slots[0].is_none(), "a device worker does not wait");
         let shared = slots[1].clone().expect("a CPU worker's slots");
-        assert_eq!(shared.available_permits(), 2);
+        assert_eq!(shared.proofs_at_once(), 1);
+        assert_eq!(gauge.get(), 1);
         assert!(
             slots[2..]
                 .iter()
@@ -909,7 +948,7 @@ mod tests {
         );
         let (backends, _) = plan(Workers::Count(3), 0, &[]);
         assert!(
-            proving_slots(Workers::Count(3), 0, &backends)
+            proving_slots(Workers::Count(3), 0, false, &backends, &gauge)
                 .iter()
                 .all(Option::is_none)
         );
