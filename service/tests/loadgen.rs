@@ -146,6 +146,21 @@ fn loadgen_runs_both_modes_against_a_served_sqlite_service() {
             .as_object()
             .is_some_and(|t| !t.is_empty())
     );
+    // The raw side proved as many proofs as the run asked for (whole
+    // rounds of its proofs at once), half before the API run and half
+    // after; its rate is the rate over both.
+    let b = &r["baseline"];
+    assert!(b["measured_over"].as_u64().unwrap() >= 4, "{r}");
+    let (before, after) = (
+        b["before_after"][0].as_f64().unwrap(),
+        b["before_after"][1].as_f64().unwrap(),
+    );
+    let per_s = b["per_s"].as_f64().unwrap();
+    assert!(before > 0.0 && after > 0.0, "{r}");
+    assert!(
+        per_s >= before.min(after) * 0.999 && per_s <= before.max(after) * 1.001,
+        "{r}"
+    );
 
     // A token that is not an admin's cannot run the load: a clear error.
     let o = zkr()

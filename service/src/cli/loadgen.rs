@@ -156,6 +156,12 @@ pub struct Baseline {
     pub per_s: f64,
     /// Per second at each parallelism tried.
     pub tried: BTreeMap<usize, f64>,
+    /// Proofs or verifications `per_s` was measured over.
+    pub measured_over: u64,
+    /// Proofs: the rate before the API run and after it (`per_s` is the
+    /// rate over both).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_after: Option<(f64, f64)>,
 }
 
 /// The result of a run.
@@ -224,6 +230,17 @@ pub fn run(a: &LoadgenArgs) -> CliResult {
         .build()
         .map_err(|e| CliError::Failed(format!("tokio runtime: {e}")))?;
     let target = Target { addr, admin };
+    // The raw prover is measured before the API run and again after it
+    // (half of the proofs each), so that a machine whose speed drifts
+    // during the run does not favour either side.
+    let raw = match (a.baseline, a.mode) {
+        (true, Mode::Prove) => {
+            let raw = RawProver::new(a, kind, &input_for(kind, 0).to_string())?;
+            let before = raw.measure(a.count.div_ceil(2))?;
+            Some((raw, before))
+        }
+        _ => None,
+    };
     let (mut report, work) = runtime.block_on(async {
         match a.mode {
             Mode::Verify => verify_load(a, &target, kind).await,
@@ -234,7 +251,13 @@ pub fn run(a: &LoadgenArgs) -> CliResult {
     if a.baseline {
         let baseline = match work {
             Work::Verify { vk, proof, public } => verify_baseline(a, &vk, &proof, &public)?,
-            Work::Prove { input } => prove_baseline(a, kind, &input)?,
+            Work::Prove => match raw {
+                Some((raw, before)) => {
+                    let after = raw.measure(a.count / 2)?;
+                    raw.baseline(before, after)
+                }
+                None => return Err(CliError::Failed("no raw prover measured".into())),
+            },
         };
         report.api_over_raw = Some(report.proofs_per_s / baseline.per_s);
         report.baseline = Some(baseline);
@@ -340,9 +363,7 @@ enum Work {
         proof: String,
         public: String,
     },
-    Prove {
-        input: String,
-    },
+    Prove,
 }
 
 /// The outcome of one request.
@@ -865,12 +886,7 @@ async fn prove_load(a: &LoadgenArgs, t: &Target, kind: CircuitKind) -> CliResult
     jobs.lost = jobs.not_ended + jobs.ended_twice;
     report.proofs_per_s = jobs.succeeded as f64 / report.elapsed_s;
     report.jobs = Some(jobs);
-    Ok((
-        report,
-        Work::Prove {
-            input: input_for(kind, 0).to_string(),
-        },
-    ))
+    Ok((report, Work::Prove))
 }
 
 /// How many ends (succeeded, failed, cancelled, expired) the audit log
@@ -964,54 +980,114 @@ fn verify_baseline(a: &LoadgenArgs, vk: &str, proof: &str, public: &str) -> CliR
         parallel: a.concurrency,
         per_s,
         tried: BTreeMap::from([(a.concurrency, per_s)]),
+        measured_over: done.load(Ordering::Relaxed),
+        before_after: None,
     })
 }
 
-/// The prover's best proofs per second on this machine with the key
-/// directory's proving key, proving the run's input from the circuit's
-/// prepared matrices: `k` proofs at once, each on its share of the cores,
-/// for each `k` of [`parallelisms`].
-fn prove_baseline(a: &LoadgenArgs, kind: CircuitKind, input: &str) -> CliResult<Baseline> {
-    let dir = a
-        .keys
-        .as_deref()
-        .ok_or_else(|| CliError::Input("--keys is required".into()))?;
-    let info = zkr_artifacts::read_info(dir)?;
-    let (key_kind, depth) = info.kind_and_depth()?;
-    if key_kind != kind {
-        return Err(CliError::Input(format!(
-            "--keys {} holds the {} circuit, the run proved {}",
-            dir.display(),
-            key_kind.name(),
-            kind.name()
-        )));
+/// The raw prover of a `prove --baseline` run: the key directory's
+/// proving key and the circuit's prepared matrices in this process,
+/// proving the run's input with `parallel` proofs at once, each on its
+/// share of the cores, the fastest of [`throughput::parallelisms`] on a
+/// few proofs (at its very best: not held back by `MIN_GAIN`, so that the
+/// API/raw ratio is not flattered).
+struct RawProver {
+    what: String,
+    pk: ark_groth16::ProvingKey<ark_bn254::Bn254>,
+    prepared: zkr_prover::Prepared,
+    circuit: zkr_circuits::AnyCircuit,
+    parallel: usize,
+    tried: BTreeMap<usize, f64>,
+}
+
+/// Proofs, and the seconds they took.
+#[derive(Clone, Copy)]
+struct Measured {
+    proofs: u64,
+    secs: f64,
+}
+
+impl RawProver {
+    fn new(a: &LoadgenArgs, kind: CircuitKind, input: &str) -> CliResult<Self> {
+        let dir = a
+            .keys
+            .as_deref()
+            .ok_or_else(|| CliError::Input("--keys is required".into()))?;
+        let info = zkr_artifacts::read_info(dir)?;
+        let (key_kind, depth) = info.kind_and_depth()?;
+        if key_kind != kind {
+            return Err(CliError::Input(format!(
+                "--keys {} holds the {} circuit, the run proves {}",
+                dir.display(),
+                key_kind.name(),
+                kind.name()
+            )));
+        }
+        let pk = zkr_artifacts::read_proving_key(dir, &info)?;
+        let circuit = circuit_from_json(kind, depth, input)?;
+        let prepared = zkr_prover::Prepared::new(kind.blank(depth)?)
+            .map_err(|e| CliError::Failed(format!("preparing the circuit: {e}")))?;
+        let total = (a.count.min(32) as usize).max(1);
+        let choice =
+            throughput::choose_for(&prepared, &pk, &circuit, &throughput::parallelisms(), total)
+                .map_err(|e| CliError::Failed(format!("proving: {e}")))?;
+        let parallel = choice
+            .tried
+            .iter()
+            .max_by(|x, y| x.1.total_cmp(y.1))
+            .map_or(choice.parallel, |(k, _)| *k);
+        Ok(Self {
+            what: format!(
+                "{}({depth}) proofs from prepared matrices (CPU), the fastest of 1..{} at once, \
+                 in this process, half before the API run and half after",
+                kind.name(),
+                throughput::cores()
+            ),
+            pk,
+            prepared,
+            circuit,
+            parallel,
+            tried: choice.tried,
+        })
     }
-    let pk = zkr_artifacts::read_proving_key(dir, &info)?;
-    let circuit = circuit_from_json(kind, depth, input)?;
-    let prepared = zkr_prover::Prepared::new(kind.blank(depth)?)
-        .map_err(|e| CliError::Failed(format!("preparing the circuit: {e}")))?;
-    let cores = throughput::cores();
-    let total = (a.count.min(32) as usize).max(1);
-    let choice =
-        throughput::choose_for(&prepared, &pk, &circuit, &throughput::parallelisms(), total)
+
+    /// Proves about `n` proofs (whole rounds of `parallel`).
+    fn measure(&self, n: u64) -> CliResult<Measured> {
+        let rounds = (n.max(1) as usize).div_ceil(self.parallel);
+        let prove = |_: u64| {
+            self.prepared
+                .prove(
+                    &self.pk,
+                    self.circuit.clone(),
+                    &mut OsRng,
+                    zkr_prover::Backend::Cpu,
+                )
+                .map(|_| ())
+        };
+        let rate = throughput::proofs_per_s(self.parallel, rounds, &prove)
             .map_err(|e| CliError::Failed(format!("proving: {e}")))?;
-    // The raw side at its very best (not held back by MIN_GAIN), so that
-    // the API/raw ratio is not flattered.
-    let (parallel, per_s) = choice
-        .tried
-        .iter()
-        .max_by(|x, y| x.1.total_cmp(y.1))
-        .map_or((choice.parallel, choice.per_s), |(k, r)| (*k, *r));
-    let tried = choice.tried;
-    Ok(Baseline {
-        what: format!(
-            "{}({depth}) proofs from prepared matrices (CPU), best of 1..{cores} at once, in this process",
-            kind.name()
-        ),
-        parallel,
-        per_s,
-        tried,
-    })
+        let proofs = (rounds * self.parallel) as u64;
+        Ok(Measured {
+            proofs,
+            secs: proofs as f64 / rate,
+        })
+    }
+
+    /// The rate over both measurements.
+    fn baseline(self, before: Measured, after: Measured) -> Baseline {
+        let proofs = before.proofs + after.proofs;
+        Baseline {
+            what: self.what,
+            parallel: self.parallel,
+            per_s: proofs as f64 / (before.secs + after.secs).max(1e-9),
+            tried: self.tried,
+            measured_over: proofs,
+            before_after: Some((
+                before.proofs as f64 / before.secs.max(1e-9),
+                after.proofs as f64 / after.secs.max(1e-9),
+            )),
+        }
+    }
 }
 
 fn text_report(r: &Report) -> String {
@@ -1047,12 +1123,15 @@ fn text_report(r: &Report) -> String {
     }
     if let (Some(b), Some(ratio)) = (&r.baseline, r.api_over_raw) {
         s.push_str(&format!(
-            "raw: {:.2}/s ({}; best at {} at once)\nAPI/raw: {:.1} %\n",
-            b.per_s,
-            b.what,
-            b.parallel,
-            ratio * 100.0
+            "raw: {:.2}/s ({}; best at {} at once, over {})\n",
+            b.per_s, b.what, b.parallel, b.measured_over,
         ));
+        if let Some((before, after)) = b.before_after {
+            s.push_str(&format!(
+                "raw before the API run {before:.2}/s, after it {after:.2}/s\n"
+            ));
+        }
+        s.push_str(&format!("API/raw: {:.1} %\n", ratio * 100.0));
     }
     s
 }
