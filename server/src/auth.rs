@@ -1,9 +1,12 @@
 //! Bearer API tokens bound to a principal and its roles. Only the SHA-256 of
 //! a token is stored; a token is 256 random bits, so a plain hash suffices.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -11,8 +14,9 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
+use super::announced::Announced;
 use super::error::{Error, Result};
-use zkr_store::tokens::{self, TokenRow};
+use zkr_store::tokens::{self, Credential, TokenRow};
 use zkr_store::{Db, now_unix};
 
 /// Prefix of every token, so that leaked tokens are easy to scan for.
@@ -186,13 +190,21 @@ pub async fn mint(
 
 /// Resolves a bearer token to its principal; any failure is `Unauthorized`.
 pub async fn authenticate(db: &Db, token: &str) -> Result<Principal> {
+    let hash = token_hash(token)?;
+    principal_of(tokens::credential(db, &hash).await?, &hash)
+}
+
+/// The stored hash of a well-formed `token`.
+fn token_hash(token: &str) -> Result<String> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
         return Err(Error::Unauthorized);
     }
-    let hash = hash_token(token);
-    let stored = tokens::credential(db, &hash)
-        .await?
-        .ok_or(Error::Unauthorized)?;
+    Ok(hash_token(token))
+}
+
+/// The principal of the token whose hash is `hash`, as stored.
+fn principal_of(stored: Option<Credential>, hash: &str) -> Result<Principal> {
+    let stored = stored.ok_or(Error::Unauthorized)?;
     // The lookup already matched; comparing again in constant time keeps the
     // decision itself free of timing differences.
     if !bool::from(stored.token_hash.as_bytes().ct_eq(hash.as_bytes())) {
@@ -205,6 +217,74 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Principal> {
         roles: parse_roles(&stored.roles)?,
         id: stored.principal,
     })
+}
+
+/// Most tokens a node keeps; past that it starts again from none.
+const MAX_KEPT_TOKENS: usize = 10_000;
+
+/// Tokens as stored (hash, principal, roles, expiry, revocation), kept
+/// between requests while every change to them is announced to this node
+/// (see [`Announced`]): only on PostgreSQL, where a revocation by any node
+/// or by `zkr token revoke` is announced on
+/// [`zkr_store::tokens::CHANGED_CHANNEL`] in its transaction, and only
+/// while this node's listener is connected. On SQLite, where `zkr token
+/// revoke` changes the database from another process unannounced, every
+/// request reads its token. Expiry is checked at every use; unknown tokens
+/// are never kept.
+pub(crate) struct TokenCache {
+    changes: Announced,
+    kept: Mutex<HashMap<String, (u64, Instant, Credential)>>,
+}
+
+impl TokenCache {
+    pub(crate) fn new() -> Self {
+        Self {
+            changes: Announced::new(false),
+            kept: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// [`authenticate`], from what is kept when it may be used.
+    pub(crate) async fn authenticate(&self, db: &Db, token: &str) -> Result<Principal> {
+        let hash = token_hash(token)?;
+        let stamp = self.changes.stamp();
+        if let Some(s) = stamp
+            && let Ok(kept) = self.kept.lock()
+            && let Some((generation, at, stored)) = kept.get(&hash)
+            && *generation == s
+            && self.changes.fresh(s, *at)
+        {
+            return principal_of(Some(stored.clone()), &hash);
+        }
+        let at = Instant::now();
+        let stored = tokens::credential(db, &hash).await?;
+        if let (Some(s), Some(found)) = (stamp, &stored)
+            && self.changes.fresh(s, at)
+            && let Ok(mut kept) = self.kept.lock()
+        {
+            if kept.len() >= MAX_KEPT_TOKENS {
+                kept.clear();
+            }
+            kept.insert(hash.clone(), (s, at, found.clone()));
+        }
+        principal_of(stored, &hash)
+    }
+
+    /// A token changed (revoked through this node, or announced).
+    pub(crate) fn changed(&self) {
+        self.changes.changed();
+        if let Ok(mut kept) = self.kept.lock() {
+            kept.clear();
+        }
+    }
+
+    /// Whether announcements of changes arrive (see [`Announced::watching`]).
+    pub(crate) fn watching(&self, on: bool) {
+        self.changes.watching(on);
+        if let Ok(mut kept) = self.kept.lock() {
+            kept.clear();
+        }
+    }
 }
 
 /// Whether any token exists (first start detection).
@@ -384,5 +464,62 @@ mod tests {
         assert!(validate_principal("miner-7").is_ok());
         assert!(validate_principal("").is_err());
         assert!(validate_principal("a b").is_err());
+    }
+
+    /// Unwatched (SQLite, or a lost listener) a revocation made behind the
+    /// node's back applies at the next request; watched, a token is kept
+    /// until a change is announced, and a revocation through the node
+    /// applies at once. Unknown tokens are not kept.
+    #[tokio::test]
+    async fn tokens_are_kept_only_while_revocations_are_announced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("zkr.db").display());
+        let db = Db::connect_and_migrate(&url).await.expect("migrate");
+        let cache = TokenCache::new();
+        let t = mint(&db, "miner-1", &[Role::Miner], None)
+            .await
+            .expect("mint");
+        assert_eq!(
+            cache.authenticate(&db, &t.secret).await.expect("ok").id,
+            "miner-1"
+        );
+        tokens::revoke(&db, &t.id).await.expect("revoke");
+        assert!(matches!(
+            cache.authenticate(&db, &t.secret).await,
+            Err(Error::Unauthorized)
+        ));
+
+        cache.watching(true);
+        let t = mint(&db, "miner-2", &[Role::Miner], None)
+            .await
+            .expect("mint");
+        cache.authenticate(&db, &t.secret).await.expect("read");
+        // Revoked unannounced: the kept token still passes...
+        tokens::revoke(&db, &t.id).await.expect("revoke");
+        cache.authenticate(&db, &t.secret).await.expect("kept");
+        // ...until the change is announced.
+        cache.changed();
+        assert!(matches!(
+            cache.authenticate(&db, &t.secret).await,
+            Err(Error::Unauthorized)
+        ));
+        let unknown = format!("{TOKEN_PREFIX}{}", "x".repeat(40));
+        assert!(cache.authenticate(&db, &unknown).await.is_err());
+        assert_eq!(
+            cache.kept.lock().expect("lock").len(),
+            1,
+            "only the revoked one read"
+        );
+        // A lost listener: nothing kept is used.
+        let t = mint(&db, "miner-3", &[Role::Miner], None)
+            .await
+            .expect("mint");
+        cache.authenticate(&db, &t.secret).await.expect("read");
+        cache.watching(false);
+        tokens::revoke(&db, &t.id).await.expect("revoke");
+        assert!(matches!(
+            cache.authenticate(&db, &t.secret).await,
+            Err(Error::Unauthorized)
+        ));
     }
 }

@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use super::AppState;
-use super::auth::{self, Principal};
+use super::auth::Principal;
 use super::config::HttpConfig;
 use super::error::Error;
 
@@ -229,7 +229,7 @@ pub(crate) async fn authenticate(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let principal = match token {
-        Some(token) => auth::authenticate(&state.db, token).await,
+        Some(token) => state.tokens.authenticate(&state.db, token).await,
         None => Err(Error::Unauthorized),
     };
     let principal = match principal {

@@ -7,6 +7,7 @@
 
 mod access;
 mod access_log;
+mod announced;
 mod audit;
 mod auth;
 mod checkpoints;
@@ -224,7 +225,8 @@ fn start_deliverer(state: &AppState) -> Result<Option<webhooks::Deliverer>> {
 
 /// On PostgreSQL, passes every node's announcements to this node: job
 /// ends to its long-polls (LISTEN on [`zkr_store::jobs::ENDED_CHANNEL`]), policy
-/// changes to its policy cache; reconnects after a lost connection.
+/// changes to its policy cache, token revocations to its token cache;
+/// reconnects after a lost connection.
 fn relay_announcements(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     if state.db.backend != zkr_store::Backend::Postgres {
         return None;
@@ -236,6 +238,7 @@ fn relay_announcements(state: &AppState) -> Option<tokio::task::JoinHandle<()>> 
             let heard = listen(&url, &state).await;
             // Announcements may be missed until the next connection.
             state.policies.watching(false);
+            state.tokens.watching(false);
             if let Err(e) = heard {
                 tracing::warn!(error = %e, "database announcements interrupted; reconnecting");
             }
@@ -251,14 +254,18 @@ async fn listen(url: &str, state: &AppState) -> std::result::Result<(), sqlx::Er
         .listen_all([
             zkr_store::jobs::ENDED_CHANNEL,
             zkr_store::policies::CHANGED_CHANNEL,
+            zkr_store::tokens::CHANGED_CHANNEL,
         ])
         .await?;
     state.policies.watching(true);
+    state.tokens.watching(true);
     // `try_recv` tells of a lost connection (`None`), which `recv` would
     // hide by reconnecting, and with it the changes made meanwhile.
     while let Some(notice) = listener.try_recv().await? {
         if notice.channel() == zkr_store::policies::CHANGED_CHANNEL {
             state.policies.changed();
+        } else if notice.channel() == zkr_store::tokens::CHANGED_CHANNEL {
+            state.tokens.changed();
         } else if let Ok(id) = uuid::Uuid::parse_str(notice.payload()) {
             state.jobs.relay_end(id);
         }

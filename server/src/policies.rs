@@ -2,30 +2,23 @@
 //! version, and retiring a policy adds a retired version, so the history of
 //! what was in force is kept next to the audit log.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::access::{Policy, PolicyBody};
+use super::announced::Announced;
 use super::error::{Error, Result};
 use zkr_store::policies::{self as table, PolicyRow};
 use zkr_store::{Db, now_unix};
 
-/// The longest a node decides with policies it read before, even when no
-/// change was announced: a bound on staleness should an announcement be
-/// lost in a way the listener cannot see.
-const MAX_AGE: Duration = Duration::from_secs(5);
-
 /// The policies in force, kept between requests while nothing can have
-/// changed them unseen. Every change made through this process says so
-/// ([`changed`](Self::changed)); on PostgreSQL every node's changes are
-/// also announced on [`zkr_store::policies::CHANGED_CHANNEL`], which this
-/// node's listener passes on. While the listener is not connected
-/// ([`watching`](Self::watching) `false`: before it connects, after it
-/// lost its connection) every decision reads the database.
+/// changed them unseen (see [`Announced`]): every change made through
+/// this process says so ([`changed`](Self::changed)); on PostgreSQL every
+/// node's changes are also announced on
+/// [`zkr_store::policies::CHANGED_CHANNEL`]. While they cannot be kept
+/// every decision reads the database.
 pub(crate) struct PolicyCache {
-    generation: AtomicU64,
-    watching: AtomicBool,
+    changes: Announced,
     kept: Mutex<Option<Kept>>,
 }
 
@@ -41,34 +34,33 @@ impl PolicyCache {
     /// listener is connected).
     pub(crate) fn new(watching: bool) -> Self {
         Self {
-            generation: AtomicU64::new(0),
-            watching: AtomicBool::new(watching),
+            changes: Announced::new(watching),
             kept: Mutex::new(None),
         }
     }
 
     /// The policies in force: those kept, unless a change was announced
-    /// since they were read (or they are older than [`MAX_AGE`]).
+    /// since they were read (or they are older than
+    /// [`MAX_AGE`](super::announced::MAX_AGE)).
     pub(crate) async fn active(&self, db: &Db) -> Result<Arc<Vec<Policy>>> {
-        let generation = self.generation.load(Ordering::Acquire);
-        let watching = self.watching.load(Ordering::Acquire);
-        if watching
+        let stamp = self.changes.stamp();
+        if let Some(s) = stamp
             && let Ok(kept) = self.kept.lock()
             && let Some(k) = kept.as_ref()
-            && k.generation == generation
-            && k.at.elapsed() < MAX_AGE
+            && k.generation == s
+            && self.changes.fresh(s, k.at)
         {
             return Ok(k.policies.clone());
         }
         let at = Instant::now();
         let policies = Arc::new(active(db).await?);
         // Kept only when no change was announced while they were read.
-        if watching
-            && self.generation.load(Ordering::Acquire) == generation
+        if let Some(s) = stamp
+            && self.changes.fresh(s, at)
             && let Ok(mut kept) = self.kept.lock()
         {
             *kept = Some(Kept {
-                generation,
+                generation: s,
                 at,
                 policies: policies.clone(),
             });
@@ -78,15 +70,12 @@ impl PolicyCache {
 
     /// A change was made or announced: the next decision reads them again.
     pub(crate) fn changed(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.changes.changed();
     }
 
-    /// Whether announcements of changes arrive (the listener connected);
-    /// either way, what is kept is read again, as changes may have gone
-    /// unannounced meanwhile.
+    /// Whether announcements of changes arrive (see [`Announced::watching`]).
     pub(crate) fn watching(&self, on: bool) {
-        self.watching.store(on, Ordering::Release);
-        self.changed();
+        self.changes.watching(on);
     }
 }
 

@@ -55,6 +55,9 @@ pub struct AppState {
     pub webhooks: Arc<webhooks::Webhooks>,
     /// The policies in force, as last read.
     pub(crate) policies: Arc<policies::PolicyCache>,
+    /// Tokens as last read (kept only on PostgreSQL, see
+    /// [`auth::TokenCache`](crate::auth::TokenCache)).
+    pub(crate) tokens: Arc<crate::auth::TokenCache>,
 }
 
 /// One access question, built by a handler and answered by
@@ -144,6 +147,7 @@ impl AppState {
             policies: Arc::new(policies::PolicyCache::new(
                 db_backend != zkr_store::Backend::Postgres,
             )),
+            tokens: Arc::new(crate::auth::TokenCache::new()),
         };
         Ok((state, writer))
     }

@@ -540,6 +540,40 @@ fn postgres_pool_loses_no_job_to_killed_workers_or_api_nodes() {
     );
     assert_eq!(r.status, 200, "{}", r.json);
     within(403);
+    // A token revoked through one API node is refused by the other once
+    // the revocation is announced: api3 keeps the tokens it has read
+    // (unannounced, it would use them for up to 5 s).
+    let r = http(
+        api2.addr(),
+        "POST",
+        "/v1/tokens",
+        &admin,
+        Some(&json!({"principal": "miner-9", "roles": ["miner"]})),
+    );
+    assert_eq!(r.status, 201, "{}", r.json);
+    let (id, nine) = (
+        r.json["id"].as_str().unwrap().to_string(),
+        r.json["token"].as_str().unwrap().to_string(),
+    );
+    let status = |addr: &str| http(addr, "GET", "/v1/workers", &nine, None).status;
+    assert_eq!(status(api3.addr()), 403, "known, not an admin");
+    let r = http(
+        api2.addr(),
+        "DELETE",
+        &format!("/v1/tokens/{id}"),
+        &admin,
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(status(api2.addr()), 401, "at once on the node that revoked");
+    let start = Instant::now();
+    while status(api3.addr()) != 401 {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "api3 still accepts the revoked token"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // Overload, with no worker running: a principal's flood beyond its
     // share gets 429, beyond the queue 503, both with Retry-After, on

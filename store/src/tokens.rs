@@ -5,7 +5,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::Result;
 
 /// A token to store. `roles` is the comma-separated storage form.
@@ -144,12 +144,27 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<TokenRow>> {
     row.as_ref().map(token_row).transpose()
 }
 
-/// Marks token `id` revoked (no-op for an unknown or revoked token).
+/// PostgreSQL channel on which a revocation is announced (payload: the
+/// token id), in the transaction that stores it: nodes that keep tokens
+/// between requests drop them.
+pub const CHANGED_CHANNEL: &str = "zkr_tokens_changed";
+
+/// Marks token `id` revoked (no-op for an unknown or revoked token),
+/// announced on [`CHANGED_CHANNEL`] on PostgreSQL.
 pub async fn revoke(db: &Db, id: &str) -> Result<()> {
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE api_tokens SET revoked = 1 WHERE id = $1")
         .bind(id)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
+    if db.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGED_CHANNEL)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -94,7 +94,10 @@ pub(crate) async fn revoke(
     state
         .authorize(Ask::new(&caller, Action::TokenRevoke, &resource))
         .await?;
-    Ok(Json(auth::revoke(&state.db, &id).await?))
+    let revoked = auth::revoke(&state.db, &id).await;
+    // Whatever the outcome: a failed revocation may still have committed.
+    state.tokens.changed();
+    Ok(Json(revoked?))
 }
 
 /// The routes of `/v1/tokens`: API tokens (authenticated, under `/v1`).
