@@ -10,9 +10,10 @@
 //! proves per second, in constraints per second so that a mix of circuits
 //! is comparable, over windows of [`WINDOW`] proofs; every so often it
 //! proves one window with a neighbouring number at once (half or twice as
-//! many) and keeps whichever proved more, with the same rule as the
-//! startup measurement: more proofs at once must be
-//! [`throughput::MIN_GAIN`] times faster to be kept. A trial that confirms
+//! many) and keeps it only when it proved more: more proofs at once must
+//! be [`throughput::MIN_GAIN`] times faster (the startup rule), fewer at
+//! least as fast, so that windows differing by the machine's own drift do
+//! not move a settled node. A trial that confirms
 //! the choice doubles the time to the next one (up to [`MAX_EVERY`]
 //! windows), so a settled node spends a small and shrinking share of its
 //! time on trials.
@@ -84,14 +85,16 @@ impl Tuner {
     /// second); returns the level to prove at from now on.
     fn window(&mut self, rate: f64) -> usize {
         if let Some((from, from_rate)) = self.trial.take() {
-            let (small, large) = if from < self.level {
-                (from_rate, rate)
+            // A change needs evidence, so that windows that differ by
+            // the machine's own drift do not move a settled node: more at
+            // once is kept only when MIN_GAIN times faster (the start-up
+            // rule), fewer only when at least as fast.
+            let kept = if self.level > from {
+                rate >= from_rate * throughput::MIN_GAIN
             } else {
-                (rate, from_rate)
+                rate >= from_rate
             };
-            let larger_wins = large >= small * throughput::MIN_GAIN;
-            let tried_larger = self.level > from;
-            if larger_wins == tried_larger {
+            if kept {
                 // The trial proved more: kept.
                 self.every = EVERY_AFTER_CHANGE;
                 self.rate = Some(rate);
@@ -445,10 +448,22 @@ mod tests {
         for _ in 1..t.every {
             assert_eq!(t.window(100.0), 1);
         }
-        // Down again; one at a time within MIN_GAIN of two: the smaller
-        // is preferred and kept.
+        // Down again; one at a time a little slower than two (within
+        // MIN_GAIN): not evidence enough, back to two.
         assert_eq!(t.window(100.0), 0);
-        assert_eq!(t.window(100.0 / gain + 1.0), 0);
+        assert_eq!(t.window(100.0 / gain + 1.0), 1);
+        assert_eq!(t.every, 8 * FIRST_EVERY_UNCLEAR);
+        for _ in 1..t.every {
+            assert_eq!(t.window(100.0), 1);
+        }
+        // Up: no faster, back. Then down: as fast as two: kept.
+        assert_eq!(t.window(100.0), 2);
+        assert_eq!(t.window(100.0), 1);
+        for _ in 1..t.every {
+            assert_eq!(t.window(100.0), 1);
+        }
+        assert_eq!(t.window(100.0), 0);
+        assert_eq!(t.window(100.0), 0);
         assert_eq!(t.every, EVERY_AFTER_CHANGE);
         // Only up from the bottom; twice as fast: kept.
         for _ in 1..EVERY_AFTER_CHANGE {
