@@ -471,7 +471,8 @@ impl Worker {
                 Some(slots) => tokio::select! {
                     t = slots.ticket() => Some(t),
                     () = tokio::time::sleep(HEARTBEAT_EVERY) => continue,
-                    _ = self.stop.changed() => continue,
+                    // A dropped pool (closed channel) ends its workers.
+                    r = self.stop.changed() => if r.is_err() { break } else { continue },
                 },
                 None => None,
             };
@@ -518,7 +519,7 @@ impl Worker {
                     tokio::select! {
                         () = notified => {}
                         () = tokio::time::sleep(poll) => {}
-                        _ = self.stop.changed() => {}
+                        r = self.stop.changed() => if r.is_err() { break },
                     }
                 }
                 Err(e) => {
