@@ -547,12 +547,12 @@ mod tests {
             for w in workers {
                 w.await.expect("worker");
             }
-            assert_eq!(
-                slots.proofs_at_once(),
-                best,
-                "start {start}: {:?}",
-                slots.lock().tuner
-            );
+            // The choice held, not a trial that the end of the load may
+            // have cut short (how many windows fit depends on the
+            // machine's speed).
+            let s = slots.lock();
+            let settled = s.tuner.trial.map_or(s.tuner.level, |(from, _)| from);
+            assert_eq!(slots.levels[settled], best, "start {start}: {:?}", s.tuner);
         }
     }
 
