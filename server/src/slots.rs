@@ -10,10 +10,12 @@
 //! proves per second, in constraints per second so that a mix of circuits
 //! is comparable, over windows of [`WINDOW`] proofs; every so often it
 //! proves one window with a neighbouring number at once (half or twice as
-//! many) and keeps it only when it proved more: more proofs at once must
-//! be [`throughput::MIN_GAIN`] times faster (the startup rule), fewer at
-//! least as fast, so that windows differing by the machine's own drift do
-//! not move a settled node. A trial that confirms
+//! many) between two windows at the chosen number and keeps it only when
+//! it proved more than their mean (a steady drift of the machine's speed
+//! through the three windows then favours neither side): more proofs at
+//! once must be [`throughput::MIN_GAIN`] times faster (the startup rule),
+//! fewer at least as fast, so that windows differing by the machine's own
+//! swings do not move a settled node. A trial that confirms
 //! the choice doubles the time to the next one (up to [`MAX_EVERY`]
 //! windows), so a settled node spends a small and shrinking share of its
 //! time on trials.
@@ -44,6 +46,18 @@ const EVERY_AFTER_CHANGE: u32 = 8;
 /// Most windows between two trials.
 pub(crate) const MAX_EVERY: u32 = 128;
 
+/// A trial of another number at once: the windows around it.
+#[derive(Debug, Clone, Copy)]
+struct Trial {
+    /// The level it left, and that level's rate in the window before.
+    from: usize,
+    before: f64,
+    /// The level tried, and its rate once its window is measured (the
+    /// level is then `from` again for one window, the one after).
+    to: usize,
+    rate: Option<f64>,
+}
+
 /// Decides the number of proofs at once from window rates: an index into
 /// the candidate numbers, ascending.
 #[derive(Debug)]
@@ -56,11 +70,7 @@ struct Tuner {
     every: u32,
     /// The direction of the next trial, when both neighbours exist.
     up_next: bool,
-    /// A trial in progress: the level it left and that level's rate in
-    /// the window just before.
-    trial: Option<(usize, f64)>,
-    /// The last window's rate at the current level.
-    rate: Option<f64>,
+    trial: Option<Trial>,
 }
 
 impl Tuner {
@@ -77,36 +87,50 @@ impl Tuner {
             every,
             up_next: false,
             trial: None,
-            rate: None,
         }
+    }
+
+    /// The level chosen, not counting a trial in progress.
+    fn settled(&self) -> usize {
+        self.trial.map_or(self.level, |t| t.from)
     }
 
     /// A window measured at the current level proved `rate` (work per
     /// second); returns the level to prove at from now on.
+    ///
+    /// A trial proves one window at the other level between two windows
+    /// at the chosen one and is compared with their mean, so that a
+    /// machine whose speed drifts steadily through the three windows
+    /// favours neither side.
     fn window(&mut self, rate: f64) -> usize {
-        if let Some((from, from_rate)) = self.trial.take() {
+        if let Some(mut trial) = self.trial.take() {
+            let Some(tried) = trial.rate else {
+                // The trial's own window: back to the chosen level for
+                // the window after.
+                trial.rate = Some(rate);
+                self.trial = Some(trial);
+                self.level = trial.from;
+                return self.level;
+            };
+            let around = (trial.before + rate) / 2.0;
             // A change needs evidence, so that windows that differ by
-            // the machine's own drift do not move a settled node: more at
-            // once is kept only when MIN_GAIN times faster (the start-up
-            // rule), fewer only when at least as fast.
-            let kept = if self.level > from {
-                rate >= from_rate * throughput::MIN_GAIN
+            // the machine's own swings do not move a settled node: more
+            // at once is kept only when MIN_GAIN times faster (the
+            // start-up rule), fewer only when at least as fast.
+            let kept = if trial.to > trial.from {
+                tried >= around * throughput::MIN_GAIN
             } else {
-                rate >= from_rate
+                tried >= around
             };
             if kept {
-                // The trial proved more: kept.
+                self.level = trial.to;
                 self.every = EVERY_AFTER_CHANGE;
-                self.rate = Some(rate);
             } else {
-                self.level = from;
                 self.every = (self.every * 2).min(MAX_EVERY);
-                self.rate = Some(from_rate);
             }
             self.countdown = self.every;
             return self.level;
         }
-        self.rate = Some(rate);
         self.countdown = self.countdown.saturating_sub(1);
         if self.countdown > 0 || self.levels < 2 {
             return self.level;
@@ -115,12 +139,18 @@ impl Tuner {
         let down = self.level > 0;
         let go_up = if up && down { self.up_next } else { up };
         self.up_next = !go_up;
-        self.trial = Some((self.level, rate));
-        self.level = if go_up {
+        let to = if go_up {
             self.level + 1
         } else {
             self.level - 1
         };
+        self.trial = Some(Trial {
+            from: self.level,
+            before: rate,
+            to,
+            rate: None,
+        });
+        self.level = to;
         self.level
     }
 }
@@ -331,23 +361,32 @@ impl Slots {
         if s.proofs >= self.window && s.secs > 0.0 {
             let rate = s.work / s.secs;
             let before = s.tuner.level;
+            let settled = s.tuner.settled();
             let after = s.tuner.window(rate);
+            tracing::debug!(
+                at_once = self.levels[before],
+                proofs = s.proofs,
+                secs = format!("{:.2}", s.secs),
+                work_per_s = format!("{rate:.0}"),
+                next = self.levels[after],
+                "proving window measured"
+            );
             s.work = 0.0;
             s.secs = 0.0;
             s.proofs = 0;
             if after != before {
                 s.epoch += 1;
                 s.last = None;
-                tracing::info!(
-                    from = self.levels[before],
-                    to = self.levels[after],
-                    work_per_s = format!("{rate:.0}"),
-                    trial = s.tuner.trial.is_some(),
-                    "proofs at once changed"
-                );
                 if let Some(g) = &self.at_once {
                     g.set(self.levels[after] as i64);
                 }
+            }
+            if s.tuner.trial.is_none() && s.tuner.settled() != settled {
+                tracing::info!(
+                    from = self.levels[settled],
+                    to = self.levels[s.tuner.settled()],
+                    "proofs at once changed"
+                );
             }
         }
         drop(s);
@@ -422,8 +461,9 @@ mod tests {
     use std::time::Duration;
 
     /// Trials come after the countdown, alternate directions, and keep
-    /// more proofs at once only when MIN_GAIN times faster; a confirmed
-    /// choice waits twice as long for the next trial.
+    /// more proofs at once only when MIN_GAIN times faster than the
+    /// windows around the trial; a confirmed choice waits twice as long
+    /// for the next trial.
     #[test]
     fn the_tuner_keeps_what_proves_more() {
         let gain = throughput::MIN_GAIN;
@@ -433,55 +473,95 @@ mod tests {
         while t.countdown > 1 {
             assert_eq!(t.window(100.0), 1, "countdown");
         }
-        // The first trial goes down (up and down alternate, down first).
+        // The first trial goes down (up and down alternate, down first),
+        // then one window at two again before the decision.
         assert_eq!(t.window(100.0), 0, "trial one at a time");
-        // One at a time proves less: back to two.
-        assert_eq!(t.window(90.0), 1);
+        assert_eq!(t.window(90.0), 1, "the window after the trial");
+        assert_eq!(t.settled(), 1);
+        // One at a time proved less: two stays.
+        assert_eq!(t.window(100.0), 1);
+        assert!(t.trial.is_none());
         assert_eq!(t.every, 2 * FIRST_EVERY_UNCLEAR);
         for _ in 1..t.every {
             assert_eq!(t.window(100.0), 1);
         }
-        // Then up: four at once, faster but not MIN_GAIN times: back.
+        // Then up: four at once, faster but not MIN_GAIN times: stays.
         assert_eq!(t.window(100.0), 2, "trial four at once");
         assert_eq!(t.window(100.0 * gain - 1.0), 1);
+        assert_eq!(t.window(100.0), 1);
         assert_eq!(t.every, 4 * FIRST_EVERY_UNCLEAR);
         for _ in 1..t.every {
             assert_eq!(t.window(100.0), 1);
         }
         // Down again; one at a time a little slower than two (within
-        // MIN_GAIN): not evidence enough, back to two.
+        // MIN_GAIN): not evidence enough, two stays.
         assert_eq!(t.window(100.0), 0);
         assert_eq!(t.window(100.0 / gain + 1.0), 1);
+        assert_eq!(t.window(100.0), 1);
         assert_eq!(t.every, 8 * FIRST_EVERY_UNCLEAR);
         for _ in 1..t.every {
             assert_eq!(t.window(100.0), 1);
         }
-        // Up: no faster, back. Then down: as fast as two: kept.
+        // Up: no faster, stays. Then down: as fast as two: kept.
         assert_eq!(t.window(100.0), 2);
+        assert_eq!(t.window(100.0), 1);
         assert_eq!(t.window(100.0), 1);
         for _ in 1..t.every {
             assert_eq!(t.window(100.0), 1);
         }
         assert_eq!(t.window(100.0), 0);
-        assert_eq!(t.window(100.0), 0);
+        assert_eq!(t.window(100.0), 1);
+        assert_eq!(t.window(100.0), 0, "kept");
         assert_eq!(t.every, EVERY_AFTER_CHANGE);
         // Only up from the bottom; twice as fast: kept.
         for _ in 1..EVERY_AFTER_CHANGE {
             assert_eq!(t.window(50.0), 0);
         }
         assert_eq!(t.window(50.0), 1);
-        assert_eq!(t.window(100.0), 1);
+        assert_eq!(t.window(100.0), 0);
+        assert_eq!(t.window(50.0), 1);
         // The wait between trials has a ceiling.
         let mut t = Tuner::new(0, 2, true);
         assert_eq!(t.countdown, FIRST_EVERY_CLEAR);
         for _ in 0..20 {
             while t.window(100.0) == 0 {}
             assert_eq!(t.window(50.0), 0, "two at once is slower");
+            assert_eq!(t.window(100.0), 0);
         }
         assert_eq!(t.every, MAX_EVERY);
         // One level: never a trial.
         let mut t = Tuner::new(0, 1, false);
         assert!((0..100).all(|_| t.window(1.0) == 0));
+    }
+
+    /// A machine whose speed drifts steadily through a trial favours
+    /// neither side: the trial is measured against the mean of the
+    /// windows before and after it.
+    #[test]
+    fn a_drift_through_a_trial_decides_nothing() {
+        // Two at once (level 1) truly proves 2 % more than one at a time;
+        // the machine speeds up by 5 % per window.
+        let speed = |w: u32| 100.0 * (1.0 + 0.05 * f64::from(w));
+        let mut t = Tuner::new(1, 2, false);
+        let mut w = 0;
+        assert_eq!(t.window(speed(w)), 0, "trial one at a time");
+        w += 1;
+        // One at a time, in a faster window than the one before: more
+        // than that window, yet less than the two around it.
+        let tried = speed(w) / 1.02;
+        assert!(tried > speed(w - 1));
+        assert_eq!(t.window(tried), 1);
+        w += 1;
+        assert_eq!(t.window(speed(w)), 1, "one at a time not kept");
+        assert!(t.trial.is_none());
+        // Slowing down through a trial of more at once that truly
+        // proves MIN_GAIN times more is still seen to.
+        let gain = throughput::MIN_GAIN * 1.01;
+        let slow = |w: u32| 100.0 * (1.0 - 0.03 * f64::from(w));
+        let mut t = Tuner::new(0, 2, false);
+        assert_eq!(t.window(slow(0)), 1);
+        assert_eq!(t.window(slow(1) * gain), 0);
+        assert_eq!(t.window(slow(2)), 1, "two at once kept");
     }
 
     /// At most the level's proofs prove at once, each on its share of the
@@ -551,7 +631,7 @@ mod tests {
             // have cut short (how many windows fit depends on the
             // machine's speed).
             let s = slots.lock();
-            let settled = s.tuner.trial.map_or(s.tuner.level, |(from, _)| from);
+            let settled = s.tuner.settled();
             assert_eq!(slots.levels[settled], best, "start {start}: {:?}", s.tuner);
         }
     }
