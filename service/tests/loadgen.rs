@@ -115,7 +115,15 @@ fn loadgen_runs_both_modes_against_a_served_sqlite_service() {
 
     let o = zkr()
         .args(["loadgen", "--url", &url, "--mode", "prove", "--count", "4"])
-        .args(["--concurrency", "2", "--json", "--baseline", "--keys"])
+        .args([
+            "--concurrency",
+            "2",
+            "--json",
+            "--baseline",
+            "--rounds",
+            "2",
+        ])
+        .arg("--keys")
         .arg(dir.path().join("circuits/receipt"))
         .env("ZKR_TOKEN", std::fs::read_to_string(&token).unwrap().trim())
         .output()
@@ -146,21 +154,41 @@ fn loadgen_runs_both_modes_against_a_served_sqlite_service() {
             .as_object()
             .is_some_and(|t| !t.is_empty())
     );
-    // The raw side proved as many proofs as the run asked for (whole
-    // rounds of its proofs at once), half before the API run and half
-    // after; its rate is the rate over both.
+    // Two rounds through the API, each with its rate; the raw prover
+    // measured before each round and after the last, its rate the rate
+    // over all three measurements.
+    let rounds: Vec<f64> = r["rounds_proofs_per_s"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(rounds.len(), 2, "{r}");
+    assert!(rounds.iter().all(|x| *x > 0.0), "{r}");
     let b = &r["baseline"];
-    assert!(b["measured_over"].as_u64().unwrap() >= 4, "{r}");
-    let (before, after) = (
-        b["before_after"][0].as_f64().unwrap(),
-        b["before_after"][1].as_f64().unwrap(),
-    );
+    let segments: Vec<f64> = b["segments"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(segments.len(), 3, "{r}");
+    assert!(b["measured_over"].as_u64().unwrap() >= 3, "{r}");
     let per_s = b["per_s"].as_f64().unwrap();
-    assert!(before > 0.0 && after > 0.0, "{r}");
-    assert!(
-        per_s >= before.min(after) * 0.999 && per_s <= before.max(after) * 1.001,
-        "{r}"
-    );
+    let (lo, hi) = segments
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+    assert!(lo > 0.0, "{r}");
+    assert!(per_s >= lo * 0.999 && per_s <= hi * 1.001, "{r}");
+
+    // Rounds out of bounds are refused before anything runs.
+    let o = zkr()
+        .args(["loadgen", "--url", &url, "--mode", "prove", "--rounds", "0"])
+        .env("ZKR_TOKEN", std::fs::read_to_string(&token).unwrap().trim())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--rounds"));
 
     // A token that is not an admin's cannot run the load: a clear error.
     let o = zkr()

@@ -39,6 +39,8 @@ pub const MAX_DURATION_SECS: u64 = 3_600;
 pub const MAX_CONCURRENCY: usize = 256;
 /// Longest wait for jobs still in flight when sending stops, in seconds.
 pub const MAX_DRAIN_SECS: u64 = 600;
+/// Most rounds of a prove run with `--baseline`.
+pub const MAX_ROUNDS: u64 = 16;
 /// Longest single long-poll of a job (the service caps it too).
 const WAIT_SECS: u64 = 20;
 
@@ -89,6 +91,12 @@ pub struct LoadgenArgs {
     /// `<circuits_dir>/<circuit>` (by default `zkr-data/circuits/receipt`).
     #[arg(long)]
     pub keys: Option<PathBuf>,
+    /// Prove --baseline: rounds the API run is split into, with the raw
+    /// prover measured before each round and after the last (1 to 16), so
+    /// that a machine whose speed drifts during the run weighs on both
+    /// sides alike.
+    #[arg(long, default_value_t = 4)]
+    pub rounds: u64,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -158,10 +166,11 @@ pub struct Baseline {
     pub tried: BTreeMap<usize, f64>,
     /// Proofs or verifications `per_s` was measured over.
     pub measured_over: u64,
-    /// Proofs: the rate before the API run and after it (`per_s` is the
-    /// rate over both).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub before_after: Option<(f64, f64)>,
+    /// Proofs: the rate at `parallel` of each measurement, before each
+    /// round of the API run and after the last (`per_s` is the rate over
+    /// all of them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<f64>,
 }
 
 /// The result of a run.
@@ -194,6 +203,10 @@ pub struct Report {
     pub baseline: Option<Baseline>,
     /// With `--baseline`: `proofs_per_s / baseline.per_s`.
     pub api_over_raw: Option<f64>,
+    /// Prove mode with more than one round: proofs per second through the
+    /// API in each round.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rounds_proofs_per_s: Vec<f64>,
 }
 
 /// Runs `zkr loadgen`.
@@ -217,6 +230,11 @@ pub fn run(a: &LoadgenArgs) -> CliResult {
             "--drain-secs must be at most {MAX_DRAIN_SECS}"
         )));
     }
+    if !(1..=MAX_ROUNDS).contains(&a.rounds) {
+        return Err(CliError::Input(format!(
+            "--rounds must be 1 to {MAX_ROUNDS}"
+        )));
+    }
     let kind = circuit_of(a)?;
     if a.baseline && a.mode == Mode::Prove && a.keys.is_none() {
         return Err(CliError::Input(
@@ -230,21 +248,27 @@ pub fn run(a: &LoadgenArgs) -> CliResult {
         .build()
         .map_err(|e| CliError::Failed(format!("tokio runtime: {e}")))?;
     let target = Target { addr, admin };
-    // The raw prover is measured before the API run and again after it
-    // (half of the proofs each), so that a machine whose speed drifts
-    // during the run does not favour either side.
+    // The raw prover is measured before each round of the API run and
+    // after the last, so that a machine whose speed drifts during the run
+    // does not favour either side.
     let raw = match (a.baseline, a.mode) {
-        (true, Mode::Prove) => {
-            let raw = RawProver::new(a, kind, &input_for(kind, 0).to_string())?;
-            let before = raw.measure(a.count.div_ceil(2))?;
-            Some((raw, before))
-        }
+        (true, Mode::Prove) => Some(RawProver::new(a, kind, &input_for(kind, 0).to_string())?),
         _ => None,
+    };
+    let rounds = if raw.is_some() { a.rounds } else { 1 };
+    let per_segment = (a.count / (2 * rounds)).max(1);
+    let mut segments = Vec::new();
+    let mut between = || -> CliResult<()> {
+        if let Some(raw) = &raw {
+            let reverse = segments.len() % 2 == 1;
+            segments.push(raw.measure(per_segment, reverse)?);
+        }
+        Ok(())
     };
     let (mut report, work) = runtime.block_on(async {
         match a.mode {
             Mode::Verify => verify_load(a, &target, kind).await,
-            Mode::Prove => prove_load(a, &target, kind).await,
+            Mode::Prove => prove_load(a, &target, kind, rounds, &mut between).await,
         }
     })?;
     drop(runtime);
@@ -252,10 +276,7 @@ pub fn run(a: &LoadgenArgs) -> CliResult {
         let baseline = match work {
             Work::Verify { vk, proof, public } => verify_baseline(a, &vk, &proof, &public)?,
             Work::Prove => match raw {
-                Some((raw, before)) => {
-                    let after = raw.measure(a.count / 2)?;
-                    raw.baseline(before, after)
-                }
+                Some(raw) => raw.baseline(&segments),
                 None => return Err(CliError::Failed("no raw prover measured".into())),
             },
         };
@@ -629,6 +650,7 @@ fn report_of(a: &LoadgenArgs, kind: CircuitKind, t: &Tally, elapsed: Duration) -
         jobs: None,
         baseline: None,
         api_over_raw: None,
+        rounds_proofs_per_s: Vec::new(),
     }
 }
 
@@ -790,16 +812,97 @@ async fn follow(conn: &mut Conn, token: &str, id: &str, until: Instant) -> Optio
     None
 }
 
-async fn prove_load(a: &LoadgenArgs, t: &Target, kind: CircuitKind) -> CliResult<(Report, Work)> {
+/// Proves `a.count` jobs through the API in `rounds` rounds of about
+/// equal size, calling `between` before each round and after the last
+/// (the raw prover's measurements); the API's rate is over the rounds'
+/// time only.
+async fn prove_load(
+    a: &LoadgenArgs,
+    t: &Target,
+    kind: CircuitKind,
+    rounds: u64,
+    between: &mut dyn FnMut() -> CliResult<()>,
+) -> CliResult<(Report, Work)> {
     let mut conn = Conn::new(t.addr);
     let principal = run_principal();
     let miner = Arc::new(mint(&mut conn, t, &principal, "miner").await?);
     let since = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
-    let budget = Arc::new(Budget {
-        next: AtomicU64::new(0),
-        count: a.count,
-        until: Instant::now() + Duration::from_secs(a.duration),
-    });
+    let mut left = Duration::from_secs(a.duration);
+    let mut elapsed = Duration::ZERO;
+    let mut tallies = Vec::new();
+    let mut per_round = Vec::new();
+    for round in 0..rounds {
+        tokio::task::block_in_place(&mut *between)?;
+        if left.is_zero() {
+            continue;
+        }
+        let budget = Arc::new(Budget {
+            next: AtomicU64::new(a.count * round / rounds),
+            count: a.count * (round + 1) / rounds,
+            until: Instant::now() + left,
+        });
+        let (tally, took) = prove_round(a, t, kind, &miner, budget).await;
+        let proved = tally
+            .jobs
+            .iter()
+            .filter(|(_, end, _)| end.as_deref() == Some("succeeded"))
+            .count();
+        per_round.push(proved as f64 / took.as_secs_f64().max(1e-9));
+        tallies.push(tally);
+        elapsed += took;
+        left = left.saturating_sub(took);
+    }
+    tokio::task::block_in_place(&mut *between)?;
+    let all = merge(tallies);
+    let mut report = report_of(a, kind, &all, elapsed);
+    let mut jobs = Jobs {
+        accepted: all.jobs.len() as u64,
+        ..Jobs::default()
+    };
+    let mut latencies = Vec::new();
+    for (_, end, ms) in &all.jobs {
+        match end.as_deref() {
+            Some("succeeded") => {
+                jobs.succeeded += 1;
+                latencies.push(*ms);
+            }
+            Some(_) => jobs.failed += 1,
+            None => jobs.not_ended += 1,
+        }
+    }
+    jobs.latency_ms = Latency::of(latencies);
+    let ended: Vec<&str> = all
+        .jobs
+        .iter()
+        .filter(|(_, end, _)| end.is_some())
+        .map(|(id, _, _)| id.as_str())
+        .collect();
+    let ends = audited_ends(&mut conn, t, since, &ended).await?;
+    for (id, end, _) in &all.jobs {
+        match ends.get(id.as_str()).copied().unwrap_or(0) {
+            0 if end.is_some() => jobs.end_not_audited += 1,
+            0 | 1 => {}
+            _ => jobs.ended_twice += 1,
+        }
+    }
+    jobs.lost = jobs.not_ended + jobs.ended_twice;
+    report.proofs_per_s = jobs.succeeded as f64 / report.elapsed_s;
+    report.jobs = Some(jobs);
+    if per_round.len() > 1 {
+        report.rounds_proofs_per_s = per_round;
+    }
+    Ok((report, Work::Prove))
+}
+
+/// One round of a prove run: `a.concurrency` connections submit jobs
+/// while `budget` lasts and follow each to its end.
+async fn prove_round(
+    a: &LoadgenArgs,
+    t: &Target,
+    kind: CircuitKind,
+    miner: &Arc<String>,
+    budget: Arc<Budget>,
+) -> (Tally, Duration) {
     let drain_until = budget.until + Duration::from_secs(a.drain_secs);
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -850,43 +953,7 @@ async fn prove_load(a: &LoadgenArgs, t: &Target, kind: CircuitKind) -> CliResult
         });
     }
     let tallies = tasks.join_all().await;
-    let elapsed = start.elapsed();
-    let all = merge(tallies);
-    let mut report = report_of(a, kind, &all, elapsed);
-    let mut jobs = Jobs {
-        accepted: all.jobs.len() as u64,
-        ..Jobs::default()
-    };
-    let mut latencies = Vec::new();
-    for (_, end, ms) in &all.jobs {
-        match end.as_deref() {
-            Some("succeeded") => {
-                jobs.succeeded += 1;
-                latencies.push(*ms);
-            }
-            Some(_) => jobs.failed += 1,
-            None => jobs.not_ended += 1,
-        }
-    }
-    jobs.latency_ms = Latency::of(latencies);
-    let ended: Vec<&str> = all
-        .jobs
-        .iter()
-        .filter(|(_, end, _)| end.is_some())
-        .map(|(id, _, _)| id.as_str())
-        .collect();
-    let ends = audited_ends(&mut conn, t, since, &ended).await?;
-    for (id, end, _) in &all.jobs {
-        match ends.get(id.as_str()).copied().unwrap_or(0) {
-            0 if end.is_some() => jobs.end_not_audited += 1,
-            0 | 1 => {}
-            _ => jobs.ended_twice += 1,
-        }
-    }
-    jobs.lost = jobs.not_ended + jobs.ended_twice;
-    report.proofs_per_s = jobs.succeeded as f64 / report.elapsed_s;
-    report.jobs = Some(jobs);
-    Ok((report, Work::Prove))
+    (merge(tallies), start.elapsed())
 }
 
 /// How many ends (succeeded, failed, cancelled, expired) the audit log
@@ -981,23 +1048,24 @@ fn verify_baseline(a: &LoadgenArgs, vk: &str, proof: &str, public: &str) -> CliR
         per_s,
         tried: BTreeMap::from([(a.concurrency, per_s)]),
         measured_over: done.load(Ordering::Relaxed),
-        before_after: None,
+        segments: Vec::new(),
     })
 }
 
-/// The raw prover of a `prove --baseline` run: the key directory's
-/// proving key and the circuit's prepared matrices in this process,
-/// proving the run's input with `parallel` proofs at once, each on its
-/// share of the cores, the fastest of [`throughput::parallelisms`] on a
-/// few proofs (at its very best: not held back by `MIN_GAIN`, so that the
-/// API/raw ratio is not flattered).
+/// The raw side of a prove run: the run's input proved in this process
+/// from prepared matrices, with each number of proofs at once of
+/// [`throughput::parallelisms`] (each proof on its share of the cores),
+/// measured alike before each round of the API run and after the last;
+/// the best of them over all measurements is the raw rate (at its very
+/// best: not held back by `MIN_GAIN`, so that the API/raw ratio is not
+/// flattered).
 struct RawProver {
     what: String,
     pk: ark_groth16::ProvingKey<ark_bn254::Bn254>,
     prepared: zkr_prover::Prepared,
     circuit: zkr_circuits::AnyCircuit,
-    parallel: usize,
-    tried: BTreeMap<usize, f64>,
+    /// Proofs at once measured, ascending.
+    ks: Vec<usize>,
 }
 
 /// Proofs, and the seconds they took.
@@ -1027,33 +1095,26 @@ impl RawProver {
         let circuit = circuit_from_json(kind, depth, input)?;
         let prepared = zkr_prover::Prepared::new(kind.blank(depth)?)
             .map_err(|e| CliError::Failed(format!("preparing the circuit: {e}")))?;
-        let total = (a.count.min(32) as usize).max(1);
-        let choice =
-            throughput::choose_for(&prepared, &pk, &circuit, &throughput::parallelisms(), total)
-                .map_err(|e| CliError::Failed(format!("proving: {e}")))?;
-        let parallel = choice
-            .tried
-            .iter()
-            .max_by(|x, y| x.1.total_cmp(y.1))
-            .map_or(choice.parallel, |(k, _)| *k);
         Ok(Self {
             what: format!(
-                "{}({depth}) proofs from prepared matrices (CPU), the fastest of 1..{} at once, \
-                 in this process, half before the API run and half after",
+                "{}({depth}) proofs from prepared matrices (CPU), in this process, 1..{} at \
+                 once, each measured before each round of the API run and after the last; \
+                 the fastest",
                 kind.name(),
                 throughput::cores()
             ),
             pk,
             prepared,
             circuit,
-            parallel,
-            tried: choice.tried,
+            ks: throughput::parallelisms(),
         })
     }
 
-    /// Proves about `n` proofs (whole rounds of `parallel`).
-    fn measure(&self, n: u64) -> CliResult<Measured> {
-        let rounds = (n.max(1) as usize).div_ceil(self.parallel);
+    /// Proves about `n` proofs, shared among the numbers at once (whole
+    /// rounds of each), in turn, the order reversed when `reverse`: one
+    /// measurement per number.
+    fn measure(&self, n: u64, reverse: bool) -> CliResult<Vec<Measured>> {
+        let each = (n / self.ks.len() as u64).max(1) as usize;
         let prove = |_: u64| {
             self.prepared
                 .prove(
@@ -1064,28 +1125,55 @@ impl RawProver {
                 )
                 .map(|_| ())
         };
-        let rate = throughput::proofs_per_s(self.parallel, rounds, &prove)
-            .map_err(|e| CliError::Failed(format!("proving: {e}")))?;
-        let proofs = (rounds * self.parallel) as u64;
-        Ok(Measured {
-            proofs,
-            secs: proofs as f64 / rate,
-        })
+        let mut order: Vec<usize> = (0..self.ks.len()).collect();
+        if reverse {
+            order.reverse();
+        }
+        let mut out = vec![
+            Measured {
+                proofs: 0,
+                secs: 0.0
+            };
+            self.ks.len()
+        ];
+        for i in order {
+            let k = self.ks[i];
+            let rounds = each.div_ceil(k);
+            let rate = throughput::proofs_per_s(k, rounds, &prove)
+                .map_err(|e| CliError::Failed(format!("proving: {e}")))?;
+            let proofs = (rounds * k) as u64;
+            out[i] = Measured {
+                proofs,
+                secs: proofs as f64 / rate,
+            };
+        }
+        Ok(out)
     }
 
-    /// The rate over both measurements.
-    fn baseline(self, before: Measured, after: Measured) -> Baseline {
-        let proofs = before.proofs + after.proofs;
+    /// The best number at once over all the measurements, and its rate.
+    fn baseline(self, segments: &[Vec<Measured>]) -> Baseline {
+        let over = |i: usize| {
+            let proofs: u64 = segments.iter().map(|m| m[i].proofs).sum();
+            let secs: f64 = segments.iter().map(|m| m[i].secs).sum();
+            (proofs, proofs as f64 / secs.max(1e-9))
+        };
+        let tried: BTreeMap<usize, f64> = (0..self.ks.len())
+            .map(|i| (self.ks[i], over(i).1))
+            .collect();
+        let best = (0..self.ks.len())
+            .max_by(|x, y| over(*x).1.total_cmp(&over(*y).1))
+            .unwrap_or(0);
+        let (proofs, per_s) = over(best);
         Baseline {
             what: self.what,
-            parallel: self.parallel,
-            per_s: proofs as f64 / (before.secs + after.secs).max(1e-9),
-            tried: self.tried,
+            parallel: self.ks[best],
+            per_s,
+            tried,
             measured_over: proofs,
-            before_after: Some((
-                before.proofs as f64 / before.secs.max(1e-9),
-                after.proofs as f64 / after.secs.max(1e-9),
-            )),
+            segments: segments
+                .iter()
+                .map(|m| m[best].proofs as f64 / m[best].secs.max(1e-9))
+                .collect(),
         }
     }
 }
@@ -1126,10 +1214,20 @@ fn text_report(r: &Report) -> String {
             "raw: {:.2}/s ({}; best at {} at once, over {})\n",
             b.per_s, b.what, b.parallel, b.measured_over,
         ));
-        if let Some((before, after)) = b.before_after {
+        if !b.segments.is_empty() {
+            let rates: Vec<String> = b.segments.iter().map(|r| format!("{r:.2}")).collect();
             s.push_str(&format!(
-                "raw before the API run {before:.2}/s, after it {after:.2}/s\n"
+                "raw before each round and after the last: {} /s\n",
+                rates.join(", ")
             ));
+        }
+        if !r.rounds_proofs_per_s.is_empty() {
+            let rates: Vec<String> = r
+                .rounds_proofs_per_s
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect();
+            s.push_str(&format!("API in each round: {} /s\n", rates.join(", ")));
         }
         s.push_str(&format!("API/raw: {:.1} %\n", ratio * 100.0));
     }
