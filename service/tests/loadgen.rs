@@ -112,6 +112,18 @@ fn loadgen_runs_both_modes_against_a_served_sqlite_service() {
     assert!(r["latency_ms"]["p99"].as_f64().unwrap() >= r["latency_ms"]["p50"].as_f64().unwrap());
     assert!(r["baseline"]["per_s"].as_f64().unwrap() > 0.0, "{r}");
     assert!(r["api_over_raw"].as_f64().unwrap() > 0.0, "{r}");
+    // Four rounds (the default), the raw verifier measured before each
+    // and after the last.
+    assert_eq!(
+        r["rounds_proofs_per_s"].as_array().map(Vec::len),
+        Some(4),
+        "{r}"
+    );
+    assert_eq!(
+        r["baseline"]["segments"].as_array().map(Vec::len),
+        Some(5),
+        "{r}"
+    );
 
     let o = zkr()
         .args(["loadgen", "--url", &url, "--mode", "prove", "--count", "4"])

@@ -91,8 +91,8 @@ pub struct LoadgenArgs {
     /// `<circuits_dir>/<circuit>` (by default `zkr-data/circuits/receipt`).
     #[arg(long)]
     pub keys: Option<PathBuf>,
-    /// Prove --baseline: rounds the API run is split into, with the raw
-    /// prover measured before each round and after the last (1 to 16), so
+    /// With --baseline: rounds the API run is split into, with the raw
+    /// side measured before each round and after the last (1 to 16), so
     /// that a machine whose speed drifts during the run weighs on both
     /// sides alike.
     #[arg(long, default_value_t = 4)]
@@ -166,9 +166,9 @@ pub struct Baseline {
     pub tried: BTreeMap<usize, f64>,
     /// Proofs or verifications `per_s` was measured over.
     pub measured_over: u64,
-    /// Proofs: the rate at `parallel` of each measurement, before each
-    /// round of the API run and after the last (`per_s` is the rate over
-    /// all of them).
+    /// The rate (at `parallel`) of each measurement, before each round of
+    /// the API run and after the last (`per_s` is the rate over all of
+    /// them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub segments: Vec<f64>,
 }
@@ -203,8 +203,8 @@ pub struct Report {
     pub baseline: Option<Baseline>,
     /// With `--baseline`: `proofs_per_s / baseline.per_s`.
     pub api_over_raw: Option<f64>,
-    /// Prove mode with more than one round: proofs per second through the
-    /// API in each round.
+    /// With more than one round: proofs (prove) or verifications (verify)
+    /// per second through the API in each round.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rounds_proofs_per_s: Vec<f64>,
 }
@@ -255,7 +255,7 @@ pub fn run(a: &LoadgenArgs) -> CliResult {
         (true, Mode::Prove) => Some(RawProver::new(a, kind, &input_for(kind, 0).to_string())?),
         _ => None,
     };
-    let rounds = if raw.is_some() { a.rounds } else { 1 };
+    let rounds = if a.baseline { a.rounds } else { 1 };
     let per_segment = (a.count / (2 * rounds)).max(1);
     let mut segments = Vec::new();
     let mut between = || -> CliResult<()> {
@@ -265,16 +265,36 @@ pub fn run(a: &LoadgenArgs) -> CliResult {
         }
         Ok(())
     };
+    // Verify: the raw side is built from the run's own proof, once the
+    // API has proved it.
+    let mut raw_verify: Option<RawVerifier> = None;
+    let mut verified = Vec::new();
+    let segment_secs = Duration::from_secs(a.duration).div_f64((2 * rounds) as f64);
+    let mut verify_between = |w: &Work| -> CliResult<()> {
+        if !a.baseline {
+            return Ok(());
+        }
+        if raw_verify.is_none() {
+            raw_verify = Some(RawVerifier::new(a, w)?);
+        }
+        if let Some(raw) = &raw_verify {
+            verified.push(raw.measure(per_segment, segment_secs));
+        }
+        Ok(())
+    };
     let (mut report, work) = runtime.block_on(async {
         match a.mode {
-            Mode::Verify => verify_load(a, &target, kind).await,
+            Mode::Verify => verify_load(a, &target, kind, rounds, &mut verify_between).await,
             Mode::Prove => prove_load(a, &target, kind, rounds, &mut between).await,
         }
     })?;
     drop(runtime);
     if a.baseline {
         let baseline = match work {
-            Work::Verify { vk, proof, public } => verify_baseline(a, &vk, &proof, &public)?,
+            Work::Verify { .. } => match raw_verify {
+                Some(raw) => raw.baseline(&verified),
+                None => return Err(CliError::Failed("no raw verifier measured".into())),
+            },
             Work::Prove => match raw {
                 Some(raw) => raw.baseline(&segments),
                 None => return Err(CliError::Failed("no raw prover measured".into())),
@@ -705,7 +725,16 @@ async fn prove_one(
     ))
 }
 
-async fn verify_load(a: &LoadgenArgs, t: &Target, kind: CircuitKind) -> CliResult<(Report, Work)> {
+/// Sends `POST /v1/verify` of one proof in `rounds` rounds of about equal
+/// time, calling `between` before each round and after the last (the raw
+/// verifier's measurements); the API's rate is over the rounds' time only.
+async fn verify_load(
+    a: &LoadgenArgs,
+    t: &Target,
+    kind: CircuitKind,
+    rounds: u64,
+    between: &mut dyn FnMut(&Work) -> CliResult<()>,
+) -> CliResult<(Report, Work)> {
     let mut conn = Conn::new(t.addr);
     let principal = run_principal();
     let miner = mint(&mut conn, t, &principal, "miner").await?;
@@ -729,56 +758,78 @@ async fn verify_load(a: &LoadgenArgs, t: &Target, kind: CircuitKind) -> CliResul
         })
         .to_string(),
     );
-    let budget = Arc::new(Budget {
-        next: AtomicU64::new(0),
-        count: a.count,
-        until: Instant::now() + Duration::from_secs(a.duration),
-    });
-    let verifier = Arc::new(verifier);
-    let start = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..a.concurrency {
-        let (budget, body, token) = (budget.clone(), body.clone(), verifier.clone());
-        let addr = t.addr;
-        tasks.spawn(async move {
-            let mut conn = Conn::new(addr);
-            let mut tally = Tally::default();
-            while budget.take().is_some() {
-                let t0 = Instant::now();
-                let answer = conn
-                    .send(Method::POST, "/v1/verify", &token, Some(&body))
-                    .await;
-                tally.latency_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-                tally.requests += 1;
-                match answer {
-                    Answer::Status(StatusCode::OK, bytes) => {
-                        let valid = serde_json::from_slice::<Value>(&bytes)
-                            .ok()
-                            .and_then(|v| v["valid"].as_bool())
-                            == Some(true);
-                        if valid {
-                            tally.ok += 1;
-                        } else {
-                            bump(&mut tally.errors, "invalid".into());
-                        }
-                    }
-                    Answer::Status(s, _) => bump(&mut tally.errors, s.as_u16().to_string()),
-                    Answer::Io(_) => bump(&mut tally.errors, "io".into()),
-                }
-            }
-            tally
-        });
-    }
-    let tallies = tasks.join_all().await;
-    let elapsed = start.elapsed();
-    let all = merge(tallies);
-    let mut report = report_of(a, kind, &all, elapsed);
-    report.proofs_per_s = all.ok as f64 / report.elapsed_s;
     let work = Work::Verify {
         vk: vk.to_string(),
         proof: job["proof"].to_string(),
         public: job["public_signals"].to_string(),
     };
+    let verifier = Arc::new(verifier);
+    let total = Duration::from_secs(a.duration);
+    let mut elapsed = Duration::ZERO;
+    let mut tallies = Vec::new();
+    let mut per_round = Vec::new();
+    for round in 0..rounds {
+        let left = total.saturating_sub(elapsed);
+        if left.is_zero() {
+            break;
+        }
+        tokio::task::block_in_place(|| between(&work))?;
+        let share = (total * u32::try_from(round + 1).unwrap_or(u32::MAX))
+            .div_f64(rounds as f64)
+            .saturating_sub(elapsed)
+            .min(left);
+        let budget = Arc::new(Budget {
+            next: AtomicU64::new(a.count * round / rounds),
+            count: a.count * (round + 1) / rounds,
+            until: Instant::now() + share,
+        });
+        let start = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..a.concurrency {
+            let (budget, body, token) = (budget.clone(), body.clone(), verifier.clone());
+            let addr = t.addr;
+            tasks.spawn(async move {
+                let mut conn = Conn::new(addr);
+                let mut tally = Tally::default();
+                while budget.take().is_some() {
+                    let t0 = Instant::now();
+                    let answer = conn
+                        .send(Method::POST, "/v1/verify", &token, Some(&body))
+                        .await;
+                    tally.latency_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+                    tally.requests += 1;
+                    match answer {
+                        Answer::Status(StatusCode::OK, bytes) => {
+                            let valid = serde_json::from_slice::<Value>(&bytes)
+                                .ok()
+                                .and_then(|v| v["valid"].as_bool())
+                                == Some(true);
+                            if valid {
+                                tally.ok += 1;
+                            } else {
+                                bump(&mut tally.errors, "invalid".into());
+                            }
+                        }
+                        Answer::Status(s, _) => bump(&mut tally.errors, s.as_u16().to_string()),
+                        Answer::Io(_) => bump(&mut tally.errors, "io".into()),
+                    }
+                }
+                tally
+            });
+        }
+        let tally = merge(tasks.join_all().await);
+        let took = start.elapsed();
+        per_round.push(tally.ok as f64 / took.as_secs_f64().max(1e-9));
+        tallies.push(tally);
+        elapsed += took;
+    }
+    tokio::task::block_in_place(|| between(&work))?;
+    let all = merge(tallies);
+    let mut report = report_of(a, kind, &all, elapsed);
+    report.proofs_per_s = all.ok as f64 / report.elapsed_s;
+    if per_round.len() > 1 {
+        report.rounds_proofs_per_s = per_round;
+    }
     Ok((report, work))
 }
 
@@ -832,10 +883,11 @@ async fn prove_load(
     let mut tallies = Vec::new();
     let mut per_round = Vec::new();
     for round in 0..rounds {
-        tokio::task::block_in_place(&mut *between)?;
         if left.is_zero() {
-            continue;
+            // --duration is spent: no more rounds.
+            break;
         }
+        tokio::task::block_in_place(&mut *between)?;
         let budget = Arc::new(Budget {
             next: AtomicU64::new(a.count * round / rounds),
             count: a.count * (round + 1) / rounds,
@@ -1007,49 +1059,88 @@ async fn audited_ends(
 
 /// Prepared-key verification of the run's proof, `concurrency` threads at
 /// once, as many as the API run sent (bounded by `--duration`).
-fn verify_baseline(a: &LoadgenArgs, vk: &str, proof: &str, public: &str) -> CliResult<Baseline> {
-    let vk = zkr_verifier::snarkjs::parse_vk(vk, "verification key")?;
-    let pvk = ark_groth16::prepare_verifying_key(&vk);
-    let proof = zkr_verifier::snarkjs::parse_proof(proof, "proof")?;
-    let public = zkr_verifier::snarkjs::parse_public(public, "public_signals")?;
-    if !zkr_verifier::verify_prepared(&pvk, &proof, &public)? {
-        return Err(CliError::Failed(
-            "the run's proof does not verify in process".into(),
-        ));
-    }
-    let budget = Budget {
-        next: AtomicU64::new(0),
-        count: a.count,
-        until: Instant::now() + Duration::from_secs(a.duration),
-    };
-    let start = Instant::now();
-    let done = AtomicU64::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..a.concurrency {
-            s.spawn(|| {
-                while budget.take().is_some() {
-                    if matches!(
-                        zkr_verifier::verify_prepared(&pvk, &proof, &public),
-                        Ok(true)
-                    ) {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            });
+/// The raw side of a verify run: `verify_prepared` of the run's proof on
+/// `--concurrency` threads in this process, measured before each round of
+/// the API run and after the last.
+struct RawVerifier {
+    pvk: ark_groth16::PreparedVerifyingKey<ark_bn254::Bn254>,
+    proof: ark_groth16::Proof<ark_bn254::Bn254>,
+    public: Vec<ark_bn254::Fr>,
+    threads: usize,
+}
+
+impl RawVerifier {
+    fn new(a: &LoadgenArgs, work: &Work) -> CliResult<Self> {
+        let Work::Verify { vk, proof, public } = work else {
+            return Err(CliError::Failed("not a verify run".into()));
+        };
+        let vk = zkr_verifier::snarkjs::parse_vk(vk, "verification key")?;
+        let pvk = ark_groth16::prepare_verifying_key(&vk);
+        let proof = zkr_verifier::snarkjs::parse_proof(proof, "proof")?;
+        let public = zkr_verifier::snarkjs::parse_public(public, "public_signals")?;
+        if !zkr_verifier::verify_prepared(&pvk, &proof, &public)? {
+            return Err(CliError::Failed(
+                "the run's proof does not verify in process".into(),
+            ));
         }
-    });
-    let per_s = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64().max(1e-9);
-    Ok(Baseline {
-        what: format!(
-            "verify_prepared of the same proof, {} threads, in this process",
-            a.concurrency
-        ),
-        parallel: a.concurrency,
-        per_s,
-        tried: BTreeMap::from([(a.concurrency, per_s)]),
-        measured_over: done.load(Ordering::Relaxed),
-        segments: Vec::new(),
-    })
+        Ok(Self {
+            pvk,
+            proof,
+            public,
+            threads: a.concurrency,
+        })
+    }
+
+    /// Verifies for `secs` or `count` verifications, whichever ends first.
+    fn measure(&self, count: u64, secs: Duration) -> Measured {
+        let budget = Budget {
+            next: AtomicU64::new(0),
+            count,
+            until: Instant::now() + secs,
+        };
+        let start = Instant::now();
+        let done = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..self.threads {
+                s.spawn(|| {
+                    while budget.take().is_some() {
+                        if matches!(
+                            zkr_verifier::verify_prepared(&self.pvk, &self.proof, &self.public),
+                            Ok(true)
+                        ) {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        Measured {
+            proofs: done.load(Ordering::Relaxed),
+            secs: start.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// The rate over all the measurements.
+    fn baseline(self, segments: &[Measured]) -> Baseline {
+        let done: u64 = segments.iter().map(|m| m.proofs).sum();
+        let secs: f64 = segments.iter().map(|m| m.secs).sum();
+        let per_s = done as f64 / secs.max(1e-9);
+        Baseline {
+            what: format!(
+                "verify_prepared of the same proof, {} threads, in this process, before each \
+                 round of the API run and after the last",
+                self.threads
+            ),
+            parallel: self.threads,
+            per_s,
+            tried: BTreeMap::from([(self.threads, per_s)]),
+            measured_over: done,
+            segments: segments
+                .iter()
+                .map(|m| m.proofs as f64 / m.secs.max(1e-9))
+                .collect(),
+        }
+    }
 }
 
 /// The raw side of a prove run: the run's input proved in this process
