@@ -3,7 +3,7 @@
 //! cores, chosen by the throughput the node measures while it proves.
 //!
 //! The startup measurement ([`crate::worker::choose_workers`]) gives the
-//! first choice; it lasts a second or two and a disturbance then (other
+//! first choice; it lasts a few seconds and a disturbance then (other
 //! processes starting beside, a cold machine) can make it wrong for the
 //! life of the process. So while jobs wait for a slot (only then does the
 //! split of the cores decide throughput), the node measures what it
