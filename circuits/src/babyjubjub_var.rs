@@ -180,6 +180,12 @@ impl PointVar {
             let inv8 = inv8.ok_or(SynthesisError::Unsatisfiable)?;
             Ok(self.value()?.mul(&inv8))
         })?;
+        self.enforce_eight_times(&q)
+    }
+
+    /// Enforces `self = 8*q` and that `q` is on the curve (the core of
+    /// [`PointVar::enforce_in_subgroup`], with the prover's `q` given).
+    pub fn enforce_eight_times(&self, q: &Self) -> Result<(), SynthesisError> {
         q.enforce_on_curve()?;
         let q4 = q.double()?.double()?;
         self.enforce_double_of(&q4)

@@ -166,26 +166,74 @@ fn formula_double(q: &Point) -> Point {
 }
 
 #[test]
-fn the_subgroup_witness_must_be_on_the_curve() {
+fn the_curve_equation_refuses_points_off_the_curve() {
+    let p = BASE8.mul(&big(55));
+    for (bad, ok) in [
+        (p, true),
+        (
+            Point {
+                x: p.x + Fr::ONE,
+                ..p
+            },
+            false,
+        ),
+        (
+            Point {
+                y: p.y + Fr::ONE,
+                ..p
+            },
+            false,
+        ),
+    ] {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        PointVar::new_input(cs.clone(), || Ok(bad))
+            .unwrap()
+            .enforce_on_curve()
+            .unwrap();
+        assert_eq!(cs.is_satisfied().unwrap(), ok);
+    }
+}
+
+/// Whether `p = 8*q` with `q` on the curve holds, for the prover's own `q`.
+fn eight_times(p: Point, q: Point) -> bool {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    let pv = PointVar::new_input(cs.clone(), || Ok(p)).unwrap();
+    let qv = PointVar::new_witness(cs.clone(), || Ok(q)).unwrap();
+    pv.enforce_eight_times(&qv).unwrap();
+    cs.is_satisfied().unwrap()
+}
+
+#[test]
+fn a_prover_chosen_subgroup_witness_cannot_pass_a_bad_point() {
+    let p = BASE8.mul(&big(977));
+    let inv8 = big(8).modinv(subgroup_order()).unwrap();
+    let q = p.mul(&inv8);
+    assert!(eight_times(p, q));
+    // The right Q for P's x (or y) alone: each coordinate's equation is
+    // needed.
+    assert!(!eight_times(
+        Point {
+            y: p.y + Fr::ONE,
+            ..p
+        },
+        q
+    ));
+    assert!(!eight_times(
+        Point {
+            x: p.x + Fr::ONE,
+            ..p
+        },
+        q
+    ));
     // P = "8*Q" through the doubling formulas for a Q off the curve: only
     // Q's curve equation stands between P and the check.
-    let q = Point {
+    let off = Point {
         x: Fr::from(5u64),
         y: Fr::from(7u64),
     };
-    let p = formula_double(&formula_double(&formula_double(&q)));
-    assert!(!p.is_on_curve());
-    let cs = ConstraintSystem::<Fr>::new_ref();
-    let pv = PointVar::new_input(cs.clone(), || Ok(p)).unwrap();
-    pv.enforce_in_subgroup().unwrap();
-    assert!(!cs.is_satisfied().unwrap());
-    // The gadget's own witness is (8^-1 mod l)*P; a prover may put q in its
-    // place, which satisfies every constraint except Q's curve equation.
-    // (The witness vector starts with Q's coordinates.)
-    finalize(&cs);
-    set_witness(&cs, 0, Some(q.x));
-    set_witness(&cs, 1, Some(q.y));
-    assert!(!cs.is_satisfied().unwrap());
+    let p_off = formula_double(&formula_double(&formula_double(&off)));
+    assert!(!p_off.is_on_curve() && !off.is_on_curve());
+    assert!(!eight_times(p_off, off));
 }
 
 #[test]
