@@ -22,6 +22,10 @@ pub enum Error {
     /// Poseidon was called with an unsupported number of inputs.
     #[error("poseidon: {0}")]
     Poseidon(String),
+    /// A Poseidon ciphertext did not decrypt: wrong length, key, nonce or
+    /// tag, or non-zero padding.
+    #[error("decrypt: {0}")]
+    Decrypt(String),
     /// The input document was not the JSON this circuit reads.
     #[error("input: {0}")]
     Input(String),

@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use ark_bn254::Fr;
+use ark_ff::Field;
 use light_poseidon::{Poseidon, PoseidonHasher, PoseidonParameters, parameters::bn254_x5};
 use std::{cell::RefCell, sync::OnceLock};
 
@@ -59,6 +60,33 @@ pub fn hash(inputs: &[Fr]) -> Result<Fr> {
     })
 }
 
+/// The circomlib Poseidon permutation of width `state.len()` (2 to
+/// `MAX_INPUTS + 1`), returning the whole state. `hash(inputs)` is element
+/// 0 of the permutation of `(0, inputs...)`; the cipher of
+/// [`crate::poseidon_cipher`] uses all of it.
+pub fn permute(state: &[Fr]) -> Result<Vec<Fr>> {
+    let p = params(state.len().saturating_sub(1))?;
+    let width = p.width;
+    let mut state = state.to_vec();
+    let half_full = p.full_rounds / 2;
+    for round in 0..p.full_rounds + p.partial_rounds {
+        for (i, s) in state.iter_mut().enumerate() {
+            *s += p.ark[round * width + i];
+        }
+        let full = round < half_full || round >= half_full + p.partial_rounds;
+        let sboxes = if full { width } else { 1 };
+        for s in &mut state[..sboxes] {
+            *s = s.pow([p.alpha]);
+        }
+        state = p
+            .mds
+            .iter()
+            .map(|row| row.iter().zip(&state).map(|(m, s)| *m * s).sum())
+            .collect();
+    }
+    Ok(state)
+}
+
 /// `H1(a)`.
 pub fn h1(a: Fr) -> Fr {
     hash_fixed(&[a])
@@ -77,5 +105,26 @@ pub(crate) fn hash_fixed(inputs: &[Fr]) -> Fr {
         // Only reachable with an arity outside 1..=12, which callers of this
         // private helper never pass.
         Err(e) => unreachable!("poseidon arity {}: {e}", inputs.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_element_zero_of_the_permutation() {
+        for n in 1..=MAX_INPUTS {
+            let inputs: Vec<Fr> = (0..n as u64).map(|i| Fr::from(i * 31 + 5)).collect();
+            let mut state = vec![Fr::from(0u64)];
+            state.extend(&inputs);
+            assert_eq!(
+                permute(&state).unwrap()[0],
+                hash(&inputs).unwrap(),
+                "n = {n}"
+            );
+        }
+        assert!(permute(&[Fr::from(1u64)]).is_err());
+        assert!(permute(&[]).is_err());
     }
 }

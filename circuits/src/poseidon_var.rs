@@ -19,13 +19,18 @@ fn sbox(x: &FpVar<Fr>) -> Result<FpVar<Fr>, SynthesisError> {
 
 /// `Poseidon(inputs.len())` of circomlib, in-circuit.
 pub fn hash_var(inputs: &[FpVar<Fr>]) -> Result<FpVar<Fr>, SynthesisError> {
-    let p = params(inputs.len()).map_err(|_| SynthesisError::Unsatisfiable)?;
-    let width = p.width;
-    let mut state: Vec<FpVar<Fr>> = Vec::with_capacity(width);
+    let mut state: Vec<FpVar<Fr>> = Vec::with_capacity(inputs.len() + 1);
     // circomlib's domain tag (capacity element) is 0.
     state.push(FpVar::Constant(Fr::from(0u64)));
     state.extend(inputs.iter().cloned());
+    Ok(permute_var(state)?.swap_remove(0))
+}
 
+/// The whole-state permutation, in-circuit: the twin of
+/// [`crate::poseidon::permute`].
+pub fn permute_var(mut state: Vec<FpVar<Fr>>) -> Result<Vec<FpVar<Fr>>, SynthesisError> {
+    let p = params(state.len().saturating_sub(1)).map_err(|_| SynthesisError::Unsatisfiable)?;
+    let width = p.width;
     let half_full = p.full_rounds / 2;
     let rounds = p.full_rounds + p.partial_rounds;
     for round in 0..rounds {
@@ -49,7 +54,7 @@ pub fn hash_var(inputs: &[FpVar<Fr>]) -> Result<FpVar<Fr>, SynthesisError> {
             })
             .collect();
     }
-    Ok(state.swap_remove(0))
+    Ok(state)
 }
 
 #[cfg(test)]
