@@ -4,7 +4,8 @@
 # it with lintian and its systemd units with systemd-analyze verify (offline:
 # no running systemd needed), then unpacks it and starts the packaged binary
 # with the packaged configuration the way zkr.service does, on a temporary
-# data directory and a random loopback port, until /readyz answers.
+# data directory and a random loopback port, until /readyz answers, and
+# zkr-worker.service's command beside it until its /metrics answers.
 # Usage: .ci/package.sh [path/to/zkr] [output dir]
 #   (builds target/debug/zkr if not given; the binary is stripped into the
 #   package, so a debug build of this workspace, whose dependencies are
@@ -33,9 +34,10 @@ ZKR_BIN=${1:-${CARGO_TARGET_DIR:-target}/debug/zkr}
 ZKR_BIN=$(realpath "$ZKR_BIN")
 work=$(mktemp -d)
 out=${2:-$work}
-server=""
+mkdir -p "$out"
+pids=()
 cleanup() {
-  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -99,40 +101,55 @@ for unit in zkr.service zkr-worker.service; do
   systemd-analyze security --offline=true "$work/units/$unit" | tail -n1
 done
 
-echo "--- start the packaged binary as zkr.service does"
-unit=$x/usr/lib/systemd/system/zkr.service
-exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
-env_lines=$(sed -n 's/^Environment=//p' "$unit")
-[ -n "$exec_start" ] && [ -n "$env_lines" ]
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+echo "--- start the packaged binary as zkr.service and zkr-worker.service do"
 data=$work/data
 cache=$work/cache
 mkdir -m 0700 "$data" "$cache"
-# The unit's command and environment, with the installed paths pointing into
-# the unpacked tree and the state directory into a temporary one (through
-# ZKR_DATA_DIR, the environment layer over the file), on a random port.
-read -r -a cmd <<< "${exec_start//\/usr\/bin\//$x/usr/bin/}"
-read -r -a envs <<< "${env_lines//\/etc\/zkr\//$x/etc/zkr/}"
-envs=("${envs[@]//\/var\/cache\/zkr/$cache}")
-env -i PATH=/usr/bin:/bin HOME="$data" "${envs[@]}" ZKR_DATA_DIR="$data" \
-  ZKR_LISTEN="127.0.0.1:$port" ZKR_LOG=warn \
-  "${cmd[@]}" > "$work/serve.log" 2>&1 &
-server=$!
-ready=""
-for _ in $(seq 1 600); do
-  if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ready=1; break; fi
-  kill -0 "$server" 2>/dev/null || break
-  sleep 0.2
-done
-if [ -z "$ready" ]; then
-  echo "the packaged zkr serve did not become ready" >&2
-  cat "$work/serve.log" >&2
-  exit 1
-fi
-echo "ready on 127.0.0.1:$port; its log:"
-sed 's/^/  | /' "$work/serve.log" | head -n 30
+# Starts unit $1's ExecStart with its Environment, with the installed paths
+# pointing into the unpacked tree, the state directory into a temporary one
+# (ZKR_DATA_DIR, the environment layer over the file) and listeners on
+# loopback ports the kernel picks (port 0; zkr prints the one it got).
+start_unit() {
+  local unit=$x/usr/lib/systemd/system/$1 exec_start env_lines cmd envs
+  exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+  env_lines=$(sed -n 's/^Environment=//p' "$unit")
+  [ -n "$exec_start" ] && [ -n "$env_lines" ]
+  read -r -a cmd <<< "${exec_start//\/usr\/bin\//$x/usr/bin/}"
+  read -r -a envs <<< "${env_lines//\/etc\/zkr\//$x/etc/zkr/}"
+  envs=("${envs[@]//\/var\/cache\/zkr/$cache}")
+  env -i PATH=/usr/bin:/bin HOME="$data" "${envs[@]}" ZKR_DATA_DIR="$data" \
+    ZKR_LISTEN=127.0.0.1:0 ZKR_WORKER_METRICS_LISTEN=127.0.0.1:0 ZKR_LOG=warn \
+    "${cmd[@]}" > "$work/$1.log" 2>&1 &
+  pids+=("$!")
+}
+# Waits until unit $1's log names an address ($2: the line's start) whose
+# $3 answers; prints the log.
+wait_ready() {
+  local base="" i
+  for i in $(seq 1 600); do
+    base=$(sed -n "s|^$2 \\(http://127\\.0\\.0\\.1:[0-9]*\\).*|\\1|p" "$work/$1.log")
+    if [ -n "$base" ] && curl -fsS "$base$3" > "$work/$1.out" 2>/dev/null; then
+      echo "$1: $base$3 answers; its log:"
+      sed 's/^/  | /' "$work/$1.log" | head -n 30
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "$1 did not become ready" >&2
+  cat "$work/$1.log" >&2
+  return 1
+}
+pids=()
+start_unit zkr.service
+wait_ready zkr.service "listening on" /readyz
+# A worker on the same (SQLite) database, with its own metrics listener.
+start_unit zkr-worker.service
+wait_ready zkr-worker.service "metrics on" /metrics
+grep -q '^zkr_build_info{role="worker"' "$work/zkr-worker.service.out"
 [ "$(stat -c %a "$data")" = 700 ]
-kill -TERM "$server"
-wait "$server" || { echo "zkr serve did not stop cleanly" >&2; cat "$work/serve.log" >&2; exit 1; }
-server=""
+for pid in "${pids[@]}"; do kill -TERM "$pid"; done
+for pid in "${pids[@]}"; do
+  wait "$pid" || { echo "a packaged zkr did not stop cleanly" >&2; cat "$work"/*.log >&2; exit 1; }
+done
+pids=()
 echo "package CI: $(( $(date +%s) - t0 ))s"
