@@ -39,9 +39,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Port 0: the kernel picks a free loopback port, which zkr prints.
-ZKR_DATA_DIR="$work/data" ZKR_LISTEN=127.0.0.1:0 ZKR_SETUP_MISSING_KEYS=false \
-  ZKR_PROOF_WORKERS=1 ZKR_LOG=warn "$ZKR_BIN" serve > "$work/serve.log" 2>&1 &
+# Port 0: the kernel picks a free loopback port, which zkr prints. A clean
+# environment: CI's HSM and database variables are not this check's.
+env -i PATH="$PATH" HOME="$work" ZKR_DATA_DIR="$work/data" ZKR_LISTEN=127.0.0.1:0 \
+  ZKR_SETUP_MISSING_KEYS=false ZKR_PROOF_WORKERS=1 ZKR_LOG=warn \
+  "$ZKR_BIN" serve > "$work/serve.log" 2>&1 &
 server=$!
 base=""
 for _ in $(seq 1 300); do
