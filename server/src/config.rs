@@ -1208,6 +1208,70 @@ mod tests {
         }
     }
 
+    /// `table`'s keys, nested tables as `a.b`.
+    fn flat_keys(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+        for (k, v) in table {
+            let key = format!("{prefix}{k}");
+            match v {
+                toml::Value::Table(t) => flat_keys(t, &format!("{key}."), out),
+                _ => out.push(key),
+            }
+        }
+    }
+
+    #[test]
+    fn packaged_config_works_as_is_and_lists_every_documented_key() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/zkr.toml");
+        let text = std::fs::read_to_string(path).expect("packaging/zkr.toml");
+        let c = Config::from_toml(&text).expect("the packaged configuration parses");
+        c.validate().expect("the packaged configuration is valid");
+        // As shipped, a single machine that starts with nothing else:
+        // SQLite in the units' state directory, no file it would have to
+        // find, reachable from this machine only.
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/zkr"));
+        assert!(c.database_url.is_empty());
+        assert!(c.listen.ip().is_loopback());
+        assert!(c.circuits_dir.as_os_str().is_empty());
+        assert!(c.webhooks.secret_file.as_os_str().is_empty());
+        assert!(c.webhooks.allow_hosts.is_empty());
+        // Its commented alternatives (`# key = value`) are valid too, and
+        // with them it names every key of the documented example.
+        let uncommented: String = text
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest)
+                    if rest.split_once(" = ").is_some_and(|(k, _)| {
+                        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    }) =>
+                {
+                    rest
+                }
+                _ => line,
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        Config::from_toml(&uncommented).expect("the commented alternatives parse");
+        let mut packaged = Vec::new();
+        flat_keys(
+            &toml::from_str(&uncommented).expect("toml"),
+            "",
+            &mut packaged,
+        );
+        let doc = include_str!("../../docs/configuration.md");
+        let example = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|s| s.split("```").next())
+            .expect("a toml block in docs/configuration.md");
+        let mut documented = Vec::new();
+        flat_keys(&toml::from_str(example).expect("toml"), "", &mut documented);
+        let missing: Vec<&String> = documented
+            .iter()
+            .filter(|k| !packaged.contains(k))
+            .collect();
+        assert!(missing.is_empty(), "packaging/zkr.toml lacks {missing:?}");
+    }
+
     #[test]
     fn unknown_env_variables_are_errors() {
         let mut c = Config::default();

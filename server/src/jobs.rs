@@ -237,6 +237,11 @@ pub(crate) enum JobState {
     Expired,
 }
 
+/// A worker counts as live in metrics while its last heartbeat is at most
+/// this old: four of the heartbeats a worker writes every 5 seconds, idle
+/// or proving.
+pub(crate) const LIVE_WITHIN_SECS: i64 = 20;
+
 impl JobState {
     const ALL: [JobState; 6] = [
         JobState::Queued,
@@ -988,6 +993,21 @@ impl Jobs {
         for (state, n) in webhooks_outbox::count_by_state(&self.db).await? {
             m.webhooks.with_label_values(&[&state]).set(n);
         }
+        let since = now_unix().saturating_sub(LIVE_WITHIN_SECS);
+        let (mut cpu, mut opencl) = (0, 0);
+        for w in store::workers(&self.db, since).await? {
+            if w.stopped_at.is_some() {
+                continue;
+            }
+            // One series per kind, not per device: the label stays bounded.
+            if w.backend.starts_with("opencl") {
+                opencl += 1;
+            } else {
+                cpu += 1;
+            }
+        }
+        m.workers_live.with_label_values(&["cpu"]).set(cpu);
+        m.workers_live.with_label_values(&["opencl"]).set(opencl);
         Ok(())
     }
 

@@ -97,6 +97,7 @@ pub async fn run(config: Config) -> Result<()> {
     zkr_artifacts::secure_dir(&data_dir)?;
     zkr_artifacts::prepare_sqlite(&config.database_url())?;
     let (mut state, writer) = AppState::start(config).await?;
+    state.metrics.set_role("serve");
     state.attach_keys(kek(&data_dir)?).await?;
     for id in state.ensure_service_keys().await? {
         println!("created service key {id} (custodial, under the KEK)");
@@ -164,6 +165,7 @@ pub async fn run_worker(config: Config) -> Result<()> {
     zkr_artifacts::secure_dir(&data_dir)?;
     zkr_artifacts::prepare_sqlite(&config.database_url())?;
     let (mut state, writer) = AppState::start(config).await?;
+    state.metrics.set_role("worker");
     state.attach_keys(kek(&data_dir)?).await?;
     let circuit_keys = state.circuit_keys.clone();
     let setup_missing = state.config.proofs.setup_missing_keys;

@@ -1,5 +1,11 @@
 //! Prometheus metrics, one registry per service instance (so that tests
 //! running several routers in one process do not share counters).
+//!
+//! Two kinds of figures: a process's own counters and histograms (requests,
+//! the jobs its workers ended), which add up across processes, and
+//! pool-wide gauges (`POOL_WIDE`) read from the shared database at each
+//! scrape, which every process exports with the same value: those are
+//! aggregated with `max`, never `sum` (docs/operations.md).
 
 use std::time::Instant;
 
@@ -14,6 +20,27 @@ use prometheus::{
 
 use super::AppState;
 use super::error::{Error, ErrorCode, Result};
+
+/// The gauges read from the database at each scrape: every node of a pool
+/// exports the same figures, so a sum over nodes counts them once per node.
+/// The tests hold the dashboard and the alert rules to this list.
+#[cfg(test)]
+const POOL_WIDE: &[&str] = &[
+    "zkr_proof_jobs",
+    "zkr_proof_queue_depth",
+    "zkr_proof_workers_live",
+    "zkr_webhooks",
+    "zkr_audit_head_seq",
+    "zkr_audit_checkpoint_seq",
+];
+
+/// The first words of every pool-wide gauge's help text.
+const POOL_WIDE_HELP: &str =
+    "Pool-wide (read from the database, the same on every node: aggregate with max)";
+
+fn pool_wide(help: &str) -> String {
+    format!("{POOL_WIDE_HELP}: {help}")
+}
 
 /// The service's metrics.
 #[derive(Clone)]
@@ -56,6 +83,15 @@ pub struct Metrics {
     /// CPU proofs this node's `auto` workers run at once (chosen by
     /// measured throughput; 0 without such workers).
     pub proofs_at_once: IntGauge,
+    /// Live prover workers of the pool by backend kind (`cpu`, `opencl`):
+    /// a heartbeat within `LIVE_WITHIN_SECS` (jobs.rs) and not stopped.
+    pub workers_live: IntGaugeVec,
+    /// Sequence number of the audit chain's head (every node's events).
+    pub audit_head: IntGauge,
+    /// Sequence number of the last signed audit checkpoint.
+    pub audit_checkpoint: IntGauge,
+    /// 1, labelled with this process's version and role (`serve`, `worker`).
+    build_info: IntGaugeVec,
 }
 
 impl Metrics {
@@ -91,7 +127,7 @@ impl Metrics {
         let proof_jobs = IntGaugeVec::new(
             Opts::new(
                 "zkr_proof_jobs",
-                "Proof jobs queued and running, by circuit and state",
+                pool_wide("proof jobs queued and running, by circuit and state"),
             ),
             &["circuit", "state"],
         )
@@ -134,8 +170,11 @@ impl Metrics {
             &["circuit"],
         )
         .map_err(m)?;
-        let queue_depth =
-            IntGauge::new("zkr_proof_queue_depth", "Proof jobs waiting for a prover").map_err(m)?;
+        let queue_depth = IntGauge::new(
+            "zkr_proof_queue_depth",
+            pool_wide("proof jobs waiting for a prover"),
+        )
+        .map_err(m)?;
         let audit_appends = IntCounterVec::new(
             Opts::new(
                 "zkr_audit_appends_total",
@@ -179,7 +218,7 @@ impl Metrics {
         )
         .map_err(m)?;
         let webhooks = IntGaugeVec::new(
-            Opts::new("zkr_webhooks", "Webhook deliveries by state"),
+            Opts::new("zkr_webhooks", pool_wide("webhook deliveries by state")),
             &["state"],
         )
         .map_err(m)?;
@@ -205,6 +244,43 @@ impl Metrics {
         registry
             .register(Box::new(proofs_at_once.clone()))
             .map_err(m)?;
+        let workers_live = IntGaugeVec::new(
+            Opts::new(
+                "zkr_proof_workers_live",
+                pool_wide("prover workers with a recent heartbeat, by backend kind"),
+            ),
+            &["backend"],
+        )
+        .map_err(m)?;
+        registry
+            .register(Box::new(workers_live.clone()))
+            .map_err(m)?;
+        let audit_head = IntGauge::new(
+            "zkr_audit_head_seq",
+            pool_wide("sequence number of the audit chain's newest event"),
+        )
+        .map_err(m)?;
+        registry.register(Box::new(audit_head.clone())).map_err(m)?;
+        let audit_checkpoint = IntGauge::new(
+            "zkr_audit_checkpoint_seq",
+            pool_wide("sequence number of the newest signed audit checkpoint"),
+        )
+        .map_err(m)?;
+        registry
+            .register(Box::new(audit_checkpoint.clone()))
+            .map_err(m)?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "zkr_build_info",
+                "1 for each process, labelled with its version and role (serve, worker)",
+            ),
+            &["version", "role"],
+        )
+        .map_err(m)?;
+        registry.register(Box::new(build_info.clone())).map_err(m)?;
+        for kind in ["cpu", "opencl"] {
+            workers_live.with_label_values(&[kind]).set(0);
+        }
         for result in ["delivered", "retry", "dead"] {
             webhook_deliveries.with_label_values(&[result]);
         }
@@ -218,6 +294,14 @@ impl Metrics {
             }
             retries.with_label_values(&[circuit]);
             fallbacks.with_label_values(&[circuit]);
+            // Every process, an API-only node too, exports its own job
+            // figures from the start: a sum over nodes is then complete and
+            // a rate sees a series' first increase.
+            queue_wait.with_label_values(&[circuit]);
+            proving_time.with_label_values(&[circuit, "cpu"]);
+            for state in ["succeeded", "failed"] {
+                jobs_finished.with_label_values(&[circuit, state, "cpu"]);
+            }
         }
         for result in ["ok", "error"] {
             audit_appends.with_label_values(&[result]);
@@ -240,7 +324,19 @@ impl Metrics {
             webhooks,
             fallbacks,
             proofs_at_once,
+            workers_live,
+            audit_head,
+            audit_checkpoint,
+            build_info,
         })
+    }
+
+    /// Labels this process in `zkr_build_info` with its role: `serve` (the
+    /// API, with its in-process workers) or `worker`.
+    pub fn set_role(&self, role: &str) {
+        self.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), role])
+            .set(1);
     }
 
     /// Text exposition format.
@@ -298,13 +394,26 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
     response
 }
 
+/// Reads the audit chain's head and its newest checkpoint (0 before the first).
+async fn sample_audit(state: &AppState) -> Result<()> {
+    let head = zkr_store::audit_head(&state.db).await?;
+    let signed = zkr_store::audit_checkpoints::last_seq(&state.db).await?;
+    state.metrics.audit_head.set(head.map_or(0, |h| h.seq));
+    state.metrics.audit_checkpoint.set(signed.unwrap_or(0));
+    Ok(())
+}
+
 /// `GET /metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response> {
-    // The queue is shared by every node: its depth is read, not counted.
+    // The queue and the audit chain are shared by every node: their
+    // figures are read, not counted.
     if let Err(e) = state.jobs.sample_gauges().await {
         tracing::warn!(error = %e, "cannot sample the proof queue for metrics");
+    }
+    if let Err(e) = sample_audit(&state).await {
+        tracing::warn!(error = %e, "cannot sample the audit chain for metrics");
     }
     let body = state.metrics.render()?;
     Ok((
@@ -313,4 +422,195 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response> {
         body,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PromQL aggregation operators, which may take a `by`/`without` clause.
+    const AGGREGATIONS: &[&str] = &[
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "count",
+        "group",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values",
+    ];
+    /// The aggregations that are right for a figure every node exports alike.
+    const ONCE: &[&str] = &["max", "min", "avg"];
+
+    /// The identifier that ends just before byte `end` of `expr`.
+    fn word_before(expr: &str, end: usize) -> (&str, usize) {
+        let head = expr[..end].trim_end();
+        let start = head
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        (&head[start..], start)
+    }
+
+    /// The index of the `(` that closes at `close` (a `)`), scanning left.
+    fn open_of(expr: &[u8], close: usize) -> Option<usize> {
+        let mut depth = 0usize;
+        for i in (0..=close).rev() {
+            match expr[i] {
+                b')' => depth += 1,
+                b'(' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The aggregation operator nearest around byte `at` of `expr`, looking
+    /// out through function calls and parentheses.
+    fn aggregation_around(expr: &str, at: usize) -> Option<&str> {
+        let bytes = expr.as_bytes();
+        let mut pos = at;
+        loop {
+            // The nearest unclosed `(` to the left.
+            let mut depth = 0usize;
+            let mut open = None;
+            for i in (0..pos).rev() {
+                match bytes[i] {
+                    b')' => depth += 1,
+                    b'(' if depth == 0 => {
+                        open = Some(i);
+                        break;
+                    }
+                    b'(' => depth -= 1,
+                    _ => {}
+                }
+            }
+            let open = open?;
+            let before = expr[..open].trim_end();
+            let (mut word, mut start) = word_before(expr, before.len());
+            // `max by (a, b) (x)`: step over the clause to the operator.
+            if before.ends_with(')')
+                && let Some(clause) = open_of(bytes, before.len() - 1)
+            {
+                let (kw, kw_start) = word_before(expr, clause);
+                if kw == "by" || kw == "without" {
+                    (word, start) = word_before(expr, kw_start);
+                }
+            }
+            if AGGREGATIONS.contains(&word) {
+                return Some(word);
+            }
+            pos = start.min(open);
+        }
+    }
+
+    /// Every place in `expr` where a pool-wide gauge is not aggregated
+    /// across nodes with max, min or avg.
+    fn pool_wide_misuses(expr: &str) -> Vec<String> {
+        let mut wrong = Vec::new();
+        for name in POOL_WIDE {
+            let mut from = 0;
+            while let Some(i) = expr[from..].find(name).map(|i| i + from) {
+                from = i + name.len();
+                let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+                let whole = !expr[..i].ends_with(ident) && !expr[from..].starts_with(ident);
+                if !whole {
+                    continue;
+                }
+                match aggregation_around(expr, i) {
+                    Some(op) if ONCE.contains(&op) => {}
+                    Some(op) => wrong.push(format!("{name} aggregated with {op}: {expr}")),
+                    None => wrong.push(format!("{name} not aggregated across nodes: {expr}")),
+                }
+            }
+        }
+        wrong
+    }
+
+    /// A file of the repository's `dashboards/`.
+    fn dashboards_file(name: &str) -> String {
+        let path = format!("{}/../dashboards/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn dashboard_exprs() -> Vec<String> {
+        let text = dashboards_file("zkr.json");
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("dashboard JSON");
+        let mut exprs = Vec::new();
+        for panel in doc["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                if let Some(e) = target["expr"].as_str() {
+                    exprs.push(e.to_string());
+                }
+            }
+        }
+        exprs
+    }
+
+    fn alert_exprs() -> Vec<String> {
+        dashboards_file("zkr-alerts.yml")
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("expr:"))
+            .map(|e| e.trim().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_checker_tells_max_from_sum() {
+        assert!(pool_wide_misuses("max by (circuit, state) (zkr_proof_jobs)").is_empty());
+        assert!(pool_wide_misuses("max(zkr_proof_queue_depth) > 0").is_empty());
+        assert!(
+            pool_wide_misuses("deriv(max without (instance) (zkr_proof_queue_depth)[15m:1m])")
+                .is_empty()
+        );
+        assert!(pool_wide_misuses("max(max_over_time(zkr_webhooks[5m]))").is_empty());
+        assert_eq!(
+            pool_wide_misuses("sum by (circuit, state) (zkr_proof_jobs)").len(),
+            1
+        );
+        assert_eq!(pool_wide_misuses("zkr_proof_queue_depth").len(), 1);
+        assert_eq!(
+            pool_wide_misuses("sum(max_over_time(zkr_webhooks[5m]))").len(),
+            1
+        );
+        // A per-process metric whose name starts like a pool-wide one.
+        assert!(pool_wide_misuses("sum(rate(zkr_proof_jobs_finished_total[5m]))").is_empty());
+    }
+
+    #[test]
+    fn pool_wide_gauges_are_never_summed_across_nodes() {
+        let mut exprs = dashboard_exprs();
+        exprs.extend(alert_exprs());
+        assert!(exprs.len() > 10, "dashboard and alert expressions read");
+        let wrong: Vec<String> = exprs.iter().flat_map(|e| pool_wide_misuses(e)).collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn pool_wide_gauges_say_so_and_every_node_exports_its_job_figures() {
+        let metrics = Metrics::new().expect("metrics");
+        let text = metrics.render().expect("render");
+        for name in POOL_WIDE {
+            let help = format!("# HELP {name} {POOL_WIDE_HELP}");
+            assert!(text.contains(&help), "{name} is not marked pool-wide");
+        }
+        // An API-only node, which proves nothing, still exports the job
+        // counters and histograms (at 0), so sums over nodes are complete.
+        for name in [
+            "zkr_proof_jobs_finished_total{",
+            "zkr_proof_queue_wait_seconds_bucket{",
+            "zkr_proof_proving_seconds_bucket{",
+            "zkr_proof_workers_live{",
+        ] {
+            assert!(text.contains(name), "{name} missing from a fresh scrape");
+        }
+    }
 }
