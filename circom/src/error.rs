@@ -18,6 +18,16 @@ pub enum Error {
     /// for another circuit, a witness of the wrong length).
     #[error("{0}")]
     Mismatch(String),
+    /// A file that cannot be read: missing, unreadable, not a regular file
+    /// (a device or a pipe, whose size cannot be checked before reading),
+    /// or larger than the limit for its kind.
+    #[error("{file}: {reason}")]
+    File {
+        /// The file's name, as the caller gave it.
+        file: String,
+        /// Why it was not read.
+        reason: String,
+    },
 }
 
 /// Result with this crate's error.
@@ -28,6 +38,14 @@ pub(crate) fn malformed(file: &str, section: &'static str, reason: impl Into<Str
     Error::Malformed {
         file: file.to_string(),
         section,
+        reason: reason.into(),
+    }
+}
+
+/// A [`Error::File`].
+pub(crate) fn unreadable(file: &str, reason: impl Into<String>) -> Error {
+    Error::File {
+        file: file.to_string(),
         reason: reason.into(),
     }
 }

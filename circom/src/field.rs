@@ -33,6 +33,35 @@ pub(crate) fn q_bytes() -> Vec<u8> {
     Fq::MODULUS.to_bytes_le()
 }
 
+/// One of BN254's two fields, as a file header names it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Prime {
+    /// r: the field of `.r1cs` and `.wtns` values and `.zkey` coefficients.
+    Scalar,
+    /// q: the field of `.zkey` point coordinates.
+    Base,
+}
+
+/// Reads a header's field (`u32 n8`, then the prime in `n8` bytes) and
+/// checks that it is BN254's `prime`. The one check behind every reader's
+/// header, so that a file for another curve is refused alike everywhere.
+pub(crate) fn check_prime(r: &mut Reader<'_>, prime: Prime) -> Result<()> {
+    let (modulus, name) = match prime {
+        Prime::Scalar => (r_bytes(), "the scalar field r"),
+        Prime::Base => (q_bytes(), "the base field q"),
+    };
+    let n8 = r.usize()?;
+    if n8 != N8 {
+        return Err(r.err(format!("{name}: {n8}-byte elements, expected {N8} (BN254)")));
+    }
+    if r.bytes(N8)? != modulus.as_slice() {
+        return Err(r.err(format!(
+            "{name} is not BN254's (the file is for another curve)"
+        )));
+    }
+    Ok(())
+}
+
 fn bigint(b: &[u8]) -> BigInt<4> {
     let mut limbs = [0u64; 4];
     for (l, c) in limbs.iter_mut().zip(b.chunks_exact(8)) {

@@ -3,6 +3,8 @@
 //! snarkjs reads and writes them (DESIGN §9). Every reader validates sizes
 //! against the header, field elements (canonical) and points (on the curve,
 //! in the subgroup); malformed input is an [`Error`] naming the section.
+//! The `read_file` readers check a file's section table against its size,
+//! and each section's size against the header, before reading a section.
 #![forbid(unsafe_code)]
 
 mod binfile;

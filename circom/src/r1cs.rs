@@ -11,16 +11,26 @@
 //! map: their public inputs become circom public inputs in `public.json`
 //! order.
 
-use crate::binfile::{BinFile, Reader, Writer, put_u32, to_u32};
+use crate::binfile::{BinFile, Format, MAX_HEADER_BYTES, Reader, Writer, put_u32, to_u32};
 use crate::error::{Error, Result, malformed};
-use crate::field::{N8, put_fr, r_bytes, read_fr};
+use crate::field::{N8, Prime, check_prime, put_fr, r_bytes, read_fr};
 use ark_bn254::Fr;
 use ark_ff::Zero;
 use ark_relations::gr1cs::{ConstraintSystemRef, R1CS_PREDICATE_LABEL};
+use std::path::Path;
 use zkr_prover::zkey::{Coeff, Matrix};
 
 const MAGIC: &[u8; 4] = b"r1cs";
 const VERSION: u32 = 1;
+/// The largest `.r1cs` read from disk.
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
+const FORMAT: Format = Format {
+    magic: MAGIC,
+    version: VERSION,
+    sections: &[(1, "header"), (2, "constraints"), (3, "wire-to-label")],
+    unknown: "is not supported (custom gates are PLONK-only)",
+    max_file_bytes: MAX_FILE_BYTES,
+};
 
 /// A linear combination: `(wire, coefficient)` terms, each wire at most once,
 /// no zero coefficient.
@@ -186,22 +196,22 @@ fn read_lc(r: &mut Reader<'_>, n_wires: usize, what: &str) -> Result<Lc> {
 /// Reads and validates a `.r1cs` over BN254's scalar field. Custom gates
 /// (sections 4 and 5, PLONK only) are refused.
 pub fn read(data: &[u8], file: &str) -> Result<R1cs> {
-    let bin = BinFile::parse(data, MAGIC, VERSION, file)?;
-    if let Some(id) = bin.unknown_section(&[1, 2, 3]) {
-        return Err(malformed(
-            file,
-            "file header",
-            format!("section {id} is not supported (custom gates are PLONK-only)"),
-        ));
-    }
-    let mut h = bin.section(1, "header")?;
-    let n8 = h.usize()?;
-    if n8 != N8 {
-        return Err(h.err(format!("field size {n8} bytes, expected {N8} (BN254)")));
-    }
-    if h.bytes(N8)? != r_bytes().as_slice() {
-        return Err(h.err("the prime is not BN254's scalar field"));
-    }
+    read_from(&BinFile::parse(data, &FORMAT, file)?)
+}
+
+/// [`read`] of the file at `path`, a section at a time: a regular file of
+/// at most [`MAX_FILE_BYTES`], whose section sizes are checked against its
+/// size and its header before the sections are read.
+pub fn read_file(path: &Path) -> Result<R1cs> {
+    let file = path.display().to_string();
+    read_from(&BinFile::open(path, &FORMAT, &file)?)
+}
+
+fn read_from(bin: &BinFile<'_>) -> Result<R1cs> {
+    bin.expect_at_most(1, "header", MAX_HEADER_BYTES)?;
+    let header = bin.section(1, "header")?;
+    let mut h = header.reader();
+    check_prime(&mut h, Prime::Scalar)?;
     let n_wires = h.usize()?;
     let n_outputs = h.usize()?;
     let n_pub_inputs = h.usize()?;
@@ -219,9 +229,25 @@ pub fn read(data: &[u8], file: &str) -> Result<R1cs> {
              {n_pub_inputs} public and {n_prv_inputs} private inputs"
         )));
     }
+    // Both sizes before either section is read.
+    bin.expect_len(
+        3,
+        "wire-to-label",
+        Some(n_wires as u64 * 8),
+        &format!("{n_wires} wires"),
+    )?;
+    // three empty combinations (three term counts) is the least a
+    // constraint takes
+    if (n_constraints as u64) * 12 > bin.len(2, "constraints")? {
+        return Err(malformed(
+            bin.file(),
+            "constraints",
+            format!("{n_constraints} constraints, more than the section holds"),
+        ));
+    }
 
-    let mut map = bin.section(3, "wire-to-label")?;
-    map.expect_len(n_wires * 8, &format!("{n_wires} wires"))?;
+    let section = bin.section(3, "wire-to-label")?;
+    let mut map = section.reader();
     let mut wire_to_label = Vec::with_capacity(n_wires);
     for i in 0..n_wires {
         let l = map.u64()?;
@@ -230,13 +256,10 @@ pub fn read(data: &[u8], file: &str) -> Result<R1cs> {
         }
         wire_to_label.push(l);
     }
+    drop(section);
 
-    let mut c = bin.section(2, "constraints")?;
-    if n_constraints > c.remaining() / 12 {
-        return Err(c.err(format!(
-            "{n_constraints} constraints, more than the section holds"
-        )));
-    }
+    let section = bin.section(2, "constraints")?;
+    let mut c = section.reader();
     let mut constraints = Vec::with_capacity(n_constraints);
     for i in 0..n_constraints {
         let what = format!("constraint {i}");
@@ -350,6 +373,10 @@ mod tests {
             assert!(read(&good[..n], "c.r1cs").is_err());
         }
         let hdr = 12 + 12; // file header, then section 1's id and length
+        // another prime: the header check shared with .wtns and .zkey
+        let mut b = good.clone();
+        b[hdr + 4] ^= 1;
+        assert_eq!(section(&b), "header");
         // wire count too small for the named signals
         let mut b = good.clone();
         b[hdr + 36] = 1;

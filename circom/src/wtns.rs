@@ -2,44 +2,57 @@
 //! the field (`n8`, the prime r) and the number of values, section 2 the
 //! values in standard form, wire 0 (the constant one) first.
 
-use crate::binfile::{BinFile, Writer, put_u32, to_u32};
+use crate::binfile::{BinFile, Format, MAX_HEADER_BYTES, Writer, put_u32, to_u32};
 use crate::error::Result;
-use crate::field::{N8, fr_from_le, put_fr, r_bytes};
+use crate::field::{N8, Prime, check_prime, fr_from_le, put_fr, r_bytes};
 use ark_bn254::Fr;
 use rayon::prelude::*;
+use std::path::Path;
 
 const MAGIC: &[u8; 4] = b"wtns";
 const VERSION: u32 = 2;
+/// The largest `.wtns` read from disk: 2^26 values.
+pub const MAX_FILE_BYTES: u64 = 2 << 30;
+const FORMAT: Format = Format {
+    magic: MAGIC,
+    version: VERSION,
+    sections: &[(1, "header"), (2, "witness")],
+    unknown: "is not part of a witness file",
+    max_file_bytes: MAX_FILE_BYTES,
+};
 
 /// Reads and validates a `.wtns`: the field must be BN254's scalar field,
 /// section 2 must hold exactly the announced number of canonical values, and
 /// the first value must be 1.
 pub fn read(data: &[u8], file: &str) -> Result<Vec<Fr>> {
-    let bin = BinFile::parse(data, MAGIC, VERSION, file)?;
-    if let Some(id) = bin.unknown_section(&[1, 2]) {
-        return Err(crate::error::malformed(
-            file,
-            "file header",
-            format!("unknown section {id}"),
-        ));
-    }
-    let mut h = bin.section(1, "header")?;
-    let n8 = h.usize()?;
-    if n8 != N8 {
-        return Err(h.err(format!("field size {n8} bytes, expected {N8} (BN254)")));
-    }
-    if h.bytes(N8)? != r_bytes().as_slice() {
-        return Err(h.err("the prime is not BN254's scalar field"));
-    }
+    read_from(&BinFile::parse(data, &FORMAT, file)?)
+}
+
+/// [`read`] of the file at `path`, a section at a time: a regular file of
+/// at most [`MAX_FILE_BYTES`], whose section sizes are checked against its
+/// size and its header before the values are read.
+pub fn read_file(path: &Path) -> Result<Vec<Fr>> {
+    let file = path.display().to_string();
+    read_from(&BinFile::open(path, &FORMAT, &file)?)
+}
+
+fn read_from(bin: &BinFile<'_>) -> Result<Vec<Fr>> {
+    bin.expect_at_most(1, "header", MAX_HEADER_BYTES)?;
+    let header = bin.section(1, "header")?;
+    let mut h = header.reader();
+    check_prime(&mut h, Prime::Scalar)?;
     let n = h.usize()?;
     h.finish()?;
-    let mut v = bin.section(2, "witness")?;
-    let len = n
-        .checked_mul(N8)
-        .ok_or_else(|| v.err("witness count overflows"))?;
-    v.expect_len(len, &format!("{n} values"))?;
+    bin.expect_len(
+        2,
+        "witness",
+        (n as u64).checked_mul(N8 as u64),
+        &format!("{n} values"),
+    )?;
+    let section = bin.section(2, "witness")?;
+    let mut v = section.reader();
     let values = v
-        .bytes(len)?
+        .bytes(n * N8)?
         .par_chunks_exact(N8)
         .enumerate()
         .map(|(i, b)| fr_from_le(b).ok_or(i))

@@ -9,13 +9,15 @@
 //! `domainSize` G1 points; 10 the ceremony's contributions, kept as bytes.
 //! Points are uncompressed affine coordinates in Montgomery form.
 
-use crate::binfile::{BinFile, Reader, Writer, put_u32, to_u32};
-use crate::error::{Error, Result, malformed};
+use crate::binfile::{BinFile, Format, MAX_HEADER_BYTES, Writer, put_u32, to_u32};
+use crate::error::{Error, Result};
 use crate::field::{
-    G1_BYTES, G2_BYTES, N8, coeff_from_le, put_coeff, put_g1, put_g2, q_bytes, r_bytes, read_g1,
-    read_g1s, read_g2, read_g2s,
+    G1_BYTES, G2_BYTES, N8, Prime, check_prime, coeff_from_le, put_coeff, put_g1, put_g2, q_bytes,
+    r_bytes, read_g1, read_g1s, read_g2, read_g2s,
 };
+use ark_bn254::{Bn254, G1Affine, G2Affine};
 use ark_ec::AffineRepr;
+use ark_groth16::VerifyingKey;
 use std::path::{Path, PathBuf};
 use zkr_prover::keycache::{Loaded, load_or_check};
 use zkr_prover::zkey::{Coeff, Matrix, ZkeyProvingKey};
@@ -26,7 +28,31 @@ const GROTH16: u32 = 1;
 /// The largest domain: the H form needs the domain of twice that size, and
 /// BN254's scalar field has roots of unity of order up to 2^28.
 pub const MAX_DOMAIN_SIZE: usize = 1 << 27;
+/// The largest `.zkey` read from disk (a 2^27-constraint key is about
+/// 40 GB, far beyond this machine class; 8 GiB covers 2^24).
+pub const MAX_FILE_BYTES: u64 = 8 << 30;
+/// The largest ceremony transcript kept: a contribution takes well under a
+/// kilobyte, so this is tens of thousands of them.
+const MAX_CONTRIBUTIONS_BYTES: u64 = 64 << 20;
 const COEFF_BYTES: usize = 12 + N8;
+const FORMAT: Format = Format {
+    magic: MAGIC,
+    version: VERSION,
+    sections: &[
+        (1, "header"),
+        (2, "groth16 header"),
+        (3, "IC"),
+        (4, "coefficients"),
+        (5, "A"),
+        (6, "B1"),
+        (7, "B2"),
+        (8, "C"),
+        (9, "H"),
+        (10, "contributions"),
+    ],
+    unknown: "is not part of a Groth16 key",
+    max_file_bytes: MAX_FILE_BYTES,
+};
 
 /// A `.zkey`: the proving key, and the ceremony transcript (section 10) as
 /// it was read, if there was one.
@@ -38,17 +64,18 @@ pub struct Zkey {
     pub contributions: Option<Vec<u8>>,
 }
 
-fn check_field(r: &mut Reader<'_>, modulus: &[u8], name: &str) -> Result<()> {
-    let n8 = r.usize()?;
-    if n8 != N8 {
-        return Err(r.err(format!("{name}: {n8}-byte field, expected {N8} (BN254)")));
-    }
-    if r.bytes(N8)? != modulus {
-        return Err(r.err(format!(
-            "{name}: not BN254's (the key is for another curve)"
-        )));
-    }
-    Ok(())
+/// Sections 1 and 2, checked, and the number of coefficients.
+struct Header {
+    n_vars: usize,
+    n_public: usize,
+    domain_size: usize,
+    n_coeffs: usize,
+    alpha_g1: G1Affine,
+    beta_g1: G1Affine,
+    beta_g2: G2Affine,
+    gamma_g2: G2Affine,
+    delta_g1: G1Affine,
+    delta_g2: G2Affine,
 }
 
 /// Reads and validates a Groth16 `.zkey` over BN254: every section present
@@ -56,16 +83,40 @@ fn check_field(r: &mut Reader<'_>, modulus: &[u8], name: &str) -> Result<()> {
 /// in range and value canonical, every point on its curve and in the
 /// prime-order subgroup, and alpha, beta, gamma, delta not the identity.
 pub fn read(data: &[u8], file: &str) -> Result<Zkey> {
-    let bin = BinFile::parse(data, MAGIC, VERSION, file)?;
-    if let Some(id) = bin.unknown_section(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) {
-        return Err(malformed(
-            file,
-            "file header",
-            format!("unknown section {id}"),
-        ));
-    }
-    let mut p = bin.section(1, "header")?;
-    p.expect_len(4, "the protocol id")?;
+    read_from(&BinFile::parse(data, &FORMAT, file)?)
+}
+
+/// [`read`] of the file at `path`, a section at a time: a regular file of
+/// at most [`MAX_FILE_BYTES`] whose every section has the size its header
+/// implies, all checked before any point is read.
+pub fn read_file(path: &Path) -> Result<Zkey> {
+    let file = path.display().to_string();
+    read_from(&BinFile::open(path, &FORMAT, &file)?)
+}
+
+/// The verifying key of the `.zkey` at `path` (what `snarkjs zkey export
+/// verificationkey` writes): the layout of the whole file is checked as in
+/// [`read_file`], but only the header and IC are read and validated.
+pub fn read_verifying_key_file(path: &Path) -> Result<VerifyingKey<Bn254>> {
+    let file = path.display().to_string();
+    let bin = BinFile::open(path, &FORMAT, &file)?;
+    let h = read_header(&bin)?;
+    let ic = bin.section(3, "IC")?;
+    Ok(VerifyingKey {
+        alpha_g1: h.alpha_g1,
+        beta_g2: h.beta_g2,
+        gamma_g2: h.gamma_g2,
+        delta_g2: h.delta_g2,
+        gamma_abc_g1: read_g1s(&mut ic.reader(), h.n_public + 1)?,
+    })
+}
+
+/// Protocol and Groth16 header, then every other section's length checked
+/// against them: nothing large is read before its size is known right.
+fn read_header(bin: &BinFile<'_>) -> Result<Header> {
+    bin.expect_len(1, "header", Some(4), "the protocol id")?;
+    let section = bin.section(1, "header")?;
+    let mut p = section.reader();
     let protocol = p.u32()?;
     if protocol != GROTH16 {
         return Err(p.err(format!(
@@ -73,9 +124,11 @@ pub fn read(data: &[u8], file: &str) -> Result<Zkey> {
         )));
     }
 
-    let mut h = bin.section(2, "groth16 header")?;
-    check_field(&mut h, &q_bytes(), "q")?;
-    check_field(&mut h, &r_bytes(), "r")?;
+    bin.expect_at_most(2, "groth16 header", MAX_HEADER_BYTES)?;
+    let section = bin.section(2, "groth16 header")?;
+    let mut h = section.reader();
+    check_prime(&mut h, Prime::Base)?;
+    check_prime(&mut h, Prime::Scalar)?;
     let n_vars = h.usize()?;
     let n_public = h.usize()?;
     let domain_size = h.usize()?;
@@ -109,30 +162,56 @@ pub fn read(data: &[u8], file: &str) -> Result<Zkey> {
         return Err(h.err("alpha, beta, gamma and delta must not be the identity"));
     }
 
-    // Sizes first, so that no allocation follows an unchecked count.
-    let mut ic = bin.section(3, "IC")?;
-    ic.expect_len((n_public + 1) * G1_BYTES, "nPublic + 1 points")?;
-    let mut a = bin.section(5, "A")?;
-    a.expect_len(n_vars * G1_BYTES, "nVars points")?;
-    let mut b1 = bin.section(6, "B1")?;
-    b1.expect_len(n_vars * G1_BYTES, "nVars points")?;
-    let mut b2 = bin.section(7, "B2")?;
-    b2.expect_len(n_vars * G2_BYTES, "nVars points")?;
+    let points = |n: usize, bytes: usize| Some(n as u64 * bytes as u64);
     let n_private = n_vars - n_public - 1;
-    let mut c = bin.section(8, "C")?;
-    c.expect_len(n_private * G1_BYTES, "nVars - nPublic - 1 points")?;
-    let mut hs = bin.section(9, "H")?;
-    hs.expect_len(domain_size * G1_BYTES, "domainSize points")?;
-    let mut co = bin.section(4, "coefficients")?;
-    let n_coeffs = co.usize()?;
-    co.expect_len(
-        n_coeffs
-            .checked_mul(COEFF_BYTES)
-            .ok_or_else(|| co.err("coefficient count overflows"))?,
+    bin.expect_len(
+        3,
+        "IC",
+        points(n_public + 1, G1_BYTES),
+        "nPublic + 1 points",
+    )?;
+    bin.expect_len(5, "A", points(n_vars, G1_BYTES), "nVars points")?;
+    bin.expect_len(6, "B1", points(n_vars, G1_BYTES), "nVars points")?;
+    bin.expect_len(7, "B2", points(n_vars, G2_BYTES), "nVars points")?;
+    bin.expect_len(
+        8,
+        "C",
+        points(n_private, G1_BYTES),
+        "nVars - nPublic - 1 points",
+    )?;
+    bin.expect_len(9, "H", points(domain_size, G1_BYTES), "domainSize points")?;
+    bin.expect_at_most(10, "contributions", MAX_CONTRIBUTIONS_BYTES)?;
+    // The coefficient count is the section's first word.
+    let count = bin.prefix(4, "coefficients", 4)?;
+    let n_coeffs = count.reader().usize()?;
+    bin.expect_len(
+        4,
+        "coefficients",
+        Some(4 + n_coeffs as u64 * COEFF_BYTES as u64),
         &format!("{n_coeffs} coefficients"),
     )?;
-    let mut coeffs = Vec::with_capacity(n_coeffs);
-    for i in 0..n_coeffs {
+    Ok(Header {
+        n_vars,
+        n_public,
+        domain_size,
+        n_coeffs,
+        alpha_g1,
+        beta_g1,
+        beta_g2,
+        gamma_g2,
+        delta_g1,
+        delta_g2,
+    })
+}
+
+fn read_coeffs(bin: &BinFile<'_>, h: &Header) -> Result<Vec<Coeff>> {
+    let section = bin.section(4, "coefficients")?;
+    let mut co = section.reader();
+    if co.usize()? != h.n_coeffs {
+        return Err(co.err("the coefficient count changed while the file was read"));
+    }
+    let mut coeffs = Vec::with_capacity(h.n_coeffs);
+    for i in 0..h.n_coeffs {
         let matrix = match co.u32()? {
             0 => Matrix::A,
             1 => Matrix::B,
@@ -144,7 +223,7 @@ pub fn read(data: &[u8], file: &str) -> Result<Zkey> {
         };
         let constraint = co.u32()?;
         let signal = co.u32()?;
-        if constraint as usize >= domain_size || signal as usize >= n_vars {
+        if constraint as usize >= h.domain_size || signal as usize >= h.n_vars {
             return Err(co.err(format!(
                 "coefficient {i}: constraint {constraint} or signal {signal} out of range"
             )));
@@ -158,30 +237,40 @@ pub fn read(data: &[u8], file: &str) -> Result<Zkey> {
             value,
         });
     }
+    co.finish()?;
+    Ok(coeffs)
+}
 
+fn read_from(bin: &BinFile<'_>) -> Result<Zkey> {
+    let h = read_header(bin)?;
+    // One section in memory at a time beside the key being built.
+    let g1s = |id, name, n| {
+        bin.section(id, name)
+            .and_then(|s| read_g1s(&mut s.reader(), n))
+    };
+    let n_private = h.n_vars - h.n_public - 1;
     let key = ZkeyProvingKey {
-        n_public,
-        domain_size,
-        alpha_g1,
-        beta_g1,
-        beta_g2,
-        gamma_g2,
-        delta_g1,
-        delta_g2,
-        ic: read_g1s(&mut ic, n_public + 1)?,
-        coeffs,
-        a: read_g1s(&mut a, n_vars)?,
-        b1: read_g1s(&mut b1, n_vars)?,
-        b2: read_g2s(&mut b2, n_vars)?,
-        c: read_g1s(&mut c, n_private)?,
-        h: read_g1s(&mut hs, domain_size)?,
+        n_public: h.n_public,
+        domain_size: h.domain_size,
+        alpha_g1: h.alpha_g1,
+        beta_g1: h.beta_g1,
+        beta_g2: h.beta_g2,
+        gamma_g2: h.gamma_g2,
+        delta_g1: h.delta_g1,
+        delta_g2: h.delta_g2,
+        ic: g1s(3, "IC", h.n_public + 1)?,
+        coeffs: read_coeffs(bin, &h)?,
+        a: g1s(5, "A", h.n_vars)?,
+        b1: g1s(6, "B1", h.n_vars)?,
+        b2: bin
+            .section(7, "B2")
+            .and_then(|s| read_g2s(&mut s.reader(), h.n_vars))?,
+        c: g1s(8, "C", n_private)?,
+        h: g1s(9, "H", h.domain_size)?,
     };
     key.check()
-        .map_err(|e| Error::Mismatch(format!("{file}: {e}")))?;
-    let contributions = bin
-        .optional(10, "contributions")?
-        .map(|mut r| r.bytes(r.remaining()).map(<[u8]>::to_vec))
-        .transpose()?;
+        .map_err(|e| Error::Mismatch(format!("{}: {e}", bin.file())))?;
+    let contributions = bin.optional(10)?.map(|s| s.into_bytes());
     Ok(Zkey { key, contributions })
 }
 
@@ -200,6 +289,19 @@ pub fn cache_path(zkey: &Path) -> PathBuf {
 /// ceremony transcript is not kept.
 pub fn read_key_cached(data: &[u8], file: &str, cache: &Path) -> Result<(ZkeyProvingKey, Loaded)> {
     load_or_check(data, cache, |d| read(d, file).map(|z| z.key))
+}
+
+/// [`read_key_cached`] of the file at `path`. The cache is bound to the
+/// SHA-256 of the whole file, so the file is read whole, but only once its
+/// size, its section table and its header agree (as in [`read_file`]).
+pub fn read_key_cached_file(path: &Path, cache: &Path) -> Result<(ZkeyProvingKey, Loaded)> {
+    let file = path.display().to_string();
+    let bytes = {
+        let bin = BinFile::open(path, &FORMAT, &file)?;
+        read_header(&bin)?;
+        bin.all()?.into_owned()
+    };
+    read_key_cached(&bytes, &file, cache)
 }
 
 /// Writes a `.zkey` (sections 1 to 9, and 10 if there is a transcript).

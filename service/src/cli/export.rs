@@ -22,6 +22,9 @@ pub enum ExportCommand {
     Calldata(export_solidity::CalldataArgs),
     /// A circuit's constraint system as circom's .r1cs, for a snarkjs phase-2 ceremony.
     R1cs(super::export_r1cs::ExportR1csArgs),
+    /// The verifying key of a snarkjs Groth16 .zkey as verification_key.json.
+    #[command(alias = "verificationkey")]
+    Vk(super::export_vk::ExportVkArgs),
 }
 
 /// Runs `zkr export`.
@@ -30,5 +33,6 @@ pub fn run(a: &ExportArgs) -> CliResult {
         ExportCommand::Solidity(a) => export_solidity::run_solidity(a),
         ExportCommand::Calldata(a) => export_solidity::run_calldata(a),
         ExportCommand::R1cs(a) => super::export_r1cs::run(a),
+        ExportCommand::Vk(a) => super::export_vk::run(a),
     }
 }

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod export;
 pub mod export_r1cs;
 pub mod export_solidity;
+pub mod export_vk;
 pub mod hash;
 pub mod import_zkey;
 pub mod loadgen;
@@ -61,7 +62,8 @@ pub enum Command {
     /// The audit log.
     Audit(service::AuditArgs),
     /// Write a circuit or key in another tool's format: circom .r1cs, a
-    /// Solidity verifier, a verifier call's arguments.
+    /// Solidity verifier, a verifier call's arguments, a .zkey's
+    /// verification_key.json.
     Export(export::ExportArgs),
     /// Prove with a snarkjs .zkey and a circom .wtns (rapidsnark's arguments).
     ProveZkey(prove_zkey::ProveZkeyArgs),

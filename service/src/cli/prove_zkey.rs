@@ -8,13 +8,7 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use zkr_artifacts::write_json;
 use zkr_prover::Backend;
-use zkr_verifier::{binary, snarkjs};
-
-/// The largest `.zkey` read (a 2^27-constraint key is about 40 GB, far
-/// beyond this machine class; 8 GiB covers 2^24).
-pub const MAX_ZKEY_BYTES: u64 = 8 << 30;
-/// The largest `.wtns` read.
-pub const MAX_WTNS_BYTES: u64 = 2 << 30;
+use zkr_verifier::snarkjs;
 
 /// Arguments of `zkr prove-zkey`.
 #[derive(Debug, Args)]
@@ -33,17 +27,19 @@ pub struct ProveZkeyArgs {
     pub backend: Backend,
 }
 
-/// Reads and validates a `.zkey`.
+/// Reads and validates a `.zkey`, a section at a time (sizes bounded by
+/// `zkr_circom::zkey::MAX_FILE_BYTES` and checked against the header first).
 pub fn read_zkey(path: &Path) -> CliResult<zkr_circom::Zkey> {
-    let bytes = binary::read_bounded(path, MAX_ZKEY_BYTES)?;
-    zkr_circom::zkey::read(&bytes, &path.display().to_string()).map_err(circom_err)
+    zkr_circom::zkey::read_file(path).map_err(circom_err)
 }
 
-/// Maps this crate's errors: malformed files are bad input (exit 2), files
-/// that do not belong together fail the check (exit 1).
+/// Maps this crate's errors: malformed or unreadable files are bad input
+/// (exit 2), files that do not belong together fail the check (exit 1).
 pub fn circom_err(e: zkr_circom::Error) -> CliError {
     match e {
-        zkr_circom::Error::Malformed { .. } => CliError::Input(e.to_string()),
+        zkr_circom::Error::Malformed { .. } | zkr_circom::Error::File { .. } => {
+            CliError::Input(e.to_string())
+        }
         zkr_circom::Error::Mismatch(_) => CliError::Failed(e.to_string()),
     }
 }
@@ -53,15 +49,9 @@ pub fn run(a: &ProveZkeyArgs) -> CliResult {
     let backend = a.backend;
     // Fully checked on the first run; later runs read the checked key that
     // the first one left beside the .zkey, bound to its SHA-256.
-    let zbytes = binary::read_bounded(&a.zkey, MAX_ZKEY_BYTES)?;
     let cache = zkr_circom::zkey::cache_path(&a.zkey);
-    let (key, _) =
-        zkr_circom::zkey::read_key_cached(&zbytes, &a.zkey.display().to_string(), &cache)
-            .map_err(circom_err)?;
-    drop(zbytes);
-    let wbytes = binary::read_bounded(&a.witness, MAX_WTNS_BYTES)?;
-    let witness =
-        zkr_circom::wtns::read(&wbytes, &a.witness.display().to_string()).map_err(circom_err)?;
+    let (key, _) = zkr_circom::zkey::read_key_cached_file(&a.zkey, &cache).map_err(circom_err)?;
+    let witness = zkr_circom::wtns::read_file(&a.witness).map_err(circom_err)?;
     let key = &key;
     if witness.len() != key.n_vars() {
         return Err(CliError::Input(format!(
