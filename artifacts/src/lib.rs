@@ -10,11 +10,13 @@
 #![warn(unreachable_pub)]
 
 mod error;
+mod install;
 mod key_dir;
 mod private_files;
 mod setup;
 
 pub use error::{Error, Result};
+pub use install::install_keys;
 pub use key_dir::{
     CIRCUIT_JSON, CircuitInfo, PROVING_KEY, VERIFICATION_KEY_JSON, VERIFYING_KEY, read_info,
     read_proving_key, read_verifying_key, read_vk_json, sha256_hex, write_file, write_json,

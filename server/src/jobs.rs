@@ -670,7 +670,7 @@ impl Jobs {
 
     /// The pool key's recipient, creating the key (under the KEK) the first
     /// time a job is sealed.
-    async fn pool_recipient(&self, keys: &KeyStore) -> Result<zkr_keys::Recipient> {
+    pub(crate) async fn pool_recipient(&self, keys: &KeyStore) -> Result<zkr_keys::Recipient> {
         let key_id = self.settings().pool_key_id;
         match keys.active(&key_id).await {
             Ok(info) => return Ok(info.recipient()?),

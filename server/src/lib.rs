@@ -18,6 +18,7 @@ mod jobs;
 mod metrics;
 mod openapi;
 mod policies;
+mod pool_identity;
 mod ratelimit;
 mod records;
 mod registries;
@@ -63,7 +64,6 @@ pub mod provers {
     pub use crate::worker::{Pool, usable_circuits};
 }
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -98,19 +98,15 @@ pub async fn run(config: Config) -> Result<()> {
     zkr_artifacts::prepare_sqlite(&config.database_url())?;
     let (mut state, writer) = AppState::start(config).await?;
     state.metrics.set_role("serve");
-    state.attach_keys(kek(&data_dir)?).await?;
+    let kek = pool_identity::kek(&state, &data_dir, pool_identity::Role::Api).await?;
+    state.attach_keys(kek).await?;
     for id in state.ensure_service_keys().await? {
         println!("created service key {id} (custodial, under the KEK)");
     }
-    let circuit_keys = state.circuit_keys.clone();
-    let setup_missing = state.config.proofs.setup_missing_keys;
-    tokio::task::spawn_blocking(move || circuit_keys.ensure(setup_missing))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
-    let circuits_dir = state.config.circuits_dir();
-    if circuits_dir.starts_with(&data_dir) && circuits_dir.exists() {
-        zkr_artifacts::restrict_tree(&circuits_dir)?;
-    }
+    // This node makes the pool or joins it: its keys and KEK are the pool's.
+    pool_identity::check_pool_key(&state, pool_identity::Role::Api).await?;
+    let node = format!("api {} pid {}", worker::host_name(), std::process::id());
+    pool_identity::sync_circuit_keys(&state, pool_identity::Role::Api, &node).await?;
     // Jobs an earlier run left queued or running are still in the
     // database: the workers (here or elsewhere) take them up again.
     let provers = state.start_provers().await?;
@@ -166,13 +162,15 @@ pub async fn run_worker(config: Config) -> Result<()> {
     zkr_artifacts::prepare_sqlite(&config.database_url())?;
     let (mut state, writer) = AppState::start(config).await?;
     state.metrics.set_role("worker");
-    state.attach_keys(kek(&data_dir)?).await?;
-    let circuit_keys = state.circuit_keys.clone();
-    let setup_missing = state.config.proofs.setup_missing_keys;
-    tokio::task::spawn_blocking(move || circuit_keys.ensure(setup_missing))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
-    let provers = state.start_provers().await?;
+    // A worker joins an existing pool: its KEK, pool key and circuit keys
+    // are the pool's, or it does not start.
+    let kek = pool_identity::kek(&state, &data_dir, pool_identity::Role::Worker).await?;
+    state.attach_keys(kek).await?;
+    pool_identity::check_pool_key(&state, pool_identity::Role::Worker).await?;
+    let node = format!("worker {} pid {}", worker::host_name(), std::process::id());
+    let circuits =
+        pool_identity::sync_circuit_keys(&state, pool_identity::Role::Worker, &node).await?;
+    let provers = worker::Pool::start(&state, state.config.proofs.workers, circuits).await?;
     let deliverer = start_deliverer(&state)?;
     let metrics = match state.config.metrics.worker_listen {
         Some(addr) => {
@@ -273,20 +271,6 @@ async fn listen(url: &str, state: &AppState) -> std::result::Result<(), sqlx::Er
         }
     }
     Ok(())
-}
-
-/// The KEK from the environment (HSM or named file); without either, the
-/// development key file in the data directory (which logs a warning).
-fn kek(data_dir: &std::path::Path) -> Result<Arc<dyn zkr_keys::Kek>> {
-    let configured = std::env::var_os("ZKR_PKCS11_MODULE").is_some()
-        || std::env::var_os("ZKR_DEV_KEK_FILE").is_some();
-    if configured {
-        return Ok(zkr_keys::kek::provider_from_env()?);
-    }
-    std::fs::create_dir_all(data_dir)?;
-    let path = zkr_keys::kek_file::default_path(data_dir);
-    // FileKek warns on every load, so the warning is not repeated here.
-    Ok(Arc::new(zkr_keys::FileKek::open_or_create(&path)?))
 }
 
 /// Listens for SIGTERM and SIGINT (ctrl-c) from now on, and resolves when

@@ -2,8 +2,8 @@
 //! renews the lease while it proves, and stores the result only while it
 //! still holds the lease (see [`crate::jobs::Jobs`]). `zkr serve` runs
 //! `proofs.workers` of them beside the API; `zkr worker` runs only them,
-//! on any machine that reaches the database and has the circuit keys and
-//! the KEK.
+//! on any machine that reaches the database and has the pool's KEK (the
+//! circuit keys come from the database).
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,7 +80,7 @@ impl ProveObserver for JobObserver {
 }
 
 /// This machine's name, for worker ids and `GET /v1/workers`.
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_string())
@@ -91,9 +91,11 @@ fn host_name() -> String {
 }
 
 /// The circuits this node may prove: those it has keys for whose verifying
-/// key is the one recorded in the database (recorded by the first node
-/// that had keys). A circuit whose keys differ is refused with an error
-/// naming both hashes: its proofs would not verify for anyone else.
+/// key is the one recorded in the database (recorded by the API node at
+/// start, see [`crate::pool_identity`], which also refuses to start a node
+/// whose keys differ). A circuit whose keys differ is refused here too,
+/// with an error naming both hashes: its proofs would not verify for
+/// anyone else.
 pub async fn usable_circuits(state: &AppState, node: &str) -> Result<Vec<CircuitKind>> {
     let mut usable = Vec::new();
     for kind in CIRCUITS {

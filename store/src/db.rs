@@ -103,6 +103,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "proof_webhooks",
         include_str!("../migrations/sqlite/0008_proof_webhooks.sql"),
     ),
+    (
+        10,
+        "pool_circuit_keys",
+        include_str!("../migrations/sqlite/0010_pool_circuit_keys.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -144,6 +149,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "proof_webhooks",
         include_str!("../migrations/postgres/0008_proof_webhooks.sql"),
+    ),
+    (
+        10,
+        "pool_circuit_keys",
+        include_str!("../migrations/postgres/0010_pool_circuit_keys.sql"),
     ),
 ];
 

@@ -598,6 +598,174 @@ pub async fn record_circuit_key(
     )
 }
 
+/// A circuit's recorded key, without its files.
+#[derive(Debug, Clone)]
+pub struct CircuitKeyRow {
+    /// Circuit name.
+    pub circuit: String,
+    /// SHA-256 of the verifying key every job of the circuit is proved for, hex.
+    pub vk_sha256: String,
+    /// Unix seconds.
+    pub recorded_at: i64,
+    /// The node that recorded it.
+    pub recorded_by: String,
+    /// Whether the key files are stored too (not in rows recorded before
+    /// they were, until a node with matching keys fills them in).
+    pub has_files: bool,
+}
+
+/// The recorded circuit keys, by circuit name.
+pub async fn circuit_keys(db: &Db) -> Result<Vec<CircuitKeyRow>> {
+    let rows = sqlx::query(
+        "SELECT circuit, vk_sha256, recorded_at, recorded_by, \
+         CAST(CASE WHEN proving_key IS NULL OR circuit_json IS NULL THEN 0 ELSE 1 END AS BIGINT) \
+         AS has_files FROM proof_circuit_keys ORDER BY circuit",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(CircuitKeyRow {
+                circuit: r.try_get("circuit")?,
+                vk_sha256: r.try_get("vk_sha256")?,
+                recorded_at: r.try_get("recorded_at")?,
+                recorded_by: r.try_get("recorded_by")?,
+                has_files: r.try_get::<i64, _>("has_files")? != 0,
+            })
+        })
+        .collect()
+}
+
+/// A circuit's key files as the pool stores them.
+#[derive(Debug, Clone)]
+pub struct CircuitKeyFiles {
+    /// SHA-256 of the verifying key, hex, as recorded.
+    pub vk_sha256: String,
+    /// The key directory's `circuit.json`.
+    pub circuit_json: String,
+    /// The key directory's `proving_key.bin` (arkworks compressed).
+    pub proving_key: Vec<u8>,
+}
+
+/// Records `files` as the keys of `circuit` unless a key is recorded
+/// already; stores the files beside a recorded hash that has none and
+/// matches. Returns the recorded hash.
+pub async fn record_circuit_key_files(
+    db: &Db,
+    circuit: &str,
+    files: &CircuitKeyFiles,
+    by: &str,
+    now: i64,
+) -> Result<String> {
+    sqlx::query(
+        "INSERT INTO proof_circuit_keys \
+         (circuit, vk_sha256, recorded_at, recorded_by, circuit_json, proving_key) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (circuit) DO NOTHING",
+    )
+    .bind(circuit)
+    .bind(&files.vk_sha256)
+    .bind(now)
+    .bind(by)
+    .bind(&files.circuit_json)
+    .bind(files.proving_key.clone())
+    .execute(&db.pool)
+    .await?;
+    sqlx::query(
+        "UPDATE proof_circuit_keys SET circuit_json = $1, proving_key = $2 \
+         WHERE circuit = $3 AND LOWER(vk_sha256) = LOWER($4) \
+         AND (proving_key IS NULL OR circuit_json IS NULL)",
+    )
+    .bind(&files.circuit_json)
+    .bind(files.proving_key.clone())
+    .bind(circuit)
+    .bind(&files.vk_sha256)
+    .execute(&db.pool)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT vk_sha256 FROM proof_circuit_keys WHERE circuit = $1")
+            .bind(circuit)
+            .fetch_one(&db.pool)
+            .await?,
+    )
+}
+
+/// The stored key files of `circuit`, if the pool has them.
+pub async fn circuit_key_files(db: &Db, circuit: &str) -> Result<Option<CircuitKeyFiles>> {
+    let row = sqlx::query(
+        "SELECT vk_sha256, circuit_json, proving_key FROM proof_circuit_keys \
+         WHERE circuit = $1 AND circuit_json IS NOT NULL AND proving_key IS NOT NULL",
+    )
+    .bind(circuit)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|r| {
+        Ok(CircuitKeyFiles {
+            vk_sha256: r.try_get("vk_sha256")?,
+            circuit_json: r.try_get("circuit_json")?,
+            proving_key: r.try_get("proving_key")?,
+        })
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod circuit_key_tests {
+    use super::*;
+
+    /// The first key recorded is the pool's; its files come back byte for
+    /// byte, and a row recorded with the hash alone gets the matching
+    /// files, never another key's.
+    #[tokio::test]
+    async fn circuit_key_files_round_trip() {
+        let (_dir, db) = crate::test_db().await;
+        let files = |sha: &str, byte: u8| CircuitKeyFiles {
+            vk_sha256: sha.into(),
+            circuit_json: format!("{{\"sha\":\"{sha}\"}}"),
+            proving_key: vec![byte; 3000],
+        };
+        let first = record_circuit_key_files(&db, "range", &files("aa", 1), "api", 5).await;
+        assert_eq!(first.expect("record"), "aa");
+        let other = record_circuit_key_files(&db, "range", &files("bb", 2), "w", 6).await;
+        assert_eq!(other.expect("kept"), "aa");
+        let stored = circuit_key_files(&db, "range").await.expect("read");
+        let stored = stored.expect("files");
+        assert_eq!(
+            (stored.vk_sha256.as_str(), stored.proving_key[0]),
+            ("aa", 1)
+        );
+        assert_eq!(stored.proving_key.len(), 3000);
+
+        record_circuit_key(&db, "receipt", "cc", "old-node", 7)
+            .await
+            .expect("hash only");
+        assert!(
+            circuit_key_files(&db, "receipt")
+                .await
+                .expect("read")
+                .is_none()
+        );
+        let rows = circuit_keys(&db).await.expect("rows");
+        let receipt = rows.iter().find(|r| r.circuit == "receipt").expect("row");
+        assert!(!receipt.has_files);
+        record_circuit_key_files(&db, "receipt", &files("dd", 3), "api", 8)
+            .await
+            .expect("not these");
+        assert!(
+            circuit_key_files(&db, "receipt")
+                .await
+                .expect("read")
+                .is_none()
+        );
+        record_circuit_key_files(&db, "receipt", &files("CC", 4), "api", 9)
+            .await
+            .expect("these");
+        let rows = circuit_keys(&db).await.expect("rows");
+        assert!(rows.iter().all(|r| r.has_files), "{rows:?}");
+        let receipt = rows.iter().find(|r| r.circuit == "receipt").expect("row");
+        assert_eq!(receipt.recorded_by, "old-node");
+    }
+}
+
 /// A worker row.
 #[derive(Debug, Clone)]
 pub struct WorkerRow {
