@@ -9,7 +9,9 @@ mod access;
 mod access_log;
 mod announced;
 mod audit;
+mod audit_verify;
 mod auth;
+mod checkpoint_file;
 mod checkpoints;
 mod config;
 mod error;
@@ -49,10 +51,13 @@ pub mod tokens {
 /// export, and verification of the hash chain and its signed checkpoints.
 pub mod audit_log {
     pub use crate::audit::{
-        AuditLog, AuditWriter, Filter, NewEvent, VerifyReport, append_direct, canonical,
-        entry_hash, query, verify, verify_database, verify_database_with,
+        AuditLog, AuditWriter, Broken, Event, Filter, NewEvent, VerifyReport, append_direct,
+        canonical, entry_hash, query, verify, verify_database, verify_database_with, verify_export,
     };
-    pub use crate::checkpoints::{Checkpoint, Checkpointer, Trust, list as checkpoints, sign_head};
+    pub use crate::checkpoint_file::{read as read_kept_checkpoint, read_all as kept_checkpoints};
+    pub use crate::checkpoints::{
+        Checkpoint, Checkpointer, Schedule, Trust, guard_start, list as checkpoints, sign_head,
+    };
 }
 
 /// Proof jobs, the prover workers and the deliverer of job-end webhooks,
@@ -97,6 +102,8 @@ pub async fn run(config: Config) -> Result<()> {
     zkr_artifacts::secure_dir(&data_dir)?;
     zkr_artifacts::prepare_sqlite(&config.database_url())?;
     let (mut state, writer) = AppState::start(config).await?;
+    // Before anything is appended: never behind a kept checkpoint.
+    checkpoints::guard_start(&state).await?;
     state.attach_keys(kek(&data_dir)?).await?;
     for id in state.ensure_service_keys().await? {
         println!("created service key {id} (custodial, under the KEK)");
@@ -115,7 +122,7 @@ pub async fn run(config: Config) -> Result<()> {
     let provers = state.start_provers().await?;
     let deliverer = start_deliverer(&state)?;
     let relay = relay_announcements(&state);
-    let checkpointer = checkpoints::Checkpointer::for_state(&state)?;
+    let checkpointer = checkpoints::Checkpointer::for_state(&state).await?;
     if let Some(path) =
         auth::bootstrap_admin(&state.db, &data_dir, state.config.admin_token_days).await?
     {
@@ -164,6 +171,7 @@ pub async fn run_worker(config: Config) -> Result<()> {
     zkr_artifacts::secure_dir(&data_dir)?;
     zkr_artifacts::prepare_sqlite(&config.database_url())?;
     let (mut state, writer) = AppState::start(config).await?;
+    checkpoints::guard_start(&state).await?;
     state.attach_keys(kek(&data_dir)?).await?;
     let circuit_keys = state.circuit_keys.clone();
     let setup_missing = state.config.proofs.setup_missing_keys;

@@ -1,11 +1,12 @@
 //! `zkr audit verify`: recompute the audit chain and check its signed
-//! checkpoints offline.
+//! checkpoints offline, from the database (with the checkpoint a node keeps
+//! in its data directory) or, with no database, from an export.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use zkr_server::audit_log::{self, Checkpoint, Trust};
-use zkr_server::{Error, Result};
+use zkr_server::audit_log::{self, Checkpoint, Trust, VerifyReport};
+use zkr_server::{Config, Error, Result};
 
 use super::service::{database_url, runtime};
 use super::{CliError, CliResult, service};
@@ -26,21 +27,32 @@ pub enum AuditCommand {
 }
 
 /// `zkr audit verify`.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct AuditVerifyArgs {
     /// Database URL (default: the one `zkr serve` would use).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "file")]
     pub database: Option<String>,
     /// TOML configuration file.
     #[arg(long, env = "ZKR_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Data directory whose kept checkpoint (`audit-checkpoint.ndjson`, and
+    /// `audit.checkpoint_copy` if configured) is checked too (default: the
+    /// one `zkr serve` would use).
+    #[arg(long, conflicts_with = "file")]
+    pub data_dir: Option<PathBuf>,
+    /// Verify an export instead of the database: the JSON lines of
+    /// `GET /v1/audit/events` without filters (the whole log); with
+    /// `--checkpoints` and `--public-key`, no database is needed.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
     /// Hex Ed25519 public key every checkpoint must be signed by (repeatable;
     /// from `GET /v1/audit/checkpoints`). Without it, and without a key in
     /// `--checkpoints`, the key stored in the database is used: not pinned.
     #[arg(long = "public-key")]
     pub public_keys: Vec<String>,
     /// Checkpoints kept outside the database: the JSON answer of
-    /// `GET /v1/audit/checkpoints`, a JSON array or JSON lines of checkpoints.
+    /// `GET /v1/audit/checkpoints`, a JSON array or JSON lines of
+    /// checkpoints (such as a node's `audit-checkpoint.ndjson`).
     #[arg(long)]
     pub checkpoints: Option<PathBuf>,
 }
@@ -50,23 +62,59 @@ pub fn run(a: &AuditArgs) -> CliResult {
     let AuditCommand::Verify(v) = &a.command;
     let report = service(audit_verify(v))?;
     eprintln!("{}", checkpoint_summary(&report));
-    match report.first_broken {
-        None => {
-            eprintln!("OK: {} audit entries, head {}", report.entries, report.head);
+    match verdict(&report) {
+        Ok(line) => {
+            eprintln!("{line}");
             Ok(())
         }
-        Some(b) => Err(CliError::Rejected(format!(
-            "BROKEN: audit entry {} ({}); {} entries before it are intact",
-            b.seq, b.reason, report.entries
-        ))),
+        Err(line) => Err(CliError::Rejected(line)),
     }
 }
 
+/// The last line: OK, or BROKEN naming the first broken entry and how
+/// many entries before it are intact.
+pub fn verdict(report: &VerifyReport) -> std::result::Result<String, String> {
+    let Some(b) = &report.first_broken else {
+        return Ok(format!(
+            "OK: {} audit entries, head {}",
+            report.entries, report.head
+        ));
+    };
+    let intact = match report.intact {
+        0 => "no entry before it is known intact".to_string(),
+        n if n == b.seq - 1 => format!("the {n} entries before it are intact"),
+        n => format!("only entries 1..={n} are known intact"),
+    };
+    Err(format!(
+        "BROKEN: audit entry {} ({}); {intact}",
+        b.seq, b.reason
+    ))
+}
+
 /// Runs `zkr audit verify`; `Ok(report)` whether or not the chain is intact.
-pub fn audit_verify(args: &AuditVerifyArgs) -> Result<audit_log::VerifyReport> {
+pub fn audit_verify(args: &AuditVerifyArgs) -> Result<VerifyReport> {
+    let mut trust = trust(args)?;
+    if let Some(path) = &args.file {
+        let file = std::fs::File::open(path)
+            .map_err(|e| Error::BadRequest(format!("--file {}: {e}", path.display())))?;
+        return audit_log::verify_export(std::io::BufReader::new(file), &trust)
+            .map_err(|e| Error::BadRequest(format!("--file {}: {e}", path.display())));
+    }
+    trust.kept.extend(kept_in_data_dir(args)?);
     let url = database_url(&args.database, &args.config)?;
-    let trust = trust(args)?;
     runtime()?.block_on(audit_log::verify_database_with(&url, &trust))
+}
+
+/// The checkpoints the node keeps in its data directory (and the copy the
+/// configuration names), beside the database.
+fn kept_in_data_dir(args: &AuditVerifyArgs) -> Result<Vec<Checkpoint>> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    let kept = audit_log::kept_checkpoints(&config.audit_checkpoint_files())
+        .map_err(|e| Error::BadRequest(e.to_string()))?;
+    Ok(kept.into_iter().map(|(_, c)| c).collect())
 }
 
 /// The pinned keys and kept checkpoints of `zkr audit verify`.
@@ -141,7 +189,7 @@ fn parse_checkpoints(
 
 /// One line on the checkpoints `zkr audit verify` checked and where their
 /// key came from.
-pub fn checkpoint_summary(report: &audit_log::VerifyReport) -> String {
+pub fn checkpoint_summary(report: &VerifyReport) -> String {
     let last = report
         .last_checkpoint
         .map_or("none".to_string(), |s| format!("at entry {s}"));
@@ -154,7 +202,17 @@ pub fn checkpoint_summary(report: &audit_log::VerifyReport) -> String {
             " (WARNING: anyone who can write the database can re-sign; pin the key with --public-key or --checkpoints)",
         );
     }
-    for e in &report.checkpoint_errors {
+    if report.checkpoints == 0 {
+        line.push_str(
+            " (WARNING: without checkpoints a cut tail cannot be seen; give --checkpoints)",
+        );
+    }
+    // The first problem is the verdict's, printed once, there.
+    for e in report
+        .checkpoint_errors
+        .iter()
+        .filter(|e| Some(*e) != report.first_broken.as_ref())
+    {
         line.push_str(&format!(
             "\ncheckpoint problem at entry {}: {}",
             e.seq, e.reason

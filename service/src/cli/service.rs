@@ -399,9 +399,7 @@ mod tests {
         assert!(secret.starts_with(tokens::TOKEN_PREFIX));
         let report = audit_verify(&AuditVerifyArgs {
             database: Some(url.clone()),
-            config: None,
-            public_keys: Vec::new(),
-            checkpoints: None,
+            ..AuditVerifyArgs::default()
         })
         .expect("verify");
         assert!(report.valid);
