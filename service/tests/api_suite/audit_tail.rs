@@ -95,10 +95,9 @@ api_test!(a_tail_cut_with_its_checkpoints_is_caught, |app| {
     );
 
     // A node does not start behind its kept checkpoint.
-    let e = Checkpointer::for_state(&app.state)
-        .await
-        .err()
-        .expect("refused");
+    let Err(e) = Checkpointer::for_state(&app.state).await else {
+        panic!("started behind the kept checkpoint");
+    };
     let message = e.to_string();
     assert!(
         message.contains("audit log cut") && message.contains("ends at entry 20"),
@@ -134,8 +133,7 @@ api_test!(
             .expect("rewrite");
         let e = zkr_server::audit_log::guard_start(&app.state)
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(e.to_string().contains("entry 5"), "{e}");
     }
 );
