@@ -6,18 +6,24 @@
 //! request that must be audited only succeeds once its event is committed
 //! (fail closed), while the runtime is never blocked.
 
-use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
-use super::checkpoints::{self, Checkpoint, Trust};
+pub(crate) use super::audit_verify::verify_with;
+pub use super::audit_verify::{
+    Broken, VerifyReport, verify, verify_database, verify_database_with, verify_export,
+};
 use super::error::{Error, Result};
 use super::metrics::Metrics;
 use zkr_store::{
     AuditAppend, AuditFilter, AuditProbeError, AuditRow, Db, audit_append_after, audit_head,
-    audit_page, audit_probe, audit_query, now_unix,
+    audit_probe, audit_query, now_unix,
 };
 
 /// What a caller hands to the log; the writer adds sequence and hashes.
@@ -58,7 +64,8 @@ impl NewEvent {
 }
 
 /// A stored event, as exported and as hashed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Event {
     /// Position in the chain, from 1.
     pub seq: i64,
@@ -133,6 +140,7 @@ enum Msg {
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
     head: watch::Receiver<i64>,
+    floor: Arc<AtomicI64>,
 }
 
 /// The writer task, to await on shutdown.
@@ -154,8 +162,19 @@ impl AuditLog {
     pub fn start(db: Db, metrics: Metrics, queue: usize, batch_max: usize) -> (Self, AuditWriter) {
         let (tx, rx) = mpsc::channel(queue);
         let (head_tx, head) = watch::channel(0);
-        let handle = tokio::spawn(writer(db, metrics, rx, batch_max, head_tx));
-        (Self { tx, head }, AuditWriter { handle })
+        let floor = Arc::new(AtomicI64::new(0));
+        let chain = Chain::new(db, floor.clone());
+        let handle = tokio::spawn(writer(chain, metrics, rx, batch_max, head_tx));
+        (Self { tx, head, floor }, AuditWriter { handle })
+    }
+
+    /// Never append while the chain in the database ends before `seq`:
+    /// entries up to `seq` are known to have existed (a kept checkpoint),
+    /// so a shorter chain was cut, and appending would reuse their
+    /// sequence numbers. The writer raises this floor itself to every head
+    /// it reads or writes.
+    pub fn hold_at_least(&self, seq: i64) {
+        self.floor.fetch_max(seq, Ordering::SeqCst);
     }
 
     /// The sequence number of the last event this writer committed (0
@@ -216,7 +235,7 @@ impl Pending {
 type Ack = oneshot::Sender<Result<i64, ()>>;
 
 async fn writer(
-    db: Db,
+    chain: Chain,
     metrics: Metrics,
     mut rx: mpsc::Receiver<Msg>,
     batch_max: usize,
@@ -256,7 +275,11 @@ async fn writer(
             continue;
         }
         let events: Vec<(i64, &NewEvent)> = batch.iter().map(|(ts, e, _)| (*ts, e)).collect();
-        match commit(&db, &events).await {
+        match chain.commit(&events).await {
+            Err(CommitError::Cut(e)) => {
+                refuse_cut(&metrics, &e, batch.into_iter().map(|(_, _, ack)| ack));
+                break;
+            }
             Ok(seqs) => {
                 count(&metrics, "ok", seqs.len());
                 if let Some(last) = seqs.last() {
@@ -266,15 +289,22 @@ async fn writer(
                     let _ = ack.send(Ok(seq));
                 }
             }
-            Err(e) if batch.len() > 1 => {
+            Err(CommitError::Other(e)) if batch.len() > 1 => {
                 // One bad event must not fail the others: retry one by one,
                 // in order, so that only the event that fails is refused.
                 tracing::warn!(error = %e, events = batch.len(), "audit batch failed; retrying its events one by one");
-                for (ts, event, ack) in batch {
-                    commit_one(&db, &metrics, &head, ts, &event, ack).await;
+                let mut rest = batch.into_iter();
+                while let Some((ts, event, ack)) = rest.next() {
+                    if let Err(e) = commit_one(&chain, &metrics, &head, ts, &event, ack).await {
+                        refuse_cut(&metrics, &e, rest.map(|(_, _, ack)| ack));
+                        break;
+                    }
+                }
+                if chain.is_cut() {
+                    break;
                 }
             }
-            Err(e) => {
+            Err(CommitError::Other(e)) => {
                 tracing::error!(error = %e, "audit append failed");
                 count(&metrics, "error", batch.len());
                 for (_, _, ack) in batch {
@@ -302,27 +332,45 @@ fn count(metrics: &Metrics, result: &str, n: usize) {
         .inc_by(n as u64);
 }
 
+/// Commits one event; `Err` (after refusing the event) when the chain
+/// was found cut, after which nothing may be appended.
 async fn commit_one(
-    db: &Db,
+    chain: &Chain,
     metrics: &Metrics,
     head: &watch::Sender<i64>,
     ts: i64,
     event: &NewEvent,
     ack: Ack,
-) {
-    match commit(db, &[(ts, event)]).await {
+) -> std::result::Result<(), Error> {
+    match chain.commit(&[(ts, event)]).await {
         Ok(seqs) => {
             count(metrics, "ok", seqs.len());
             if let Some(seq) = seqs.first() {
                 head.send_replace(*seq);
                 let _ = ack.send(Ok(*seq));
             }
+            Ok(())
         }
-        Err(e) => {
+        Err(CommitError::Cut(e)) => {
+            refuse_cut(metrics, &e, [ack]);
+            Err(e)
+        }
+        Err(CommitError::Other(e)) => {
             tracing::error!(error = %e, "audit append failed");
             count(metrics, "error", 1);
             let _ = ack.send(Err(()));
+            Ok(())
         }
+    }
+}
+
+/// Refuses `acks` because the chain was cut; the writer stops after this,
+/// so readiness reports it and every later append fails (closed).
+fn refuse_cut(metrics: &Metrics, e: &Error, acks: impl IntoIterator<Item = Ack>) {
+    tracing::error!(error = %e, "audit writer stopped: refusing to append behind a cut chain");
+    for ack in acks {
+        count(metrics, "error", 1);
+        let _ = ack.send(Err(()));
     }
 }
 
@@ -335,7 +383,11 @@ pub async fn append_direct(db: &Db, event: &NewEvent) -> Result<i64> {
             "audit event: control characters are not allowed".into(),
         ));
     }
-    let seqs = commit(db, &[(now_unix(), event)]).await?;
+    let chain = Chain::new(db.clone(), Arc::new(AtomicI64::new(0)));
+    let seqs = chain
+        .commit(&[(now_unix(), event)])
+        .await
+        .map_err(CommitError::into_error)?;
     seqs.first()
         .copied()
         .ok_or_else(|| Error::Internal("audit append wrote nothing".into()))
@@ -394,27 +446,106 @@ fn chain(head: Head, events: &[(i64, &NewEvent)]) -> Vec<AuditRow> {
 /// chain's lock: each fails only when another writer appended in between.
 const UNLOCKED_TRIES: usize = 2;
 
-/// Commits `events`, all or none, after the chain head, and returns their
-/// sequence numbers. The head is read and the events appended without a
-/// lock, in two statements; when another writer (another node, `zkr token
-/// create`) appends in between, the primary key on `seq` refuses the
-/// events, and they are chained again on the new head, at last under the
-/// chain's lock.
-async fn commit(db: &Db, events: &[(i64, &NewEvent)]) -> Result<Vec<i64>> {
-    let seqs = |head: Head| (head.seq + 1..).take(events.len()).collect::<Vec<_>>();
-    for _ in 0..UNLOCKED_TRIES {
-        let head = Head::of(audit_head(db).await?)?;
-        match audit_append_after(db, &chain(head, events)).await {
-            Ok(()) => return Ok(seqs(head)),
-            Err(e) if e.is_unique_violation() => continue,
-            Err(e) => return Err(e.into()),
+/// The chain in the database, as one writer appends to it: the highest
+/// head this writer has seen (or was told of) is a floor the database's
+/// head may never fall below again.
+struct Chain {
+    db: Db,
+    floor: Arc<AtomicI64>,
+    cut: AtomicBool,
+}
+
+/// Why a commit failed.
+enum CommitError {
+    /// The chain in the database ends below the floor: it was cut.
+    Cut(Error),
+    /// Anything else (the database, a refused event).
+    Other(Error),
+}
+
+impl CommitError {
+    fn into_error(self) -> Error {
+        match self {
+            Self::Cut(e) | Self::Other(e) => e,
         }
     }
-    let (mut append, stored) = AuditAppend::begin(db).await?;
-    let head = Head::of(stored)?;
-    append.insert(&chain(head, events)).await?;
-    append.commit().await?;
-    Ok(seqs(head))
+}
+
+impl From<Error> for CommitError {
+    fn from(e: Error) -> Self {
+        Self::Other(e)
+    }
+}
+
+impl From<zkr_store::Error> for CommitError {
+    fn from(e: zkr_store::Error) -> Self {
+        Self::Other(e.into())
+    }
+}
+
+impl Chain {
+    fn new(db: Db, floor: Arc<AtomicI64>) -> Self {
+        Self {
+            db,
+            floor,
+            cut: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether a cut was found: nothing may be appended any more.
+    fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::SeqCst)
+    }
+
+    /// Accepts a head read from the database, or refuses when it lies
+    /// below the floor; a refusal is final for this writer, even if the
+    /// head comes back.
+    fn accept(&self, head: Head) -> std::result::Result<Head, CommitError> {
+        let floor = self.floor.fetch_max(head.seq, Ordering::SeqCst);
+        if self.is_cut() || head.seq < floor {
+            self.cut.store(true, Ordering::SeqCst);
+            return Err(CommitError::Cut(Error::Unavailable(format!(
+                "the audit chain in the database ends at entry {}, but entry {floor} was \
+                 already written: the log was cut",
+                head.seq
+            ))));
+        }
+        Ok(head)
+    }
+
+    /// Commits `events`, all or none, after the chain head, and returns
+    /// their sequence numbers. The head is read and the events appended
+    /// without a lock, in two statements; when another writer (another
+    /// node, `zkr token create`) appends in between, the primary key on
+    /// `seq` refuses the events, and they are chained again on the new
+    /// head, at last under the chain's lock.
+    async fn commit(
+        &self,
+        events: &[(i64, &NewEvent)],
+    ) -> std::result::Result<Vec<i64>, CommitError> {
+        let seqs = |head: Head| (head.seq + 1..).take(events.len()).collect::<Vec<_>>();
+        for _ in 0..UNLOCKED_TRIES {
+            let head = self.accept(Head::of(audit_head(&self.db).await?)?)?;
+            match audit_append_after(&self.db, &chain(head, events)).await {
+                Ok(()) => return Ok(self.written(seqs(head))),
+                Err(e) if e.is_unique_violation() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (mut append, stored) = AuditAppend::begin(&self.db).await?;
+        let head = self.accept(Head::of(stored)?)?;
+        append.insert(&chain(head, events)).await?;
+        append.commit().await?;
+        Ok(self.written(seqs(head)))
+    }
+
+    /// Raises the floor to the last of `seqs`, just written.
+    fn written(&self, seqs: Vec<i64>) -> Vec<i64> {
+        if let Some(last) = seqs.last() {
+            self.floor.fetch_max(*last, Ordering::SeqCst);
+        }
+        seqs
+    }
 }
 
 pub(crate) fn decode_hash(text: &str) -> Result<[u8; 32]> {
@@ -471,134 +602,6 @@ pub async fn query(db: &Db, filter: &Filter) -> Result<Vec<Event>> {
     )
     .await?;
     Ok(rows.into_iter().map(Event::from).collect())
-}
-
-/// Result of recomputing the chain and checking its signed checkpoints.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct VerifyReport {
-    /// Whether every entry and every checkpoint checked out.
-    pub valid: bool,
-    /// Entries checked.
-    pub entries: i64,
-    /// Hash of the last good entry (hex), the chain head when valid.
-    pub head: String,
-    /// The first entry that does not check out: a break in the chain
-    /// itself, or else the first checkpoint the chain contradicts.
-    pub first_broken: Option<Broken>,
-    /// Signed checkpoints checked (stored ones and those handed in).
-    pub checkpoints: i64,
-    /// Sequence number of the last checkpoint, if any.
-    pub last_checkpoint: Option<i64>,
-    /// Every checkpoint that failed: bad signature, recomputed entry, truncation.
-    pub checkpoint_errors: Vec<Broken>,
-    /// Whether checkpoint signatures were checked against a pinned key
-    /// rather than the public key stored in the database under check.
-    pub key_pinned: bool,
-    /// Where the checkpoint key came from.
-    pub key_source: String,
-}
-
-/// Where and why the chain breaks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct Broken {
-    /// Sequence number of the entry.
-    pub seq: i64,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-/// Recomputes the whole chain and checks the stored checkpoints, each
-/// signature under the public key stored with it (not pinned).
-pub async fn verify(db: &Db) -> Result<VerifyReport> {
-    verify_with(db, &Trust::default()).await
-}
-
-/// Recomputes the whole chain, page by page, names the first broken entry,
-/// and checks every checkpoint (stored and `trust.kept`) under `trust`.
-pub(crate) async fn verify_with(db: &Db, trust: &Trust) -> Result<VerifyReport> {
-    const PAGE: i64 = 1000;
-    let mut all: Vec<Checkpoint> = checkpoints::list(db, 0, i64::MAX).await?;
-    all.extend(trust.kept.iter().cloned());
-    all.sort_by_key(|c| c.seq);
-    let wanted: std::collections::HashSet<i64> = all.iter().map(|c| c.seq).collect();
-    let mut seen = std::collections::HashMap::new();
-    let mut prev = [0u8; 32];
-    let mut expected_seq = 1;
-    let mut entries = 0;
-    let mut chain_break: Option<Broken> = None;
-    'pages: loop {
-        let rows = audit_page(db, expected_seq, PAGE).await?;
-        let n = rows.len() as i64;
-        for row in rows {
-            let e = Event::from(row);
-            let broken = |reason: String| Broken { seq: e.seq, reason };
-            if e.seq != expected_seq {
-                chain_break = Some(Broken {
-                    seq: expected_seq,
-                    reason: format!("entry missing (next present is {})", e.seq),
-                });
-                break 'pages;
-            }
-            if e.prev_hash != hex::encode(prev) {
-                chain_break = Some(broken("prev_hash does not match the previous entry".into()));
-                break 'pages;
-            }
-            let content = NewEvent {
-                actor: e.actor.clone(),
-                roles: e.roles.clone(),
-                action: e.action.clone(),
-                resource: e.resource.clone(),
-                purpose: e.purpose.clone(),
-                outcome: e.outcome.clone(),
-                detail: e.detail.clone(),
-            };
-            let hash = entry_hash(&prev, &canonical(e.seq, e.ts, &content));
-            if e.entry_hash != hex::encode(hash) {
-                chain_break = Some(broken("entry_hash does not match the content".into()));
-                break 'pages;
-            }
-            if wanted.contains(&e.seq) {
-                seen.insert(e.seq, hash);
-            }
-            prev = hash;
-            expected_seq += 1;
-            entries += 1;
-        }
-        if n < PAGE {
-            break;
-        }
-    }
-    let checkpoint_errors = checkpoints::check(
-        &all,
-        &seen,
-        entries,
-        chain_break.as_ref().map(|b| b.seq),
-        trust,
-    );
-    let first_broken = chain_break.or_else(|| checkpoint_errors.first().cloned());
-    Ok(VerifyReport {
-        valid: first_broken.is_none() && checkpoint_errors.is_empty(),
-        entries,
-        head: hex::encode(prev),
-        first_broken,
-        checkpoints: all.len() as i64,
-        last_checkpoint: all.last().map(|c| c.seq),
-        checkpoint_errors,
-        key_pinned: trust.pinned_keys.is_some(),
-        key_source: trust.source(),
-    })
-}
-
-/// Library entry of `zkr audit verify --database ...`: works offline, on the
-/// database alone (and what `trust` adds).
-pub async fn verify_database(database_url: &str) -> Result<VerifyReport> {
-    verify_database_with(database_url, &Trust::default()).await
-}
-
-/// [`verify_database`] with a pinned key and/or checkpoints kept elsewhere.
-pub async fn verify_database_with(database_url: &str, trust: &Trust) -> Result<VerifyReport> {
-    let db = Db::connect(database_url).await?;
-    verify_with(&db, trust).await
 }
 
 /// One CSV line (RFC 4180 quoting) for an event.

@@ -315,6 +315,10 @@ pub struct AccessConfig {
     pub retention_days: BTreeMap<String, u32>,
 }
 
+/// The file in the data directory that keeps the newest signed audit
+/// checkpoint.
+pub(crate) const AUDIT_CHECKPOINT_FILE: &str = "audit-checkpoint.ndjson";
+
 /// Audit writer settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -323,12 +327,19 @@ pub struct AuditConfig {
     pub batch_max: usize,
     /// Capacity of the queue in front of the writer.
     pub queue: usize,
-    /// Sign a checkpoint of the chain head after this many new events.
+    /// Sign a checkpoint of the chain head after this many new events
+    /// (1: after every committed batch).
     pub checkpoint_every_events: u64,
     /// Sign a checkpoint at least this often (seconds) while events arrive.
     pub checkpoint_every_secs: u64,
+    /// At most one checkpoint signature per this many milliseconds; a head
+    /// due earlier is signed when the interval has passed.
+    pub checkpoint_min_interval_ms: u64,
     /// Key id of the Ed25519 checkpoint signing key (custodial, under the KEK).
     pub checkpoint_key_id: String,
+    /// A second copy of the newest checkpoint, kept beside the one in the
+    /// data directory (e.g. on other storage); empty: none.
+    pub checkpoint_copy: PathBuf,
 }
 
 impl Default for Config {
@@ -400,9 +411,11 @@ impl Default for AuditConfig {
         Self {
             batch_max: 256,
             queue: 4096,
-            checkpoint_every_events: 1000,
+            checkpoint_every_events: 1,
             checkpoint_every_secs: 60,
+            checkpoint_min_interval_ms: 1000,
             checkpoint_key_id: "audit-checkpoint".into(),
+            checkpoint_copy: PathBuf::new(),
         }
     }
 }
@@ -539,6 +552,17 @@ impl Config {
         } else {
             self.circuits_dir.clone()
         }
+    }
+
+    /// Where the newest signed audit checkpoint is kept outside the
+    /// database: `audit-checkpoint.ndjson` in `data_dir`, and
+    /// `audit.checkpoint_copy` when set.
+    pub fn audit_checkpoint_files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.data_dir.join(AUDIT_CHECKPOINT_FILE)];
+        if !self.audit.checkpoint_copy.as_os_str().is_empty() {
+            files.push(self.audit.checkpoint_copy.clone());
+        }
+        files
     }
 
     /// The database to use: the configured URL, or SQLite in `data_dir`.
@@ -897,7 +921,7 @@ pub(crate) const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "ZKR_AUDIT_CHECKPOINT_EVERY_EVENTS",
         key: "audit.checkpoint_every_events",
-        example: "1000",
+        example: "1",
         set: |c, k, v| {
             c.audit.checkpoint_every_events = parse(k, v)?;
             Ok(())
@@ -909,6 +933,24 @@ pub(crate) const ENV_VARS: &[EnvVar] = &[
         example: "60",
         set: |c, k, v| {
             c.audit.checkpoint_every_secs = parse(k, v)?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "ZKR_AUDIT_CHECKPOINT_MIN_INTERVAL_MS",
+        key: "audit.checkpoint_min_interval_ms",
+        example: "1000",
+        set: |c, k, v| {
+            c.audit.checkpoint_min_interval_ms = parse(k, v)?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "ZKR_AUDIT_CHECKPOINT_COPY",
+        key: "audit.checkpoint_copy",
+        example: "/mnt/other/zkr-audit-checkpoint.ndjson",
+        set: |c, _, v| {
+            c.audit.checkpoint_copy = PathBuf::from(v);
             Ok(())
         },
     },

@@ -9,7 +9,9 @@ mod access;
 mod access_log;
 mod announced;
 mod audit;
+mod audit_verify;
 mod auth;
+mod checkpoint_file;
 mod checkpoints;
 mod config;
 mod error;
@@ -50,10 +52,13 @@ pub mod tokens {
 /// export, and verification of the hash chain and its signed checkpoints.
 pub mod audit_log {
     pub use crate::audit::{
-        AuditLog, AuditWriter, Filter, NewEvent, VerifyReport, append_direct, canonical,
-        entry_hash, query, verify, verify_database, verify_database_with,
+        AuditLog, AuditWriter, Broken, Event, Filter, NewEvent, VerifyReport, append_direct,
+        canonical, entry_hash, query, verify, verify_database, verify_database_with, verify_export,
     };
-    pub use crate::checkpoints::{Checkpoint, Checkpointer, Trust, list as checkpoints, sign_head};
+    pub use crate::checkpoint_file::{read as read_kept_checkpoint, read_all as kept_checkpoints};
+    pub use crate::checkpoints::{
+        Checkpoint, Checkpointer, Schedule, Trust, guard_start, list as checkpoints, sign_head,
+    };
 }
 
 /// Proof jobs, the prover workers and the deliverer of job-end webhooks,
@@ -98,6 +103,8 @@ pub async fn run(config: Config) -> Result<()> {
     zkr_artifacts::prepare_sqlite(&config.database_url())?;
     let (mut state, writer) = AppState::start(config).await?;
     state.metrics.set_role("serve");
+    // Before anything is appended: never behind a kept checkpoint.
+    checkpoints::guard_start(&state).await?;
     let kek = pool_identity::kek(&state, &data_dir, pool_identity::Role::Api).await?;
     state.attach_keys(kek).await?;
     for id in state.ensure_service_keys().await? {
@@ -112,7 +119,7 @@ pub async fn run(config: Config) -> Result<()> {
     let provers = state.start_provers().await?;
     let deliverer = start_deliverer(&state)?;
     let relay = relay_announcements(&state);
-    let checkpointer = checkpoints::Checkpointer::for_state(&state)?;
+    let checkpointer = checkpoints::Checkpointer::for_state(&state).await?;
     if let Some(path) =
         auth::bootstrap_admin(&state.db, &data_dir, state.config.admin_token_days).await?
     {
@@ -162,6 +169,7 @@ pub async fn run_worker(config: Config) -> Result<()> {
     zkr_artifacts::prepare_sqlite(&config.database_url())?;
     let (mut state, writer) = AppState::start(config).await?;
     state.metrics.set_role("worker");
+    checkpoints::guard_start(&state).await?;
     // A worker joins an existing pool: its KEK, pool key and circuit keys
     // are the pool's, or it does not start.
     let kek = pool_identity::kek(&state, &data_dir, pool_identity::Role::Worker).await?;

@@ -83,6 +83,15 @@ pub async fn audit_head(db: &Db) -> Result<Option<AuditHead>> {
     head_of(sqlx::query(HEAD).fetch_optional(&db.pool).await?)
 }
 
+/// The hash (hex) of entry `seq`, `None` when there is no such entry.
+pub async fn audit_entry_hash(db: &Db, seq: i64) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT entry_hash FROM audit_events WHERE seq = $1")
+        .bind(seq)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(|r| r.try_get("entry_hash")).transpose()?)
+}
+
 /// An append in progress: a write transaction that holds the chain (on
 /// PostgreSQL an exclusive lock on the table, so that several service
 /// nodes on one database keep one chain; on SQLite the write lock), begun
@@ -291,6 +300,11 @@ mod tests {
         append.commit().await.expect("commit");
         let head = audit_head(&db).await.expect("head").expect("a head");
         assert_eq!((head.seq, head.entry_hash), (3, format!("{:064x}", 3)));
+        assert_eq!(
+            audit_entry_hash(&db, 2).await.expect("hash"),
+            Some(format!("{:064x}", 2))
+        );
+        assert_eq!(audit_entry_hash(&db, 4).await.expect("hash"), None);
 
         // An append dropped before its commit writes nothing.
         let (mut append, head) = AuditAppend::begin(&db).await.expect("begin");

@@ -22,8 +22,8 @@ pub mod registries;
 pub mod tokens;
 
 pub use audit::{
-    AuditAppend, AuditFilter, AuditHead, AuditProbeError, AuditRow, audit_append_after, audit_head,
-    audit_page, audit_probe, audit_query,
+    AuditAppend, AuditFilter, AuditHead, AuditProbeError, AuditRow, audit_append_after,
+    audit_entry_hash, audit_head, audit_page, audit_probe, audit_query,
 };
 pub use db::{Backend, Db, FileStatus, WriteLock, begin_write, now_unix};
 pub use error::{Error, Result};

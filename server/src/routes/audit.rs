@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::access::{Action, Purpose, Resource, retention_floor};
 use crate::audit::{self, CSV_HEADER, Filter, VerifyReport};
 use crate::auth::Principal;
+use crate::checkpoint_file;
 use crate::checkpoints::{self, Checkpoint, Trust};
 use crate::error::{Error, Result};
 use crate::http::ApiQuery;
@@ -162,7 +163,9 @@ pub(crate) async fn events(
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
-/// Recompute the chain; names the first broken entry.
+/// Recompute the chain and check every signed checkpoint, those in the
+/// database and the one this node keeps outside it; names the first broken
+/// entry.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
     params(VerifyQuery),
     responses((status = 200, body = VerifyReport), (status = 403, body = crate::error::ErrorBody)))]
@@ -184,15 +187,27 @@ pub(crate) async fn verify(
 }
 
 /// Pins checkpoint signatures to the versions of the checkpoint key whose
-/// private keys the KEK unwraps, not to public keys read from the database.
+/// private keys the KEK unwraps, not to public keys read from the database,
+/// and adds the checkpoints this node keeps outside the database.
 async fn service_trust(state: &AppState) -> Result<Trust> {
+    let files = state.config.audit_checkpoint_files();
+    let kept = tokio::task::spawn_blocking(move || checkpoint_file::read_all(&files))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    let trust = Trust {
+        kept,
+        ..Trust::default()
+    };
     let key_id = &state.config.audit.checkpoint_key_id;
     let Some(keys) = state.keys.as_deref() else {
-        return Ok(Trust::default());
+        return Ok(trust);
     };
     let versions = match keys.versions(key_id).await {
         Ok(v) => v,
-        Err(zkr_keys::Error::UnknownKey { .. }) => return Ok(Trust::default()),
+        Err(zkr_keys::Error::UnknownKey { .. }) => return Ok(trust),
         Err(e) => return Err(e.into()),
     };
     let mut pinned = Vec::new();
@@ -205,7 +220,7 @@ async fn service_trust(state: &AppState) -> Result<Trust> {
     Ok(Trust {
         pinned_keys: Some(pinned),
         pinned_by: format!("the service's key {key_id}, held under the KEK"),
-        kept: Vec::new(),
+        ..trust
     })
 }
 

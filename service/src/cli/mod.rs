@@ -2,6 +2,7 @@
 //! errors to exit codes (2 for bad input, 1 for a failed check or an
 //! operation that could not complete).
 
+pub mod audit;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod demo;
@@ -60,7 +61,7 @@ pub enum Command {
     /// API tokens.
     Token(service::TokenArgs),
     /// The audit log.
-    Audit(service::AuditArgs),
+    Audit(audit::AuditArgs),
     /// Write a circuit or key in another tool's format: circom .r1cs, a
     /// Solidity verifier, a verifier call's arguments, a .zkey's
     /// verification_key.json.
@@ -145,14 +146,14 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Worker(a) => service(service::worker(a)),
         Command::Loadgen(a) => loadgen::run(&a),
         Command::Token(a) => token(&a),
-        Command::Audit(a) => audit(&a),
+        Command::Audit(a) => audit::run(&a),
         Command::Export(a) => export::run(&a),
         Command::ProveZkey(a) => prove_zkey::run(&a),
         Command::ImportZkey(a) => import_zkey::run(&a),
     }
 }
 
-fn service<T>(r: zkr_server::Result<T>) -> CliResult<T> {
+pub(crate) fn service<T>(r: zkr_server::Result<T>) -> CliResult<T> {
     r.map_err(|e| {
         if service::is_input_error(&e) {
             CliError::Input(e.to_string())
@@ -165,22 +166,6 @@ fn service<T>(r: zkr_server::Result<T>) -> CliResult<T> {
 fn token(a: &service::TokenArgs) -> CliResult {
     println!("{}", service(service::token(a))?);
     Ok(())
-}
-
-fn audit(a: &service::AuditArgs) -> CliResult {
-    let service::AuditCommand::Verify(v) = &a.command;
-    let report = service(service::audit_verify(v))?;
-    eprintln!("{}", service::checkpoint_summary(&report));
-    match report.first_broken {
-        None => {
-            eprintln!("OK: {} audit entries, head {}", report.entries, report.head);
-            Ok(())
-        }
-        Some(b) => Err(CliError::Rejected(format!(
-            "BROKEN: audit entry {} ({}); {} entries before it are intact",
-            b.seq, b.reason, report.entries
-        ))),
-    }
 }
 
 /// A spinner on stderr for a step that may take more than a second; hidden

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use serde_json::Value;
 use sqlx::Row;
 use zkr_server::Role;
-use zkr_server::audit_log::Checkpointer;
 use zkr_server::audit_log::{self, NewEvent};
+use zkr_server::audit_log::{Checkpointer, Schedule};
 use zkr_store::Backend;
 
 use crate::helpers::{TestApp, api_test};
@@ -68,7 +68,7 @@ pub(crate) async fn drop_append_only_guards(app: &TestApp) {
 /// Recomputes `prev_hash` and `entry_hash` of every entry from `from` on,
 /// as someone who edited entry `from` would, so that the chain is
 /// consistent again.
-async fn recompute_from(app: &TestApp, from: i64) {
+pub(crate) async fn recompute_from(app: &TestApp, from: i64) {
     let rows = sqlx::query("SELECT * FROM audit_events ORDER BY seq")
         .fetch_all(&app.state.db.pool)
         .await
@@ -101,7 +101,7 @@ async fn recompute_from(app: &TestApp, from: i64) {
 }
 
 /// `zkr audit verify --database ... ARGS`: exit code and stderr.
-fn zkr_audit_verify(app: &TestApp, args: &[&str]) -> (i32, String) {
+pub(crate) fn zkr_audit_verify(app: &TestApp, args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_zkr"))
         .args(["audit", "verify", "--database", &app.database_url])
         .args(args)
@@ -216,9 +216,11 @@ api_test!(a_cut_tail_is_named, |app| {
     let (code, stderr) = zkr_audit_verify(&app, &[]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("truncated"), "{stderr}");
+    // The running writer wrote those entries: it appends nothing behind
+    // the cut, so the API's verification, itself audited, fails closed.
     let r = app.get("/v1/audit/verify", &app.admin).await;
-    assert_eq!(r.json["valid"], false, "{}", r.text);
-    assert!(r.text.contains("truncated"), "{}", r.text);
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "audit_unavailable", "{}", r.text);
 });
 
 api_test!(forged_and_re_signed_checkpoints_are_caught, |app| {
@@ -370,7 +372,18 @@ api_test!(checkpoints_are_served_like_the_log, |app| {
     );
 });
 
-async fn last_checkpoint(app: &TestApp) -> Option<i64> {
+/// Every `events` events or `secs` seconds, with no floor between
+/// signatures and no file.
+fn schedule(events: u64, secs: u64) -> Schedule {
+    Schedule {
+        every_events: events,
+        every: Duration::from_secs(secs),
+        min_interval: Duration::ZERO,
+        kept: Vec::new(),
+    }
+}
+
+pub(crate) async fn last_checkpoint(app: &TestApp) -> Option<i64> {
     audit_log::checkpoints(&app.state.db, 0, i64::MAX)
         .await
         .expect("list")
@@ -398,8 +411,7 @@ api_test!(
             app.state.db.clone(),
             keys.clone(),
             KEY_ID.into(),
-            5,
-            3600,
+            schedule(5, 3600),
             app.state.audit.head(),
         );
         // Four events: not yet.
@@ -424,8 +436,7 @@ api_test!(
             app.state.db.clone(),
             keys,
             KEY_ID.into(),
-            1000,
-            1,
+            schedule(1000, 1),
             app.state.audit.head(),
         );
         append(&app, 2).await;

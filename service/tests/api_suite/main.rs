@@ -8,6 +8,8 @@ mod access_matrix;
 mod audit_checkpoints;
 mod audit_isolation;
 mod audit_log;
+mod audit_offline;
+mod audit_tail;
 mod basics;
 mod connections;
 mod docs;
