@@ -12,6 +12,7 @@ mod basics;
 mod connections;
 mod docs;
 mod keys;
+mod outage;
 mod policies;
 mod pool;
 mod proofs;
