@@ -296,7 +296,8 @@ pub struct RateLimitConfig {
     pub ip_burst: u32,
     /// Sustained requests per second per authenticated principal.
     pub principal_per_second: u32,
-    /// Burst size per principal.
+    /// Burst size per principal; also the largest verification batch it
+    /// may send (every item counts).
     pub principal_burst: u32,
 }
 
@@ -384,7 +385,9 @@ impl Default for RateLimitConfig {
             ip_per_second: 50,
             ip_burst: 100,
             principal_per_second: 20,
-            principal_burst: 40,
+            // The largest batch of `POST /v1/verify/batch`: every item is
+            // charged, and a batch larger than the burst is refused.
+            principal_burst: 64,
         }
     }
 }
@@ -690,7 +693,7 @@ pub(crate) const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "ZKR_RATE_PRINCIPAL_BURST",
         key: "rate_limit.principal_burst",
-        example: "40",
+        example: "64",
         set: |c, k, v| {
             c.rate_limit.principal_burst = parse(k, v)?;
             Ok(())

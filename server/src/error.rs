@@ -51,6 +51,17 @@ pub enum Error {
         /// Whole seconds until a request would be accepted.
         retry_after_secs: u64,
     },
+    /// A batch with more items than the caller's rate limit lets through
+    /// at once: it could never pass, so it is not answered 429.
+    #[error(
+        "a batch of {items} items is more than this caller's rate limit lets through at once: send at most {max} items per batch"
+    )]
+    BatchTooLarge {
+        /// Items in the batch.
+        items: usize,
+        /// The largest batch the limit allows (the principal's burst).
+        max: u32,
+    },
     /// The request did not finish within the configured time.
     #[error("request timed out")]
     Timeout,
@@ -122,12 +133,16 @@ impl Error {
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Error::BatchTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
             Error::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             Error::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
             Error::JobNotCreated => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             Error::QueueFull => (StatusCode::SERVICE_UNAVAILABLE, "queue_full"),
+            Error::Database(e) if is_unavailable(e) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             Error::Config(_)
             | Error::Database(_)
             | Error::Migrate(_)
@@ -137,11 +152,48 @@ impl Error {
     }
 }
 
+/// `Retry-After` of a 503 other than a full queue: long enough for a
+/// database failover or a reconnection, short enough not to idle.
+pub(crate) const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 2;
+
+/// Whether a database error says the database cannot be reached or cannot
+/// take writes now (a pool timeout, a lost or refused connection, a server
+/// shutting down, a full disk, a lock held too long), rather than that a
+/// statement is wrong: the request may succeed later, so it is answered
+/// 503 with `Retry-After`, not 500.
+pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| unavailable_code(&c)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL SQLSTATEs of class 08 (connection exception), 53
+/// (insufficient resources: disk full, too many connections) and the
+/// shutdown codes 57P01..57P03; SQLite's result codes BUSY (5), LOCKED
+/// (6), READONLY (8), IOERR (10), FULL (13) and CANTOPEN (14), extended
+/// codes included (their low byte is the primary code).
+fn unavailable_code(code: &str) -> bool {
+    if let Ok(n) = code.parse::<u32>() {
+        return matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14);
+    }
+    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let message = match &self {
             Error::Unavailable(_) => "service unavailable".to_string(),
+            Error::Database(_) if code == "unavailable" => {
+                tracing::warn!(error = %self, "database unavailable");
+                "service unavailable: the database does not answer; retry later".to_string()
+            }
             _ if status.is_server_error()
                 && !matches!(
                     self,
@@ -178,6 +230,12 @@ impl IntoResponse for Error {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(5u32));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
+            // An outage or a full disk passes; a client may come back.
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+            );
         }
         response.extensions_mut().insert(ErrorCode(code));
         response
@@ -258,6 +316,52 @@ mod tests {
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
         assert_eq!(code, Some("internal"));
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after() {
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        ] {
+            let response = Error::Database(e).into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+            let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
+            assert_eq!(code, Some("unavailable"));
+        }
+        // A statement that is wrong stays an internal error.
+        let response = Error::Database(sqlx::Error::RowNotFound).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!response.headers().contains_key(header::RETRY_AFTER));
+        for (code, unavailable) in [
+            ("08006", true),
+            ("57P01", true),
+            ("53100", true),
+            ("23505", false),
+            ("42P01", false),
+            ("13", true),
+            ("778", true),
+            ("5", true),
+            ("19", false),
+            ("787", false),
+        ] {
+            assert_eq!(unavailable_code(code), unavailable, "{code}");
+        }
+    }
+
+    #[test]
+    fn every_503_tells_when_to_retry() {
+        for e in [
+            Error::Unavailable("db".into()),
+            Error::AuditUnavailable,
+            Error::JobNotCreated,
+        ] {
+            let response = e.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(response.headers().contains_key(header::RETRY_AFTER));
+        }
     }
 
     #[test]

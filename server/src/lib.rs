@@ -98,6 +98,11 @@ pub fn router(state: AppState) -> Router {
 pub async fn run(config: Config) -> Result<()> {
     let shutdown = shutdown_signal()?;
     let listen = config.listen;
+    // Bound before anything is created: a port that is taken must not
+    // cost a first start (data directory, keys, circuit set-up) first.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
     let data_dir = config.data_dir.clone();
     zkr_artifacts::secure_dir(&data_dir)?;
     zkr_artifacts::prepare_sqlite(&config.database_url())?;
@@ -128,7 +133,6 @@ pub async fn run(config: Config) -> Result<()> {
             path.display()
         );
     }
-    let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(%listen, "zkr serve listening");
     println!("listening on http://{}", listener.local_addr()?);
     let limits = state.limits.clone();

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -16,6 +17,8 @@ pub struct Limits {
     by_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     by_principal: Option<DefaultKeyedRateLimiter<String>>,
     principal_burst: u32,
+    /// Time the principal's bucket takes to gain one token.
+    principal_interval: Duration,
     clock: DefaultClock,
 }
 
@@ -41,6 +44,9 @@ impl Limits {
             } else {
                 config.principal_burst
             },
+            principal_interval: Duration::from_secs(1)
+                .checked_div(config.principal_per_second)
+                .unwrap_or(Duration::ZERO),
             clock: DefaultClock::default(),
         }
     }
@@ -63,24 +69,32 @@ impl Limits {
 
     /// The rest of a request that counts as `n` (a batch of `n` items):
     /// authentication took one token already, this takes `n - 1` more at
-    /// once, or nothing and 429. A batch larger than the burst could never
-    /// find that many; it counts as the whole burst instead, so it waits for
-    /// a full bucket and leaves it empty.
+    /// once, or nothing and 429. Every item is charged. A batch larger
+    /// than the burst could never find that many tokens at once: it is
+    /// refused (413) with the largest batch the limit allows, rather than
+    /// answered 429 for ever.
     pub fn check_principal_batch(&self, principal: &str, n: usize) -> Result<()> {
         let Some(l) = &self.by_principal else {
             return Ok(());
         };
-        let n = u32::try_from(n)
-            .unwrap_or(u32::MAX)
-            .min(self.principal_burst);
-        let Some(extra) = NonZeroU32::new(n.saturating_sub(1)) else {
+        let n32 = u32::try_from(n).unwrap_or(u32::MAX);
+        if n32 > self.principal_burst {
+            return Err(Error::BatchTooLarge {
+                items: n,
+                max: self.principal_burst,
+            });
+        }
+        let Some(extra) = NonZeroU32::new(n32.saturating_sub(1)) else {
             return Ok(());
         };
         match l.check_key_n(&principal.to_string(), extra) {
-            Ok(r) => self.outcome(r),
-            // Unreachable with n capped at the burst; refuse rather than pass.
-            Err(_) => Err(Error::RateLimited {
-                retry_after_secs: 1,
+            // A client that comes back after `Retry-After` pays the
+            // authentication token again before the batch is counted: the
+            // wait covers it too, or such a client would never get through.
+            Ok(r) => self.outcome_after(r, self.principal_interval),
+            Err(_) => Err(Error::BatchTooLarge {
+                items: n,
+                max: self.principal_burst,
             }),
         }
     }
@@ -99,10 +113,19 @@ impl Limits {
         &self,
         r: std::result::Result<T, governor::NotUntil<<DefaultClock as Clock>::Instant>>,
     ) -> Result<()> {
+        self.outcome_after(r, Duration::ZERO)
+    }
+
+    /// [`outcome`](Self::outcome), with `more` added to the wait.
+    fn outcome_after<T>(
+        &self,
+        r: std::result::Result<T, governor::NotUntil<<DefaultClock as Clock>::Instant>>,
+        more: Duration,
+    ) -> Result<()> {
         match r {
             Ok(_) => Ok(()),
             Err(not_until) => {
-                let wait = not_until.wait_time_from(self.clock.now());
+                let wait = not_until.wait_time_from(self.clock.now()) + more;
                 // Round up: a client that waits the advertised time must get through.
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 Err(Error::RateLimited {

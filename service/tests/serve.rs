@@ -146,3 +146,37 @@ fn log_is_plain_text_with_a_line_per_request_and_at_shutdown() {
     assert!(!err.contains(bogus), "token logged: {err}");
     assert!(err.contains("audit log flushed"), "no shutdown line: {err}");
 }
+
+#[test]
+fn a_taken_port_is_named_before_anything_is_created() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = zkr()
+        .args(["serve", "--listen", &addr, "--data-dir"])
+        .arg(&data)
+        .env("ZKR_SETUP_MISSING_KEYS", "false")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait(&mut child, Duration::from_secs(60));
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = status.expect("zkr serve exits when its port is taken");
+    assert!(!status.success(), "{err}");
+    assert!(err.contains(&addr), "the address is not named: {err}");
+    assert!(err.contains("in use"), "{err}");
+    // Nothing of a first start was done: no data directory, no key, no token.
+    assert!(!data.exists(), "created {}", data.display());
+    drop(taken);
+}

@@ -9,7 +9,8 @@
 
 use std::borrow::Cow;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -60,7 +61,18 @@ pub struct Db {
     pub pool: AnyPool,
     /// The backend.
     pub backend: Backend,
+    beat: Arc<Heartbeat>,
 }
+
+/// The last committed write of [`Db::heartbeat`]: when, and whether it
+/// went through.
+#[derive(Debug, Default)]
+struct Heartbeat {
+    last: Mutex<Option<(Instant, std::result::Result<(), String>)>>,
+}
+
+/// How long a heartbeat's answer stands before the next write.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
 const SQLITE: &[(i64, &str, &str)] = &[
     (
@@ -102,6 +114,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         8,
         "proof_webhooks",
         include_str!("../migrations/sqlite/0008_proof_webhooks.sql"),
+    ),
+    (
+        9,
+        "readiness_heartbeat",
+        include_str!("../migrations/sqlite/0009_readiness_heartbeat.sql"),
     ),
     (
         10,
@@ -149,6 +166,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "proof_webhooks",
         include_str!("../migrations/postgres/0008_proof_webhooks.sql"),
+    ),
+    (
+        9,
+        "readiness_heartbeat",
+        include_str!("../migrations/postgres/0009_readiness_heartbeat.sql"),
     ),
     (
         10,
@@ -199,7 +221,8 @@ impl Db {
             // its next query instead, and is dropped: that request answers
             // 503 and a proof job is retried. Connections are renewed after
             // 30 minutes and closed after 10 idle (sqlx's defaults).
-            .test_before_acquire(false);
+            .test_before_acquire(false)
+            .after_release(|conn, _| Box::pin(async move { still_usable(conn).await }));
         if backend == Backend::Sqlite {
             // Write-ahead logging: readers (token and policy lookups) no
             // longer wait for the audit writer's commits, and a commit is
@@ -216,13 +239,21 @@ impl Db {
             });
         }
         let pool = options.connect(url).await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            beat: Arc::default(),
+        })
     }
 
     /// The handle of an open pool (its backend asked of the database).
     pub async fn from_pool(pool: AnyPool) -> Result<Self> {
         let backend = Backend::of(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            beat: Arc::default(),
+        })
     }
 
     /// Connects and applies pending migrations.
@@ -291,11 +322,62 @@ impl Db {
         Ok(FileStatus::Writable)
     }
 
+    /// Whether the database took a committed write within the last second:
+    /// rewrites the heartbeat row at most once a second (callers meanwhile
+    /// get the last answer), so that a readiness probe proves what a
+    /// rolled-back probe cannot: on SQLite a transaction that is rolled
+    /// back never reaches the disk, and a full disk or a file that cannot
+    /// be written only shows at commit.
+    /// The error is the database's, for the log.
+    pub async fn heartbeat(&self) -> std::result::Result<(), String> {
+        {
+            let mut last = self.beat.last.lock().unwrap_or_else(|e| e.into_inner());
+            match &*last {
+                Some((at, answer)) if at.elapsed() < HEARTBEAT_EVERY => return answer.clone(),
+                // Claimed for this caller: the others keep the last answer
+                // meanwhile.
+                Some((_, answer)) => *last = Some((Instant::now(), answer.clone())),
+                None => *last = Some((Instant::now(), Ok(()))),
+            }
+        }
+        let answer = sqlx::query(
+            "INSERT INTO readiness_heartbeat (id, beat_at) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at",
+        )
+        .bind(now_unix())
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+        *self.beat.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), answer.clone()));
+        answer
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Whether a connection handed back to the pool may serve again: not
+/// when it is still inside a transaction. A transaction whose COMMIT (or a
+/// statement) failed is dropped, and its rollback queued; on SQLite a full
+/// disk or an I/O error has already rolled the transaction back, that
+/// ROLLBACK fails, and the connection would stay "in a transaction" for
+/// ever: every later `BEGIN` on it fails ("begin_with at non-zero
+/// transaction depth"). Such a connection is closed instead; the pool
+/// opens a new one.
+async fn still_usable(conn: &mut sqlx::AnyConnection) -> sqlx::Result<bool> {
+    use sqlx::Connection;
+    // SQLite's rollback of a dropped transaction is queued to the
+    // connection's thread; a ping runs after it, so the depth below is what
+    // that rollback left. (PostgreSQL counts the rollback when it queues it.)
+    if !conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        conn.ping().await?;
+    }
+    Ok(!conn.is_in_transaction())
 }
 
 /// What [`Db::file_status`] found.
@@ -383,6 +465,85 @@ mod tests {
             sqlite_path("sqlite://a/b.db?mode=rwc"),
             Some(Path::new("a/b.db"))
         );
+    }
+
+    /// Makes files immutable (`chattr +i`) until dropped: writes to them
+    /// fail as on a full disk. Needs root; `None` when not permitted.
+    struct Immutable(Vec<std::path::PathBuf>);
+
+    impl Immutable {
+        fn set(files: &[std::path::PathBuf]) -> Option<Self> {
+            let ok = std::process::Command::new("chattr")
+                .arg("+i")
+                .args(files)
+                .status()
+                .is_ok_and(|s| s.success());
+            let guard = Self(files.to_vec());
+            ok.then_some(guard)
+        }
+    }
+
+    impl Drop for Immutable {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .args(&self.0)
+                .status();
+        }
+    }
+
+    /// A COMMIT that fails on SQLite (its files cannot be written) leaves
+    /// no pooled connection inside a transaction: every later write
+    /// transaction begins.
+    #[tokio::test]
+    async fn a_connection_whose_commit_failed_does_not_return_in_a_transaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("zkr.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let db = Db::connect_and_migrate(&url).await.expect("migrate");
+        sqlx::query("CREATE TABLE t (n BIGINT NOT NULL)")
+            .execute(&db.pool)
+            .await
+            .expect("table");
+        let wal = dir.path().join("zkr.db-wal");
+        let Some(guard) = Immutable::set(&[file.clone(), wal]) else {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP a_connection_whose_commit_failed_does_not_return_in_a_transaction: chattr +i is not permitted"
+            );
+            return;
+        };
+        // One transaction, on a connection opened before: one opened while
+        // the file cannot be written falls back to read-only for good.
+        let mut failed = 0;
+        for n in 0..1i64 {
+            let Ok(mut tx) = db.begin_write().await else {
+                failed += 1;
+                continue;
+            };
+            let inserted = sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                .bind(n)
+                .execute(&mut *tx)
+                .await;
+            if inserted.is_err() || tx.commit().await.is_err() {
+                failed += 1;
+            }
+        }
+        assert!(failed > 0, "writes went through to an immutable file");
+        drop(guard);
+        for n in 0..32i64 {
+            let mut tx = db
+                .begin_write()
+                .await
+                .expect("begin after the disk has room");
+            sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                .bind(n)
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+            tx.commit().await.expect("commit");
+        }
     }
 
     #[tokio::test]

@@ -31,7 +31,7 @@ pub(crate) struct NotReady {
     pub status: &'static str,
     /// Stable reason: `key_store`, `audit_writer_stopped`,
     /// `database_missing`, `database_read_only`, `database_unavailable`,
-    /// `audit_not_writable` or `probe_timeout`.
+    /// `audit_not_writable`, `database_not_writable` or `probe_timeout`.
     pub reason: &'static str,
     /// The usual error body (`code` is `unavailable`).
     pub error: ErrorDetail,
@@ -49,7 +49,9 @@ pub(crate) async fn healthz() -> Json<Health> {
 
 /// `GET /readyz`: ready means a request that must be audited can succeed:
 /// the key store is attached, the audit writer runs, the database file is
-/// there and writable, and a row can be appended to the audit table.
+/// there and writable, a row can be appended to the audit table, and the
+/// database committed a write within the last second (a heartbeat row,
+/// rewritten at most once a second; probes meanwhile share its answer).
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses(
     (status = 200, body = Health),
     (status = 503, body = NotReady)))]
@@ -90,7 +92,16 @@ async fn readiness(state: &AppState) -> Result<(), NotReadyReason> {
     if state.db.backend == Backend::Sqlite {
         sqlite_file_writable(state).await?;
     }
-    audit_append_probe(state).await
+    audit_append_probe(state).await?;
+    // The probe above is rolled back; only a commit shows a full disk or
+    // a database file that cannot be written.
+    state.db.heartbeat().await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness: heartbeat write");
+        (
+            "database_not_writable",
+            "the database cannot commit a write",
+        )
+    })
 }
 
 async fn sqlite_file_writable(state: &AppState) -> Result<(), NotReadyReason> {

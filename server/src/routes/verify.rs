@@ -364,7 +364,12 @@ pub(crate) async fn verify(
 /// Verify several proofs; a malformed item is an invalid verdict with its reason.
 #[utoipa::path(post, path = "/v1/verify/batch", tag = "proofs", security(("bearer" = [])),
     request_body = BatchRequest,
-    responses((status = 200, body = BatchVerdict), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = BatchVerdict),
+              (status = 413, body = crate::error::ErrorBody,
+               description = "`batch_too_large`: more items than the caller's rate limit lets through at once (`rate_limit.principal_burst`); the message names the largest batch"),
+              (status = 422, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody,
+               description = "Every item counts as a request of the caller's rate limit; `Retry-After` says when the whole batch fits")))]
 pub(crate) async fn verify_batch(
     State(state): State<AppState>,
     caller: Principal,
@@ -375,7 +380,8 @@ pub(crate) async fn verify_batch(
             "items must hold 1..={MAX_BATCH} proofs"
         )));
     }
-    // Each item counts as a request for the principal's rate limit.
+    // Each item counts as a request for the principal's rate limit, all
+    // of them: a batch is never cheaper than its items sent one by one.
     state
         .limits
         .check_principal_batch(&caller.id, req.items.len())?;

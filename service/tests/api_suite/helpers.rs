@@ -86,10 +86,42 @@ fn postgres_admin_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// `postgres://user@host:port` with `addr` as its host and port.
+fn with_host(prefix: &str, addr: std::net::SocketAddr) -> String {
+    let (scheme, rest) = prefix.split_once("://").expect("URL with a scheme");
+    match rest.rsplit_once('@') {
+        Some((user, _)) => format!("{scheme}://{user}@{addr}"),
+        None => format!("{scheme}://{addr}"),
+    }
+}
+
+/// Where `ZKR_TEST_DATABASE_URL`'s PostgreSQL listens, when it is set.
+pub fn postgres_addr() -> Option<String> {
+    let url = postgres_admin_url()?;
+    let (_, rest) = url.split_once("://")?;
+    let host = rest.split('/').next()?;
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    Some(if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:5432")
+    })
+}
+
 impl TestApp {
     /// A service on `backend`, or `None` (after a visible skip message) when
     /// PostgreSQL is asked for but not configured.
     pub async fn spawn(backend: Backend, config: Config) -> Option<Self> {
+        Self::spawn_via(backend, config, None).await
+    }
+
+    /// [`spawn`](Self::spawn), with the service reaching PostgreSQL at
+    /// `via` (a proxy a test can cut) instead of the configured address.
+    pub async fn spawn_via(
+        backend: Backend,
+        config: Config,
+        via: Option<std::net::SocketAddr>,
+    ) -> Option<Self> {
         let dir = tempfile::tempdir().expect("tempdir");
         let (database_url, postgres) = match backend {
             Backend::Sqlite => (
@@ -115,6 +147,10 @@ impl TestApp {
                 let _ = conn.close().await;
                 let base = admin_url.split('?').next().unwrap_or(&admin_url);
                 let (prefix, _) = base.rsplit_once('/').expect("database URL with a path");
+                let prefix = match via {
+                    Some(addr) => with_host(prefix, addr),
+                    None => prefix.to_string(),
+                };
                 (format!("{prefix}/{name}"), Some((admin_url, name)))
             }
         };

@@ -14,6 +14,7 @@ mod basics;
 mod connections;
 mod docs;
 mod keys;
+mod outage;
 mod policies;
 mod pool;
 mod proofs;

@@ -177,12 +177,66 @@ api_test!(
         // The refused batch cost one token, like any request; one item still fits.
         let r = app.post("/v1/verify/batch", &verifier, batch(1)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        // A batch larger than the whole burst waits for a full bucket.
+        // A batch of the whole burst is charged in full: nothing is left.
         let other = app.token("market-2", &[zkr_server::Role::Client]).await;
-        let r = app.post("/v1/verify/batch", &other, batch(20)).await;
+        let r = app.post("/v1/verify/batch", &other, batch(10)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let r = app.get("/v1/policies", &other).await;
         assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+        // A batch larger than the burst could never pass: refused, naming
+        // the largest batch the limit allows.
+        let third = app.token("market-3", &[zkr_server::Role::Client]).await;
+        let r = app.post("/v1/verify/batch", &third, batch(11)).await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+        assert_eq!(r.code(), "batch_too_large");
+        assert!(
+            r.json["error"]["message"]
+                .as_str()
+                .expect("message")
+                .contains("at most 10"),
+            "{}",
+            r.text
+        );
+    }
+);
+
+api_test!(
+    a_client_honouring_retry_after_gets_its_batch_through,
+    config = {
+        let mut c = test_config();
+        c.rate_limit = RateLimitConfig {
+            ip_per_second: 0,
+            ip_burst: 0,
+            principal_per_second: 1,
+            principal_burst: 4,
+        };
+        c
+    },
+    |app| {
+        let verifier = app.token("market", &[zkr_server::Role::Client]).await;
+        let r = app.post("/v1/verify/batch", &verifier, batch(4)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        // The bucket is empty; waiting as told must be enough, each try
+        // paying its own token.
+        let mut tries = Vec::new();
+        loop {
+            let r = app.post("/v1/verify/batch", &verifier, batch(4)).await;
+            if r.status == StatusCode::OK {
+                break;
+            }
+            assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+            let secs: u64 = r.headers[header::RETRY_AFTER]
+                .to_str()
+                .expect("ascii")
+                .parse()
+                .expect("seconds");
+            tries.push(secs);
+            assert!(
+                tries.len() <= 3,
+                "still refused after waiting as told: {tries:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+        }
     }
 );
 
