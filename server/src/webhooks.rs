@@ -173,40 +173,86 @@ fn target(config: &WebhooksConfig, url: &str) -> std::result::Result<Target, Str
 }
 
 /// Whether `ip` is a public unicast address (not loopback, private,
-/// link-local, shared, multicast, unspecified or documentation).
+/// link-local, shared, multicast, unspecified or documentation). An IPv6
+/// address that carries an IPv4 address (IPv4-mapped, IPv4-compatible,
+/// IPv4-translated, NAT64, 6to4, Teredo) is judged by the IPv4 address it
+/// reaches as well, since a gateway or the host's own stack delivers to it:
+/// `[::127.0.0.1]` and `[64:ff9b::7f00:1]` are loopback.
 fn is_public(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_unspecified()
-                || v4.is_documentation()
-                || a == 0
-                // shared address space (carrier-grade NAT), 100.64.0.0/10
-                || (a == 100 && (64..128).contains(&b))
-                // benchmarking and reserved
-                || (a == 198 && (b == 18 || b == 19))
-                || a >= 240)
-        }
+        IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
+            if let Some(v4) = embedded_v4(v6) {
+                return is_public_v4(v4);
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            let first = s[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 // unique local fc00::/7 and link-local fe80::/10
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
+                // deprecated site-local fec0::/10
+                || (first & 0xffc0) == 0xfec0
                 // documentation 2001:db8::/32
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+                || (first == 0x2001 && s[1] == 0x0db8)
+                // discard-only 100::/64
+                || (first == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0)
+                // NAT64 local-use 64:ff9b:1::/48: translated by a local gateway
+                || (first == 0x0064 && s[1] == 0xff9b && s[2] == 1)
+                // the rest of ::/8 that carries no IPv4 address (reserved)
+                || (first == 0 && s[1..6].iter().any(|x| *x != 0)))
         }
     }
+}
+
+fn is_public_v4(v4: std::net::Ipv4Addr) -> bool {
+    let [a, b, ..] = v4.octets();
+    !(v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_unspecified()
+        || v4.is_documentation()
+        || a == 0
+        // shared address space (carrier-grade NAT), 100.64.0.0/10
+        || (a == 100 && (64..128).contains(&b))
+        // benchmarking and reserved
+        || (a == 198 && (b == 18 || b == 19))
+        || a >= 240)
+}
+
+/// The IPv4 address an IPv6 address delivers to, for the forms that embed
+/// one: IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d` (but not
+/// `::` or `::1`), IPv4-translated `::ffff:0:a.b.c.d`, NAT64
+/// `64:ff9b::a.b.c.d`, 6to4 `2002:AABB:CCDD::/48` and Teredo
+/// `2001:0::/32` (the client's address, inverted).
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let o = v6.octets();
+    let low = std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    let zero = |r: std::ops::Range<usize>| s[r].iter().all(|x| *x == 0);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    if zero(0..6) && !(s[6] == 0 && s[7] <= 1) {
+        return Some(low);
+    }
+    if zero(0..4) && s[4] == 0xffff && s[5] == 0 {
+        return Some(low);
+    }
+    if s[0] == 0x0064 && s[1] == 0xff9b && zero(2..6) {
+        return Some(low);
+    }
+    if s[0] == 0x2002 {
+        return Some(std::net::Ipv4Addr::new(o[2], o[3], o[4], o[5]));
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        return Some(std::net::Ipv4Addr::new(!o[12], !o[13], !o[14], !o[15]));
+    }
+    None
 }
 
 /// Delay before attempt `attempts + 1`: `base * 2^(attempts - 1)`, capped
@@ -605,10 +651,30 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            // IPv4-compatible, NAT64, IPv4-translated, 6to4 and Teredo
+            // forms of loopback and private addresses
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::192.168.0.1",
+            "64:ff9b:1::8.8.8.8",
+            "::ffff:0:127.0.0.1",
+            "2002:7f00:1::1",
+            "2002:c0a8:101::",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            "fec0::1",
+            "100::1",
         ] {
             assert!(!is_public(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for ip in [
+            "93.184.216.34",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "::8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(is_public(ip.parse().expect("ip")), "{ip}");
         }
     }
