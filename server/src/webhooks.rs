@@ -17,8 +17,9 @@
 //! resolves to, refusing loopback and private ones unless
 //! `webhooks.allow_private_addresses`. Redirects are not followed.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -28,8 +29,8 @@ use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use sha2::Sha256;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -426,7 +427,29 @@ async fn post(
         .unwrap_or_else(|_| Err(format!("no answer within {} s", timeout.as_secs_f32())))
 }
 
-/// A task that delivers due webhooks until stopped.
+/// `host:port` of a webhook URL (port 80 when it names none; an IPv6
+/// host in brackets), the unit of the per-destination delivery limit;
+/// `None` for what has no host.
+pub(crate) fn destination_of(url: &str) -> Option<String> {
+    let uri: Uri = url.parse().ok()?;
+    let authority = uri.authority()?;
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let port = authority.port_u16().unwrap_or(80);
+    Some(if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+/// A task that delivers due webhooks until stopped: up to
+/// `webhooks.concurrency` at once, at most `webhooks.per_destination` of
+/// them to one `host:port`, so that a receiver that does not answer holds
+/// up only its own notices.
 pub struct Deliverer {
     stop: watch::Sender<bool>,
     handle: JoinHandle<()>,
@@ -440,12 +463,20 @@ impl Deliverer {
             return None;
         }
         let (stop, rx) = watch::channel(false);
+        let config = &state.webhooks.config;
         let run = Run {
-            db: state.db.clone(),
-            metrics: state.metrics.clone(),
-            webhooks: state.webhooks.clone(),
+            shared: Arc::new(Shared {
+                db: state.db.clone(),
+                metrics: state.metrics.clone(),
+                webhooks: state.webhooks.clone(),
+            }),
             ended: state.jobs.subscribe(),
             stop: rx,
+            permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            per_destination: config.per_destination.max(1),
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
+            done: Arc::new(Notify::new()),
+            tasks: JoinSet::new(),
         };
         Some(Self {
             stop,
@@ -453,8 +484,8 @@ impl Deliverer {
         })
     }
 
-    /// Stops it. A delivery in flight is abandoned; its lease runs out and
-    /// it is sent again.
+    /// Stops it. Deliveries in flight are abandoned; their leases run out
+    /// and they are sent again.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         self.handle.abort();
@@ -462,37 +493,90 @@ impl Deliverer {
     }
 }
 
-struct Run {
+/// What every delivery of a deliverer needs.
+struct Shared {
     db: Db,
     metrics: Metrics,
     webhooks: Arc<Webhooks>,
+}
+
+/// Deliveries in flight per destination.
+type InFlight = Arc<Mutex<HashMap<String, usize>>>;
+
+struct Run {
+    shared: Arc<Shared>,
     ended: tokio::sync::broadcast::Receiver<Uuid>,
     stop: watch::Receiver<bool>,
+    /// One per delivery in flight, at most `webhooks.concurrency`.
+    permits: Arc<Semaphore>,
+    per_destination: usize,
+    in_flight: InFlight,
+    /// Told when a delivery ends: a destination may have room again.
+    done: Arc<Notify>,
+    /// The deliveries in flight (aborted when the deliverer stops).
+    tasks: JoinSet<()>,
 }
 
 impl Run {
     async fn run(mut self) {
-        let poll = Duration::from_millis(self.webhooks.config.poll_ms);
-        let token = Uuid::new_v4().to_string();
+        let config = self.shared.webhooks.config.clone();
+        let poll = Duration::from_millis(config.poll_ms);
+        let lease_ms = i64::try_from(config.timeout_secs.saturating_add(30).saturating_mul(1000))
+            .unwrap_or(i64::MAX);
+        let done = self.done.clone();
         loop {
             if *self.stop.borrow() {
                 break;
             }
-            let lease_ms = i64::try_from(
-                self.webhooks
-                    .config
-                    .timeout_secs
-                    .saturating_add(30)
-                    .saturating_mul(1000),
-            )
-            .unwrap_or(i64::MAX);
-            match outbox::claim(&self.db, &token, now_ms(), lease_ms).await {
+            while self.tasks.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                p = self.permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                r = self.stop.changed() => {
+                    if r.is_err() { break }
+                    continue;
+                }
+            };
+            let full = self.full();
+            // A token per claim: each delivery in flight holds its own lease.
+            let token = Uuid::new_v4().to_string();
+            match outbox::claim(&self.shared.db, &token, now_ms(), lease_ms, &full).await {
                 Ok(Some(d)) => {
-                    if let Err(e) = self.deliver(&d).await {
-                        tracing::warn!(job = %d.job_id, error = %e, "webhook bookkeeping failed");
+                    let destination = d
+                        .destination
+                        .clone()
+                        .or_else(|| destination_of(&d.url))
+                        .unwrap_or_default();
+                    if !self.take(&destination) {
+                        // A row without a recorded destination, to a full
+                        // one: recorded now, so that claims skip it.
+                        let later =
+                            now_ms().saturating_add(i64::try_from(config.poll_ms).unwrap_or(1000));
+                        if let Err(e) =
+                            outbox::postpone(&self.shared.db, &d, &destination, later).await
+                        {
+                            tracing::warn!(job = %d.job_id, error = %e, "cannot postpone a webhook delivery");
+                        }
+                        continue;
                     }
+                    let (shared, in_flight, done) = (
+                        self.shared.clone(),
+                        self.in_flight.clone(),
+                        self.done.clone(),
+                    );
+                    self.tasks.spawn(async move {
+                        if let Err(e) = shared.deliver(&d).await {
+                            tracing::warn!(job = %d.job_id, error = %e, "webhook bookkeeping failed");
+                        }
+                        release(&in_flight, &destination);
+                        drop(permit);
+                        done.notify_one();
+                    });
                 }
                 Ok(None) => {
+                    drop(permit);
                     tokio::select! {
                         // A job ended here: its delivery may be due now.
                         r = self.ended.recv() => {
@@ -500,18 +584,62 @@ impl Run {
                                 tokio::time::sleep(poll).await;
                             }
                         }
+                        // A delivery ended: its destination has room again.
+                        () = done.notified() => {}
                         () = tokio::time::sleep(poll) => {}
                         _ = self.stop.changed() => {}
                     }
                 }
                 Err(e) => {
+                    drop(permit);
                     tracing::warn!(error = %e, "cannot claim a webhook delivery");
                     tokio::time::sleep(poll).await;
                 }
             }
         }
+        self.tasks.abort_all();
     }
 
+    /// Destinations with `per_destination` deliveries in flight.
+    fn full(&self) -> Vec<String> {
+        self.in_flight
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, n)| **n >= self.per_destination)
+                    .map(|(d, _)| d.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Counts a delivery to `destination` in flight, unless it is full.
+    fn take(&self, destination: &str) -> bool {
+        let Ok(mut m) = self.in_flight.lock() else {
+            return false;
+        };
+        let n = m.entry(destination.to_string()).or_default();
+        if *n >= self.per_destination {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+}
+
+/// A delivery to `destination` ended.
+fn release(in_flight: &InFlight, destination: &str) {
+    if let Ok(mut m) = in_flight.lock()
+        && let Some(n) = m.get_mut(destination)
+    {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            m.remove(destination);
+        }
+    }
+}
+
+impl Shared {
     async fn deliver(&self, d: &Delivery) -> Result<()> {
         let config = &self.webhooks.config;
         let Some(secret) = self.webhooks.secret() else {
@@ -634,6 +762,22 @@ mod tests {
         assert!(w.check_url("http://127.0.0.1/").is_err());
         w.set_secret(WebhookSecret::new(vec![7; 32]).expect("secret"));
         w.check_url("http://127.0.0.1/").expect("on");
+    }
+
+    #[test]
+    fn destinations_are_host_and_port() {
+        for (url, want) in [
+            ("http://Hooks.Example.com/a", "hooks.example.com:80"),
+            (
+                "http://hooks.example.com:8080/a?b",
+                "hooks.example.com:8080",
+            ),
+            ("http://127.0.0.1:9/h", "127.0.0.1:9"),
+            ("http://[::1]:9/h", "[::1]:9"),
+        ] {
+            assert_eq!(destination_of(url).as_deref(), Some(want), "{url}");
+        }
+        assert_eq!(destination_of("not a url"), None);
     }
 
     #[test]

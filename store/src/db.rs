@@ -103,6 +103,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "proof_webhooks",
         include_str!("../migrations/sqlite/0008_proof_webhooks.sql"),
     ),
+    (
+        11,
+        "jobs_and_webhooks",
+        include_str!("../migrations/sqlite/0011_jobs_and_webhooks.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -144,6 +149,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "proof_webhooks",
         include_str!("../migrations/postgres/0008_proof_webhooks.sql"),
+    ),
+    (
+        11,
+        "jobs_and_webhooks",
+        include_str!("../migrations/postgres/0011_jobs_and_webhooks.sql"),
     ),
 ];
 
