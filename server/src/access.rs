@@ -64,11 +64,15 @@ pub enum Action {
     TokenRevoke,
     /// List the prover pool's workers.
     WorkersRead,
+    /// List proof jobs (an owner its own, an admin everyone's).
+    ProofList,
+    /// Send a failed or dead proof job back to the queue.
+    ProofRetry,
 }
 
 impl Action {
     /// Every action, for matrices.
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 25] = [
         Action::TokenCreate,
         Action::PolicyRead,
         Action::PolicyWrite,
@@ -92,6 +96,8 @@ impl Action {
         Action::TokenRead,
         Action::TokenRevoke,
         Action::WorkersRead,
+        Action::ProofList,
+        Action::ProofRetry,
     ];
 
     /// Name used in audit events and policies.
@@ -120,6 +126,8 @@ impl Action {
             Action::TokenRead => "token_read",
             Action::TokenRevoke => "token_revoke",
             Action::WorkersRead => "workers_read",
+            Action::ProofList => "proof_list",
+            Action::ProofRetry => "proof_retry",
         }
     }
 }
@@ -391,6 +399,18 @@ fn built_in(req: &Request<'_>, config: &AccessConfig) -> Option<Decision> {
         }
         TokenRead | TokenRevoke if p.has(Role::Admin) => "admin-manages",
         WorkersRead if p.has(Role::Admin) => "admin-reads-workers",
+        ProofList if p.has(Role::Admin) => "admin-lists-jobs",
+        // The resource names the owner whose jobs are listed.
+        ProofList
+            if is_participant
+                && (p.has(Role::Client)
+                    || p.has(Role::Miner)
+                    || p.has(Role::Coordinator)
+                    || p.has(Role::Regulator)) =>
+        {
+            "owner-lists-own-jobs"
+        }
+        ProofRetry if p.has(Role::Admin) => "admin-retries-jobs",
         KeyRead if p.has(Role::Admin) || p.has(Role::Coordinator) => "key-status",
         KeyList if p.has(Role::Admin) => "admin-lists-keys",
         AuditRead | AuditVerify if p.has(Role::Admin) => "admin-reads-audit-log",
@@ -545,6 +565,7 @@ mod tests {
                             | KeyRead | AuditRead | AuditVerify | ProofRead,
                         ) => true,
                         (Role::Admin, TokenRead | TokenRevoke | WorkersRead) => true,
+                        (Role::Admin, ProofList | ProofRetry) => true,
                         (Role::Admin, KeyList) => true,
                         (Role::Coordinator, TxCreate | KeyRead) => true,
                         (Role::Auditor, AuditRead | AuditVerify | RecordAccess | EscrowOpen) => {

@@ -93,6 +93,11 @@ pub struct WebhooksConfig {
     /// How often an idle deliverer looks for due deliveries, in
     /// milliseconds (jobs ending on its own node wake it at once).
     pub poll_ms: u64,
+    /// Deliveries a process makes at once.
+    pub concurrency: usize,
+    /// Deliveries a process makes at once to one destination (`host:port`),
+    /// so that a receiver that does not answer holds up only its own.
+    pub per_destination: usize,
 }
 
 impl Default for WebhooksConfig {
@@ -106,6 +111,8 @@ impl Default for WebhooksConfig {
             backoff_base_ms: 2_000,
             backoff_max_secs: 3_600,
             poll_ms: 1_000,
+            concurrency: 16,
+            per_destination: 2,
         }
     }
 }
@@ -532,6 +539,14 @@ impl Config {
             return Err(Error::Config(
                 "webhooks.timeout_secs, max_attempts and backoff_base_ms must be > 0, \
                  webhooks.poll_ms >= 10"
+                    .into(),
+            ));
+        }
+        if !(1..=1024).contains(&w.concurrency) || !(1..=w.concurrency).contains(&w.per_destination)
+        {
+            return Err(Error::Config(
+                "webhooks.concurrency must be 1..=1024 and webhooks.per_destination \
+                 1..=concurrency"
                     .into(),
             ));
         }

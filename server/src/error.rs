@@ -92,6 +92,10 @@ pub enum Error {
     /// File-system failure.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// A worker's keys do not prove the circuit's statements (its proof
+    /// did not verify under the key): logged, and a job's failure code.
+    #[error("key mismatch: {0}")]
+    KeyMismatch(String),
     /// Any other internal failure; the message is logged, never returned.
     #[error("internal: {0}")]
     Internal(String),
@@ -147,6 +151,7 @@ impl Error {
             | Error::Database(_)
             | Error::Migrate(_)
             | Error::Io(_)
+            | Error::KeyMismatch(_)
             | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -47,6 +47,10 @@ pub(crate) const CIRCUITS: [CircuitKind; 4] = [
     CircuitKind::Disclosure,
 ];
 
+/// Fewest seconds without a heartbeat after which a worker is `lost`
+/// (three of its heartbeat periods).
+const LOST_AFTER_MIN_SECS: i64 = 15;
+
 /// The actor of events the workers append.
 pub(crate) const PROVER_ACTOR: &str = "zkr-prover";
 
@@ -220,7 +224,7 @@ impl CircuitKeys {
 }
 
 /// A job's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum JobState {
     /// Waiting for a worker.
@@ -229,12 +233,15 @@ pub(crate) enum JobState {
     Running,
     /// Proved; the proof is there.
     Succeeded,
-    /// Could not be proved, or every attempt's worker was lost; `error` says why.
+    /// Could not be proved; `failure` says why.
     Failed,
     /// Cancelled by its owner.
     Cancelled,
     /// Its deadline passed before it was proved.
     Expired,
+    /// The queue gave up on it: the worker of every attempt was lost
+    /// (`failure.code` `lease_lost_too_often`). An admin may retry it.
+    Dead,
 }
 
 /// A worker counts as live in metrics while its last heartbeat is at most
@@ -243,13 +250,14 @@ pub(crate) enum JobState {
 pub(crate) const LIVE_WITHIN_SECS: i64 = 20;
 
 impl JobState {
-    const ALL: [JobState; 6] = [
+    pub(crate) const ALL: [JobState; 7] = [
         JobState::Queued,
         JobState::Running,
         JobState::Succeeded,
         JobState::Failed,
         JobState::Cancelled,
         JobState::Expired,
+        JobState::Dead,
     ];
 
     /// Name stored in the database and used in metrics.
@@ -261,7 +269,13 @@ impl JobState {
             JobState::Failed => "failed",
             JobState::Cancelled => "cancelled",
             JobState::Expired => "expired",
+            JobState::Dead => "dead",
         }
+    }
+
+    /// The state named `s`, if there is one.
+    pub(crate) fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|j| j.as_str() == s)
     }
 
     fn parse(s: &str) -> Result<Self> {
@@ -306,8 +320,13 @@ pub(crate) struct JobView {
     pub worker: Option<String>,
     /// Where the G1 multi-scalar multiplications ran (`cpu`, `opencl`), once succeeded.
     pub backend: Option<String>,
-    /// Why it failed.
+    /// Why it ended without a proof (the message of `failure`).
     pub error: Option<String>,
+    /// Why it ended without a proof, when it did (failed, dead, cancelled,
+    /// expired).
+    pub failure: Option<Failure>,
+    /// Times an admin sent it back to the queue.
+    pub retries: i64,
     /// snarkjs `proof.json`, once succeeded.
     #[schema(value_type = Option<Object>)]
     pub proof: Option<serde_json::Value>,
@@ -323,6 +342,64 @@ pub(crate) struct JobView {
     pub proving_ms: Option<i64>,
     /// The job's webhook, when it named one.
     pub webhook: Option<WebhookView>,
+}
+
+/// Why a job ended without a proof: a code for programs and a message for
+/// people. Neither ever holds an input, a key or an internal detail
+/// (those are logged, not stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Failure {
+    /// `invalid_input` (the witness does not satisfy the circuit),
+    /// `source_unavailable` (the stored transaction or registry it came
+    /// from cannot be read), `key_mismatch` (the worker's keys do not
+    /// prove this circuit's statements), `internal`, `deadline` (expired),
+    /// `cancelled`, `lease_lost_too_often` (dead), or `unknown` (ended
+    /// before codes were recorded).
+    pub code: String,
+    /// What happened, for people.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with `code` and `message`.
+    pub fn new(code: FailureCode, message: impl Into<String>) -> Self {
+        Self {
+            code: code.as_str().to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn of(code: Option<&str>, message: Option<&str>) -> Option<Self> {
+        code.map(|c| Self {
+            code: c.to_string(),
+            message: message.unwrap_or_default().to_string(),
+        })
+    }
+}
+
+/// Why a worker's attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCode {
+    /// The witness does not satisfy the circuit, or the input is malformed.
+    InvalidInput,
+    /// The stored transaction or registry the witness comes from is gone.
+    SourceUnavailable,
+    /// The worker's keys do not prove this circuit's statements.
+    KeyMismatch,
+    /// Anything else (logged in full by the worker).
+    Internal,
+}
+
+impl FailureCode {
+    /// The code as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::InvalidInput => "invalid_input",
+            FailureCode::SourceUnavailable => "source_unavailable",
+            FailureCode::KeyMismatch => "key_mismatch",
+            FailureCode::Internal => "internal",
+        }
+    }
 }
 
 /// Reads job `id`; `None` when there is none.
@@ -356,7 +433,9 @@ pub(crate) async fn load(db: &Db, id: &Uuid) -> Result<Option<JobView>> {
         attempts: row.attempts,
         worker: row.worker_id,
         backend: row.backend,
+        failure: Failure::of(row.error_code.as_deref(), row.error.as_deref()),
         error: row.error,
+        retries: row.retries,
         proof: json(row.proof)?,
         public_signals,
         created_at: row.created_at,
@@ -486,8 +565,8 @@ pub enum Outcome {
         /// Milliseconds.
         proving_ms: i64,
     },
-    /// It cannot be proved; the message is safe to show to the owner.
-    Failed(String),
+    /// It cannot be proved; the failure is safe to show to the owner.
+    Failed(Failure),
 }
 
 /// Jobs the reaper ended.
@@ -495,7 +574,7 @@ pub enum Outcome {
 pub struct Reaped {
     /// Past their deadline.
     pub expired: u64,
-    /// Their last attempt's lease expired.
+    /// Their last attempt's lease expired (now dead).
     pub exhausted: u64,
 }
 
@@ -783,6 +862,7 @@ impl Jobs {
     ) -> Result<()> {
         let s = self.settings();
         let id = id.to_string();
+        let destination = webhook_url.and_then(webhooks::destination_of);
         let row = store::NewJobRow {
             id: &id,
             circuit: circuit.name(),
@@ -797,6 +877,7 @@ impl Jobs {
             sealed_input: sealed,
             source,
             webhook_url,
+            webhook_destination: destination.as_deref(),
         };
         let limit = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         match store::insert(
@@ -825,6 +906,23 @@ impl Jobs {
         }
         self.announce_end(id).await;
         Ok(true)
+    }
+
+    /// Sends failed or dead job `id` back to the queue (attempts from
+    /// zero, its error cleared, its webhook to be told again); `false`
+    /// when it is not such a job, its input is no longer stored or its
+    /// deadline has passed.
+    pub async fn retry(&self, id: &Uuid) -> Result<bool> {
+        let retried = store::retry(&self.db, &id.to_string(), now_ms()).await?;
+        if retried {
+            self.wake.notify_waiters();
+        }
+        Ok(retried)
+    }
+
+    /// Whether job `id` still stores its input, sealed or by reference.
+    pub async fn has_input(&self, id: &Uuid) -> Result<bool> {
+        Ok(store::has_input(&self.db, &id.to_string()).await?)
     }
 
     /// Takes the next job among `circuits` with a lease for `worker`: a
@@ -937,7 +1035,10 @@ impl Jobs {
                 public,
                 proving_ms: *proving_ms,
             },
-            Outcome::Failed(message) => store::End::Failed(message),
+            Outcome::Failed(f) => store::End::Failed {
+                code: &f.code,
+                message: &f.message,
+            },
         };
         let id = claim.id.to_string();
         if !store::finish(&self.db, &id, &claim.lease_token, worker, end, now_ms()).await? {
@@ -1041,17 +1142,30 @@ impl Jobs {
         Ok(store::heartbeat(&self.db, worker, current.as_deref(), now_unix()).await?)
     }
 
+    /// Seconds without a heartbeat after which a worker that did not stop
+    /// is `lost`: a job's lease (its jobs are claimed again by then), at
+    /// least three heartbeat periods, so that a busy worker is not
+    /// reported lost between two of its heartbeats.
+    pub fn lost_after_secs(&self) -> i64 {
+        (self.settings().lease_ms / 1000).max(LOST_AFTER_MIN_SECS)
+    }
+
     /// Marks a worker stopped.
     pub async fn worker_stopped(&self, worker: &str) -> Result<()> {
         Ok(store::worker_stopped(&self.db, worker, now_unix()).await?)
     }
 
-    /// Workers seen in the last `since_secs` seconds, newest heartbeat first.
+    /// Workers seen in the last `since_secs` seconds, newest heartbeat
+    /// first, each `live`, `stopped` (it said so) or `lost` (no heartbeat
+    /// for [`Jobs::lost_after_secs`]).
     pub async fn workers(&self, since_secs: i64) -> Result<Vec<WorkerView>> {
-        let rows = store::workers(&self.db, now_unix().saturating_sub(since_secs)).await?;
+        let now = now_unix();
+        let rows = store::workers(&self.db, now.saturating_sub(since_secs)).await?;
+        let lost_after = self.lost_after_secs();
         Ok(rows
             .into_iter()
             .map(|r| WorkerView {
+                state: WorkerState::of(r.stopped_at, r.heartbeat_at, now, lost_after),
                 id: r.id,
                 host: r.host,
                 backend: r.backend,
@@ -1085,11 +1199,40 @@ pub struct WorkerInfo {
     pub circuits: String,
 }
 
+/// Whether a worker is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerState {
+    /// Its heartbeat is recent.
+    Live,
+    /// It stopped cleanly.
+    Stopped,
+    /// It did not stop cleanly and has written no heartbeat for longer than
+    /// a job's lease (its process died or lost the database).
+    Lost,
+}
+
+impl WorkerState {
+    /// A worker stopped at `stopped_at`, last heard of at `heartbeat_at`,
+    /// seen at `now` (Unix seconds); lost after `lost_after` seconds of
+    /// silence.
+    fn of(stopped_at: Option<i64>, heartbeat_at: i64, now: i64, lost_after: i64) -> Self {
+        match stopped_at {
+            Some(_) => WorkerState::Stopped,
+            None if now.saturating_sub(heartbeat_at) > lost_after => WorkerState::Lost,
+            None => WorkerState::Live,
+        }
+    }
+}
+
 /// A worker as `GET /v1/workers` shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WorkerView {
     /// Worker id.
     pub id: String,
+    /// `live`, `stopped` (it stopped cleanly) or `lost` (no heartbeat for
+    /// longer than a job's lease, at least 15 s, without stopping).
+    pub state: WorkerState,
     /// Host name.
     pub host: String,
     /// Where its MSMs run: `cpu` or `opencl:N` (an OpenCL device).

@@ -16,6 +16,7 @@ mod checkpoints;
 mod config;
 mod error;
 mod http;
+mod job_list;
 mod jobs;
 mod metrics;
 mod openapi;
@@ -64,7 +65,7 @@ pub mod audit_log {
 /// Proof jobs, the prover workers and the deliverer of job-end webhooks,
 /// for tools and tests that drive them directly rather than through the API.
 pub mod provers {
-    pub use crate::jobs::{CircuitKeys, Outcome};
+    pub use crate::jobs::{CircuitKeys, Failure, FailureCode, Outcome};
     pub use crate::webhooks::{Deliverer, WebhookSecret};
     pub use crate::worker::{Pool, usable_circuits};
 }

@@ -14,6 +14,7 @@ use crate::routes;
         crate::error::ErrorDetail,
         // Referenced from query parameters, which utoipa does not collect.
         routes::audit::Format,
+        crate::job_list::CircuitName,
     ))
 )]
 struct ApiDoc;

@@ -17,8 +17,9 @@
 //! resolves to, refusing loopback and private ones unless
 //! `webhooks.allow_private_addresses`. Redirects are not followed.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -28,8 +29,8 @@ use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use sha2::Sha256;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -173,40 +174,86 @@ fn target(config: &WebhooksConfig, url: &str) -> std::result::Result<Target, Str
 }
 
 /// Whether `ip` is a public unicast address (not loopback, private,
-/// link-local, shared, multicast, unspecified or documentation).
+/// link-local, shared, multicast, unspecified or documentation). An IPv6
+/// address that carries an IPv4 address (IPv4-mapped, IPv4-compatible,
+/// IPv4-translated, NAT64, 6to4, Teredo) is judged by the IPv4 address it
+/// reaches as well, since a gateway or the host's own stack delivers to it:
+/// `[::127.0.0.1]` and `[64:ff9b::7f00:1]` are loopback.
 fn is_public(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_unspecified()
-                || v4.is_documentation()
-                || a == 0
-                // shared address space (carrier-grade NAT), 100.64.0.0/10
-                || (a == 100 && (64..128).contains(&b))
-                // benchmarking and reserved
-                || (a == 198 && (b == 18 || b == 19))
-                || a >= 240)
-        }
+        IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
+            if let Some(v4) = embedded_v4(v6) {
+                return is_public_v4(v4);
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            let first = s[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 // unique local fc00::/7 and link-local fe80::/10
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
+                // deprecated site-local fec0::/10
+                || (first & 0xffc0) == 0xfec0
                 // documentation 2001:db8::/32
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+                || (first == 0x2001 && s[1] == 0x0db8)
+                // discard-only 100::/64
+                || (first == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0)
+                // NAT64 local-use 64:ff9b:1::/48: translated by a local gateway
+                || (first == 0x0064 && s[1] == 0xff9b && s[2] == 1)
+                // the rest of ::/8 that carries no IPv4 address (reserved)
+                || (first == 0 && s[1..6].iter().any(|x| *x != 0)))
         }
     }
+}
+
+fn is_public_v4(v4: std::net::Ipv4Addr) -> bool {
+    let [a, b, ..] = v4.octets();
+    !(v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_unspecified()
+        || v4.is_documentation()
+        || a == 0
+        // shared address space (carrier-grade NAT), 100.64.0.0/10
+        || (a == 100 && (64..128).contains(&b))
+        // benchmarking and reserved
+        || (a == 198 && (b == 18 || b == 19))
+        || a >= 240)
+}
+
+/// The IPv4 address an IPv6 address delivers to, for the forms that embed
+/// one: IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d` (but not
+/// `::` or `::1`), IPv4-translated `::ffff:0:a.b.c.d`, NAT64
+/// `64:ff9b::a.b.c.d`, 6to4 `2002:AABB:CCDD::/48` and Teredo
+/// `2001:0::/32` (the client's address, inverted).
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let o = v6.octets();
+    let low = std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    let zero = |r: std::ops::Range<usize>| s[r].iter().all(|x| *x == 0);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    if zero(0..6) && !(s[6] == 0 && s[7] <= 1) {
+        return Some(low);
+    }
+    if zero(0..4) && s[4] == 0xffff && s[5] == 0 {
+        return Some(low);
+    }
+    if s[0] == 0x0064 && s[1] == 0xff9b && zero(2..6) {
+        return Some(low);
+    }
+    if s[0] == 0x2002 {
+        return Some(std::net::Ipv4Addr::new(o[2], o[3], o[4], o[5]));
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        return Some(std::net::Ipv4Addr::new(!o[12], !o[13], !o[14], !o[15]));
+    }
+    None
 }
 
 /// Delay before attempt `attempts + 1`: `base * 2^(attempts - 1)`, capped
@@ -380,7 +427,29 @@ async fn post(
         .unwrap_or_else(|_| Err(format!("no answer within {} s", timeout.as_secs_f32())))
 }
 
-/// A task that delivers due webhooks until stopped.
+/// `host:port` of a webhook URL (port 80 when it names none; an IPv6
+/// host in brackets), the unit of the per-destination delivery limit;
+/// `None` for what has no host.
+pub(crate) fn destination_of(url: &str) -> Option<String> {
+    let uri: Uri = url.parse().ok()?;
+    let authority = uri.authority()?;
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let port = authority.port_u16().unwrap_or(80);
+    Some(if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+/// A task that delivers due webhooks until stopped: up to
+/// `webhooks.concurrency` at once, at most `webhooks.per_destination` of
+/// them to one `host:port`, so that a receiver that does not answer holds
+/// up only its own notices.
 pub struct Deliverer {
     stop: watch::Sender<bool>,
     handle: JoinHandle<()>,
@@ -394,12 +463,20 @@ impl Deliverer {
             return None;
         }
         let (stop, rx) = watch::channel(false);
+        let config = &state.webhooks.config;
         let run = Run {
-            db: state.db.clone(),
-            metrics: state.metrics.clone(),
-            webhooks: state.webhooks.clone(),
+            shared: Arc::new(Shared {
+                db: state.db.clone(),
+                metrics: state.metrics.clone(),
+                webhooks: state.webhooks.clone(),
+            }),
             ended: state.jobs.subscribe(),
             stop: rx,
+            permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            per_destination: config.per_destination.max(1),
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
+            done: Arc::new(Notify::new()),
+            tasks: JoinSet::new(),
         };
         Some(Self {
             stop,
@@ -407,8 +484,8 @@ impl Deliverer {
         })
     }
 
-    /// Stops it. A delivery in flight is abandoned; its lease runs out and
-    /// it is sent again.
+    /// Stops it. Deliveries in flight are abandoned; their leases run out
+    /// and they are sent again.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         self.handle.abort();
@@ -416,37 +493,90 @@ impl Deliverer {
     }
 }
 
-struct Run {
+/// What every delivery of a deliverer needs.
+struct Shared {
     db: Db,
     metrics: Metrics,
     webhooks: Arc<Webhooks>,
+}
+
+/// Deliveries in flight per destination.
+type InFlight = Arc<Mutex<HashMap<String, usize>>>;
+
+struct Run {
+    shared: Arc<Shared>,
     ended: tokio::sync::broadcast::Receiver<Uuid>,
     stop: watch::Receiver<bool>,
+    /// One per delivery in flight, at most `webhooks.concurrency`.
+    permits: Arc<Semaphore>,
+    per_destination: usize,
+    in_flight: InFlight,
+    /// Told when a delivery ends: a destination may have room again.
+    done: Arc<Notify>,
+    /// The deliveries in flight (aborted when the deliverer stops).
+    tasks: JoinSet<()>,
 }
 
 impl Run {
     async fn run(mut self) {
-        let poll = Duration::from_millis(self.webhooks.config.poll_ms);
-        let token = Uuid::new_v4().to_string();
+        let config = self.shared.webhooks.config.clone();
+        let poll = Duration::from_millis(config.poll_ms);
+        let lease_ms = i64::try_from(config.timeout_secs.saturating_add(30).saturating_mul(1000))
+            .unwrap_or(i64::MAX);
+        let done = self.done.clone();
         loop {
             if *self.stop.borrow() {
                 break;
             }
-            let lease_ms = i64::try_from(
-                self.webhooks
-                    .config
-                    .timeout_secs
-                    .saturating_add(30)
-                    .saturating_mul(1000),
-            )
-            .unwrap_or(i64::MAX);
-            match outbox::claim(&self.db, &token, now_ms(), lease_ms).await {
+            while self.tasks.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                p = self.permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                r = self.stop.changed() => {
+                    if r.is_err() { break }
+                    continue;
+                }
+            };
+            let full = self.full();
+            // A token per claim: each delivery in flight holds its own lease.
+            let token = Uuid::new_v4().to_string();
+            match outbox::claim(&self.shared.db, &token, now_ms(), lease_ms, &full).await {
                 Ok(Some(d)) => {
-                    if let Err(e) = self.deliver(&d).await {
-                        tracing::warn!(job = %d.job_id, error = %e, "webhook bookkeeping failed");
+                    let destination = d
+                        .destination
+                        .clone()
+                        .or_else(|| destination_of(&d.url))
+                        .unwrap_or_default();
+                    if !self.take(&destination) {
+                        // A row without a recorded destination, to a full
+                        // one: recorded now, so that claims skip it.
+                        let later =
+                            now_ms().saturating_add(i64::try_from(config.poll_ms).unwrap_or(1000));
+                        if let Err(e) =
+                            outbox::postpone(&self.shared.db, &d, &destination, later).await
+                        {
+                            tracing::warn!(job = %d.job_id, error = %e, "cannot postpone a webhook delivery");
+                        }
+                        continue;
                     }
+                    let (shared, in_flight, done) = (
+                        self.shared.clone(),
+                        self.in_flight.clone(),
+                        self.done.clone(),
+                    );
+                    self.tasks.spawn(async move {
+                        if let Err(e) = shared.deliver(&d).await {
+                            tracing::warn!(job = %d.job_id, error = %e, "webhook bookkeeping failed");
+                        }
+                        release(&in_flight, &destination);
+                        drop(permit);
+                        done.notify_one();
+                    });
                 }
                 Ok(None) => {
+                    drop(permit);
                     tokio::select! {
                         // A job ended here: its delivery may be due now.
                         r = self.ended.recv() => {
@@ -454,18 +584,62 @@ impl Run {
                                 tokio::time::sleep(poll).await;
                             }
                         }
+                        // A delivery ended: its destination has room again.
+                        () = done.notified() => {}
                         () = tokio::time::sleep(poll) => {}
                         _ = self.stop.changed() => {}
                     }
                 }
                 Err(e) => {
+                    drop(permit);
                     tracing::warn!(error = %e, "cannot claim a webhook delivery");
                     tokio::time::sleep(poll).await;
                 }
             }
         }
+        self.tasks.abort_all();
     }
 
+    /// Destinations with `per_destination` deliveries in flight.
+    fn full(&self) -> Vec<String> {
+        self.in_flight
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, n)| **n >= self.per_destination)
+                    .map(|(d, _)| d.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Counts a delivery to `destination` in flight, unless it is full.
+    fn take(&self, destination: &str) -> bool {
+        let Ok(mut m) = self.in_flight.lock() else {
+            return false;
+        };
+        let n = m.entry(destination.to_string()).or_default();
+        if *n >= self.per_destination {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+}
+
+/// A delivery to `destination` ended.
+fn release(in_flight: &InFlight, destination: &str) {
+    if let Ok(mut m) = in_flight.lock()
+        && let Some(n) = m.get_mut(destination)
+    {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            m.remove(destination);
+        }
+    }
+}
+
+impl Shared {
     async fn deliver(&self, d: &Delivery) -> Result<()> {
         let config = &self.webhooks.config;
         let Some(secret) = self.webhooks.secret() else {
@@ -591,6 +765,22 @@ mod tests {
     }
 
     #[test]
+    fn destinations_are_host_and_port() {
+        for (url, want) in [
+            ("http://Hooks.Example.com/a", "hooks.example.com:80"),
+            (
+                "http://hooks.example.com:8080/a?b",
+                "hooks.example.com:8080",
+            ),
+            ("http://127.0.0.1:9/h", "127.0.0.1:9"),
+            ("http://[::1]:9/h", "[::1]:9"),
+        ] {
+            assert_eq!(destination_of(url).as_deref(), Some(want), "{url}");
+        }
+        assert_eq!(destination_of("not a url"), None);
+    }
+
+    #[test]
     fn private_addresses_are_not_public() {
         for ip in [
             "127.0.0.1",
@@ -605,10 +795,30 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            // IPv4-compatible, NAT64, IPv4-translated, 6to4 and Teredo
+            // forms of loopback and private addresses
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::192.168.0.1",
+            "64:ff9b:1::8.8.8.8",
+            "::ffff:0:127.0.0.1",
+            "2002:7f00:1::1",
+            "2002:c0a8:101::",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            "fec0::1",
+            "100::1",
         ] {
             assert!(!is_public(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for ip in [
+            "93.184.216.34",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "::8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(is_public(ip.parse().expect("ip")), "{ip}");
         }
     }

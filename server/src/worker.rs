@@ -24,7 +24,9 @@ use crate::AppState;
 use crate::audit::NewEvent;
 use crate::config::Workers;
 use crate::error::{Error, Result};
-use crate::jobs::{CIRCUITS, CircuitKeys, Claim, JobState, Outcome, PROVER_ACTOR, WorkerInfo};
+use crate::jobs::{
+    CIRCUITS, CircuitKeys, Claim, Failure, FailureCode, JobState, Outcome, PROVER_ACTOR, WorkerInfo,
+};
 use crate::routes::proofs::{circuit_of_input, circuit_of_source};
 use crate::slots::{Slot, Slots};
 
@@ -634,18 +636,7 @@ impl Worker {
                 tracing::warn!(job = %claim.id, error = %e, "proof job interrupted; it will be retried");
                 return Ok(None);
             }
-            Err(e) => {
-                let message = match &e {
-                    Error::Unprocessable(m) => m.clone(),
-                    Error::NotFound(_) | Error::BadRequest(_) => e.to_string(),
-                    // Internal errors are logged in full and stored generically.
-                    _ => {
-                        tracing::error!(job = %claim.id, error = %e, "proof job failed");
-                        "internal error while proving".to_string()
-                    }
-                };
-                Outcome::Failed(message)
-            }
+            Err(e) => Outcome::Failed(failure_of(&claim.id, &e)),
         };
         Ok(Some(outcome))
     }
@@ -725,7 +716,10 @@ impl Worker {
                 let ok = zkr_verifier::verify_prepared(&pvk, &proved.proof, &public)
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 if !ok {
-                    return Err(Error::Internal("the new proof does not verify".into()));
+                    return Err(Error::KeyMismatch(format!(
+                        "the new {} proof does not verify under its proving key's own key",
+                        kind.name()
+                    )));
                 }
                 let proof = serde_json::to_string(&snarkjs::ProofJson::from_proof(&proved.proof))
                     .map_err(|e| Error::Internal(e.to_string()))?;
@@ -749,6 +743,28 @@ impl Worker {
             }
             (proof, public, ran)
         }))
+    }
+}
+
+/// What the owner of job `id` is told of an attempt that failed with `e`:
+/// a code and a message without secrets. Internal errors are logged in
+/// full here and stored generically.
+fn failure_of(id: &Uuid, e: &Error) -> Failure {
+    match e {
+        Error::Unprocessable(m) => Failure::new(FailureCode::InvalidInput, m.clone()),
+        Error::BadRequest(_) => Failure::new(FailureCode::InvalidInput, e.to_string()),
+        Error::NotFound(_) => Failure::new(FailureCode::SourceUnavailable, e.to_string()),
+        Error::KeyMismatch(_) => {
+            tracing::error!(job = %id, error = %e, "proof job failed");
+            Failure::new(
+                FailureCode::KeyMismatch,
+                "the proof did not verify under the circuit's verifying key on this worker",
+            )
+        }
+        _ => {
+            tracing::error!(job = %id, error = %e, "proof job failed");
+            Failure::new(FailureCode::Internal, "internal error while proving")
+        }
     }
 }
 
@@ -801,12 +817,12 @@ async fn settle(state: &AppState, worker: &str, claim: &Claim, outcome: Outcome)
                 ),
             )
         }
-        Outcome::Failed(message) => (
+        Outcome::Failed(f) => (
             JobState::Failed,
             state.config.proofs.backend.to_string(),
             format!(
-                "circuit={circuit_name} error={message} worker={} attempt={}",
-                worker, claim.attempts
+                "circuit={circuit_name} error={} code={} worker={} attempt={}",
+                f.message, f.code, worker, claim.attempts
             ),
         ),
     };
@@ -993,5 +1009,34 @@ mod tests {
             .prove_observed(&pk, circuit(), r, s, cpu, &obs)
             .expect("proof");
         assert_eq!(again.proof, plain.proof);
+    }
+
+    /// An owner is told why, by code, and never an internal detail.
+    #[test]
+    fn failures_have_codes_and_no_internals() {
+        let id = Uuid::new_v4();
+        let cases = [
+            (
+                Error::Unprocessable("value is below min".into()),
+                "invalid_input",
+            ),
+            (
+                Error::NotFound("transaction t".into()),
+                "source_unavailable",
+            ),
+            (
+                Error::KeyMismatch("pk /srv/keys differs".into()),
+                "key_mismatch",
+            ),
+            (Error::Internal("SELECT secret FROM x".into()), "internal"),
+        ];
+        for (e, code) in cases {
+            let f = failure_of(&id, &e);
+            assert_eq!(f.code, code, "{e}");
+            assert!(
+                !f.message.contains("secret") && !f.message.contains("/srv"),
+                "{f:?}"
+            );
+        }
     }
 }

@@ -125,6 +125,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "pool_circuit_keys",
         include_str!("../migrations/sqlite/0010_pool_circuit_keys.sql"),
     ),
+    (
+        11,
+        "jobs_and_webhooks",
+        include_str!("../migrations/sqlite/0011_jobs_and_webhooks.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -176,6 +181,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         10,
         "pool_circuit_keys",
         include_str!("../migrations/postgres/0010_pool_circuit_keys.sql"),
+    ),
+    (
+        11,
+        "jobs_and_webhooks",
+        include_str!("../migrations/postgres/0011_jobs_and_webhooks.sql"),
     ),
 ];
 

@@ -45,8 +45,12 @@ pub struct JobRow {
     pub worker_id: Option<String>,
     /// The MSM backend that ran it.
     pub backend: Option<String>,
-    /// Why it failed.
+    /// Why it ended without a proof, for people.
     pub error: Option<String>,
+    /// Why it ended without a proof, as a code.
+    pub error_code: Option<String>,
+    /// Times an admin sent it back to the queue.
+    pub retries: i64,
     /// snarkjs `proof.json` text.
     pub proof: Option<String>,
     /// snarkjs `public.json` text.
@@ -67,8 +71,9 @@ pub struct JobRow {
 pub async fn load(db: &Db, id: &str) -> Result<Option<JobRow>> {
     let row = sqlx::query(
         "SELECT id, circuit, kind, owner, tx_id, state, stage, progress, priority, deadline, \
-         attempts, worker_id, backend, error, proof, public_signals, created_at, started_at, \
-         finished_at, proving_ms, webhook_url FROM proof_jobs WHERE id = $1",
+         attempts, worker_id, backend, error, error_code, retries, proof, public_signals, \
+         created_at, started_at, finished_at, proving_ms, webhook_url FROM proof_jobs \
+         WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&db.pool)
@@ -89,6 +94,8 @@ pub async fn load(db: &Db, id: &str) -> Result<Option<JobRow>> {
         worker_id: r.try_get("worker_id")?,
         backend: r.try_get("backend")?,
         error: r.try_get("error")?,
+        error_code: r.try_get("error_code")?,
+        retries: r.try_get("retries")?,
         proof: r.try_get("proof")?,
         public_signals: r.try_get("public_signals")?,
         created_at: r.try_get("created_at")?,
@@ -172,6 +179,8 @@ pub struct NewJobRow<'a> {
     pub source: Option<String>,
     /// Webhook URL.
     pub webhook_url: Option<&'a str>,
+    /// Its `host:port`, for the per-destination delivery limit.
+    pub webhook_destination: Option<&'a str>,
 }
 
 /// What [`insert`] decided.
@@ -207,8 +216,9 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO proof_jobs (id, circuit, kind, owner, tx_id, state, created_at, queued_ms, \
          priority, deadline, max_attempts, idempotency_key, request_sha256, sealed_input, source, \
-         webhook_url) \
-         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         webhook_url, webhook_destination) \
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         $16)",
     )
     .bind(job.id)
     .bind(job.circuit)
@@ -225,6 +235,7 @@ pub async fn insert(
     .bind(job.sealed_input.clone())
     .bind(job.source.clone())
     .bind(job.webhook_url)
+    .bind(job.webhook_destination)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -237,7 +248,9 @@ pub async fn cancel(db: &Db, id: &str, now_ms: i64) -> Result<bool> {
     let mut tx = db.begin_write().await?;
     let r = sqlx::query(
         "UPDATE proof_jobs SET state = 'cancelled', finished_at = $1, lease_token = NULL, \
-         sealed_input = NULL WHERE id = $2 AND state IN ('queued', 'running')",
+         sealed_input = NULL, error_code = 'cancelled', \
+         error = 'the job was cancelled before it was proved' \
+         WHERE id = $2 AND state IN ('queued', 'running')",
     )
     .bind(now_ms / 1000)
     .bind(id)
@@ -405,8 +418,13 @@ pub enum End<'a> {
         /// Milliseconds.
         proving_ms: i64,
     },
-    /// Failed, with a message for the owner.
-    Failed(&'a str),
+    /// Failed, with a code and a message for the owner.
+    Failed {
+        /// Why, as a code.
+        code: &'a str,
+        /// Why, for people.
+        message: &'a str,
+    },
 }
 
 /// PostgreSQL channel on which a job's end is announced (its id), for
@@ -417,8 +435,8 @@ pub const ENDED_CHANNEL: &str = "zkr_proof_jobs_ended";
 /// nothing with its webhook delivery, the count of `worker`'s jobs and (on
 /// PostgreSQL, where all of it is one statement) the announcement on
 /// [`ENDED_CHANNEL`], which listeners get once it commits; the sealed
-/// input is deleted. `false` (nothing
-/// written) when the lease was lost.
+/// input is deleted once it succeeded. `false` (nothing written) when the
+/// lease was lost.
 pub async fn finish(
     db: &Db,
     id: &str,
@@ -430,23 +448,25 @@ pub async fn finish(
     let now = now_ms / 1000;
     // The end's own values are $1..; the job's id and lease follow, `$n`
     // and `$n+1`, then (PostgreSQL) the worker, the time and the channel.
+    // A failed job keeps its sealed input, so that an admin can send it
+    // back to the queue ([`retry`]).
     let (set, n, counter) = match end {
         End::Succeeded { .. } => (
             "state = 'succeeded', backend = $1, proof = $2, public_signals = $3, \
-             finished_at = $4, proving_ms = $5",
+             finished_at = $4, proving_ms = $5, sealed_input = NULL",
             6,
             "jobs_done",
         ),
-        End::Failed(_) => (
-            "state = 'failed', error = $1, finished_at = $2",
-            3,
+        End::Failed { .. } => (
+            "state = 'failed', error_code = $1, error = $2, finished_at = $3",
+            4,
             "jobs_failed",
         ),
     };
     let update = format!(
-        "UPDATE proof_jobs SET {set}, stage = NULL, progress = NULL, lease_token = NULL, \
-         sealed_input = NULL WHERE id = ${n} AND lease_token = ${} AND state = 'running' \
-         RETURNING id, webhook_url",
+        "UPDATE proof_jobs SET {set}, stage = NULL, progress = NULL, lease_token = NULL \
+         WHERE id = ${n} AND lease_token = ${} AND state = 'running' \
+         RETURNING id, webhook_url, webhook_destination",
         n + 1
     );
     let count = |worker: &str, when: &str| {
@@ -483,7 +503,7 @@ pub async fn finish(
             .bind(public)
             .bind(now)
             .bind(proving_ms),
-        End::Failed(message) => query.bind(message).bind(now),
+        End::Failed { code, message } => query.bind(code).bind(message).bind(now),
     }
     .bind(id)
     .bind(token);
@@ -518,7 +538,7 @@ pub async fn finish(
 pub struct ReapedIds {
     /// Past their deadline (now `expired`).
     pub expired: Vec<String>,
-    /// Their last allowed attempt's lease expired (now `failed`).
+    /// Their last allowed attempt's lease expired (now `dead`).
     pub exhausted: Vec<String>,
 }
 
@@ -534,7 +554,8 @@ pub async fn reap(db: &Db, now_ms: i64) -> Result<ReapedIds> {
     let mut tx = db.begin_write().await?;
     let expired = ids(sqlx::query(
         "UPDATE proof_jobs SET state = 'expired', finished_at = $1, lease_token = NULL, \
-         sealed_input = NULL, error = 'the deadline passed before the job was proved' \
+         sealed_input = NULL, error_code = 'deadline', \
+         error = 'the deadline passed before the job was proved' \
          WHERE state IN ('queued', 'running') AND deadline IS NOT NULL AND deadline <= $1 \
          RETURNING id",
     )
@@ -542,9 +563,9 @@ pub async fn reap(db: &Db, now_ms: i64) -> Result<ReapedIds> {
     .fetch_all(&mut *tx)
     .await?)?;
     let exhausted = ids(sqlx::query(
-        "UPDATE proof_jobs SET state = 'failed', finished_at = $1, lease_token = NULL, \
-         sealed_input = NULL, \
-         error = 'the worker proving it was lost on every attempt; submit it again' \
+        "UPDATE proof_jobs SET state = 'dead', finished_at = $1, lease_token = NULL, \
+         error_code = 'lease_lost_too_often', \
+         error = 'the worker proving it was lost on every attempt' \
          WHERE state = 'running' AND lease_expires_ms < $2 AND attempts >= max_attempts \
          RETURNING id",
     )
@@ -557,6 +578,170 @@ pub async fn reap(db: &Db, now_ms: i64) -> Result<ReapedIds> {
     }
     tx.commit().await?;
     Ok(ReapedIds { expired, exhausted })
+}
+
+/// Which jobs [`list`] returns: every condition given must hold.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter<'a> {
+    /// This state only.
+    pub state: Option<&'a str>,
+    /// This circuit only.
+    pub circuit: Option<&'a str>,
+    /// This owner's jobs only.
+    pub owner: Option<&'a str>,
+    /// Created at or after (Unix seconds).
+    pub created_after: Option<i64>,
+    /// Created before (Unix seconds).
+    pub created_before: Option<i64>,
+    /// Keyset paging: only jobs after this `(created_at, id)` in the
+    /// listing's order (newest first), i.e. the last row of the page before.
+    pub after: Option<(i64, &'a str)>,
+    /// Most rows.
+    pub limit: i64,
+}
+
+/// A job as a listing shows it: no proof, no input.
+#[derive(Debug, Clone)]
+pub struct JobSummaryRow {
+    /// Job id.
+    pub id: String,
+    /// Circuit name.
+    pub circuit: String,
+    /// `proof` or `disclosure`.
+    pub kind: String,
+    /// Submitting principal.
+    pub owner: String,
+    /// State name.
+    pub state: String,
+    /// Claims so far.
+    pub attempts: i64,
+    /// Times an admin sent it back to the queue.
+    pub retries: i64,
+    /// The worker that ran it.
+    pub worker_id: Option<String>,
+    /// Why it ended without a proof, as a code.
+    pub error_code: Option<String>,
+    /// Why it ended without a proof, for people.
+    pub error: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub finished_at: Option<i64>,
+}
+
+/// Jobs matching `f`, newest first (`created_at`, then id, both
+/// descending), at most `f.limit`.
+pub async fn list(db: &Db, f: &ListFilter<'_>) -> Result<Vec<JobSummaryRow>> {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if f.state.is_some() {
+        conditions.push(format!("state = {}", next()));
+    }
+    if f.circuit.is_some() {
+        conditions.push(format!("circuit = {}", next()));
+    }
+    if f.owner.is_some() {
+        conditions.push(format!("owner = {}", next()));
+    }
+    if f.created_after.is_some() {
+        conditions.push(format!("created_at >= {}", next()));
+    }
+    if f.created_before.is_some() {
+        conditions.push(format!("created_at < {}", next()));
+    }
+    if f.after.is_some() {
+        let (t, t2, id) = (next(), next(), next());
+        conditions.push(format!(
+            "(created_at < {t} OR (created_at = {t2} AND id < {id}))"
+        ));
+    }
+    let limit = next();
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT id, circuit, kind, owner, state, attempts, retries, worker_id, error_code, \
+         error, created_at, finished_at FROM proof_jobs {filter} \
+         ORDER BY created_at DESC, id DESC LIMIT {limit}"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for v in [f.state, f.circuit, f.owner].into_iter().flatten() {
+        q = q.bind(v);
+    }
+    for v in [f.created_after, f.created_before].into_iter().flatten() {
+        q = q.bind(v);
+    }
+    if let Some((t, id)) = f.after {
+        q = q.bind(t).bind(t).bind(id);
+    }
+    let rows = q.bind(f.limit).fetch_all(&db.pool).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(JobSummaryRow {
+                id: r.try_get("id")?,
+                circuit: r.try_get("circuit")?,
+                kind: r.try_get("kind")?,
+                owner: r.try_get("owner")?,
+                state: r.try_get("state")?,
+                attempts: r.try_get("attempts")?,
+                retries: r.try_get("retries")?,
+                worker_id: r.try_get("worker_id")?,
+                error_code: r.try_get("error_code")?,
+                error: r.try_get("error")?,
+                created_at: r.try_get("created_at")?,
+                finished_at: r.try_get("finished_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Sends failed or dead job `id` back to the queue as a fresh job (no
+/// attempts, no error), if its input is still stored and its deadline, if
+/// any, has not passed; its webhook delivery is dropped so that its next
+/// end is announced. `false` when it is not such a job (nothing changed).
+pub async fn retry(db: &Db, id: &str, now_ms: i64) -> Result<bool> {
+    let mut tx = db.begin_write().await?;
+    let r = sqlx::query(
+        "UPDATE proof_jobs SET state = 'queued', attempts = 0, retries = retries + 1, \
+         error = NULL, error_code = NULL, finished_at = NULL, started_at = NULL, \
+         worker_id = NULL, backend = NULL, lease_token = NULL, lease_expires_ms = NULL, \
+         stage = NULL, progress = NULL, queued_ms = $1 \
+         WHERE id = $2 AND state IN ('failed', 'dead') \
+         AND (sealed_input IS NOT NULL OR source IS NOT NULL) \
+         AND (deadline IS NULL OR deadline > $3)",
+    )
+    .bind(now_ms)
+    .bind(id)
+    .bind(now_ms / 1000)
+    .execute(&mut *tx)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM proof_webhooks WHERE job_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Whether job `id` still stores its input (sealed, or a reference).
+pub async fn has_input(db: &Db, id: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM proof_jobs WHERE id = $1 \
+         AND (sealed_input IS NOT NULL OR source IS NOT NULL)",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(n > 0)
 }
 
 /// Queued and running jobs by circuit and state.

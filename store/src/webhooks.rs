@@ -4,8 +4,9 @@
 //! restart. Deliverers (any API node or worker) take due rows with a lease
 //! ([`claim`], `FOR UPDATE SKIP LOCKED` on PostgreSQL), and only the lease
 //! holder records the outcome ([`delivered`], [`failed`]), so two
-//! deliverers never send one notice at once. Every SQL statement on the
-//! table is here.
+//! deliverers never send one notice at once. A deliverer sends several at
+//! once with a limit per destination (`host:port`): [`claim`] skips the
+//! destinations it names as full. Every SQL statement on the table is here.
 
 use sqlx::{AnyConnection, Row};
 
@@ -37,6 +38,8 @@ pub struct Delivery {
     pub circuit: String,
     /// Unix seconds the job ended.
     pub finished_at: Option<i64>,
+    /// `host:port` of the URL, when recorded with the job.
+    pub destination: Option<String>,
 }
 
 /// A delivery as the job's owner sees it.
@@ -73,17 +76,37 @@ pub async fn enqueue(conn: &mut AnyConnection, job_id: &str, now_ms: i64) -> Res
 /// parameter, milliseconds).
 pub(crate) fn enqueue_sql(jobs: &str, now: &str) -> String {
     format!(
-        "INSERT INTO proof_webhooks (job_id, url, state, attempts, next_attempt_ms, created_ms) \
-         SELECT id, webhook_url, 'pending', 0, {now}, {now} FROM {jobs} \
+        "INSERT INTO proof_webhooks (job_id, url, destination, state, attempts, \
+         next_attempt_ms, created_ms) \
+         SELECT id, webhook_url, webhook_destination, 'pending', 0, {now}, {now} FROM {jobs} \
          AND webhook_url IS NOT NULL ON CONFLICT (job_id) DO NOTHING"
     )
 }
 
 /// Takes the next due delivery with a lease of `lease_ms` for `token`:
-/// pending, its next attempt due, and no live lease on it.
-pub async fn claim(db: &Db, token: &str, now_ms: i64, lease_ms: i64) -> Result<Option<Delivery>> {
-    let due = "state = 'pending' AND next_attempt_ms <= $3 \
-               AND (lease_expires_ms IS NULL OR lease_expires_ms < $3)";
+/// pending, its next attempt due, no live lease on it, and not to one of
+/// the `full` destinations.
+pub async fn claim(
+    db: &Db,
+    token: &str,
+    now_ms: i64,
+    lease_ms: i64,
+    full: &[String],
+) -> Result<Option<Delivery>> {
+    // $1 token, $2 lease end, $3 now; the full destinations from $4 on.
+    let skip = if full.is_empty() {
+        String::new()
+    } else {
+        let names = (0..full.len())
+            .map(|i| format!("${}", i + 4))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(" AND (destination IS NULL OR destination NOT IN ({names}))")
+    };
+    let due = format!(
+        "state = 'pending' AND next_attempt_ms <= $3 \
+         AND (lease_expires_ms IS NULL OR lease_expires_ms < $3){skip}"
+    );
     let lock = match db.backend {
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         // One UPDATE statement holds SQLite's write lock throughout.
@@ -94,15 +117,16 @@ pub async fn claim(db: &Db, token: &str, now_ms: i64, lease_ms: i64) -> Result<O
          attempts = attempts + 1 \
          WHERE job_id = (SELECT job_id FROM proof_webhooks WHERE {due} \
              ORDER BY next_attempt_ms, job_id LIMIT 1 {lock}) \
-         AND {due} RETURNING job_id, url, attempts, lease_token"
+         AND {due} RETURNING job_id, url, attempts, lease_token, destination"
     );
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(token)
         .bind(now_ms.saturating_add(lease_ms))
-        .bind(now_ms)
-        .fetch_optional(&db.pool)
-        .await?
-    else {
+        .bind(now_ms);
+    for d in full {
+        query = query.bind(d.as_str());
+    }
+    let Some(row) = query.fetch_optional(&db.pool).await? else {
         return Ok(None);
     };
     let job_id: String = row.try_get("job_id")?;
@@ -118,7 +142,26 @@ pub async fn claim(db: &Db, token: &str, now_ms: i64, lease_ms: i64) -> Result<O
         job_state: job.try_get("state")?,
         circuit: job.try_get("circuit")?,
         finished_at: job.try_get("finished_at")?,
+        destination: row.try_get("destination")?,
     }))
+}
+
+/// Hands `d` back unsent (its destination is full here): due again at
+/// `at_ms`, the attempt not counted, its destination recorded so that
+/// [`claim`] skips it while full.
+pub async fn postpone(db: &Db, d: &Delivery, destination: &str, at_ms: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE proof_webhooks SET next_attempt_ms = $1, destination = $2, \
+         attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+         lease_token = NULL, lease_expires_ms = NULL WHERE job_id = $3 AND lease_token = $4",
+    )
+    .bind(at_ms)
+    .bind(destination)
+    .bind(&d.job_id)
+    .bind(&d.lease_token)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Records that `d` was delivered, if its lease is still held.
@@ -215,6 +258,67 @@ mod tests {
         assert_eq!(status(&db, "j1").await.expect("status"), None);
     }
 
+    /// A full destination's deliveries are skipped, the others taken; a
+    /// postponed delivery is due again later and its attempt not counted.
+    #[tokio::test]
+    async fn full_destinations_are_skipped_and_postponed_ones_come_back() {
+        let (_dir, db) = db_with_job(Some("http://a.example/h")).await;
+        sqlx::query(
+            "INSERT INTO proof_jobs (id, circuit, kind, owner, state, created_at, webhook_url, \
+             webhook_destination) VALUES ('j2', 'range', 'proof', 'bob', 'cancelled', 1, \
+             'http://b.example/h', 'b.example:80')",
+        )
+        .execute(&db.pool)
+        .await
+        .expect("job");
+        sqlx::query("UPDATE proof_jobs SET webhook_destination = 'a.example:80' WHERE id = 'j1'")
+            .execute(&db.pool)
+            .await
+            .expect("destination");
+        let mut conn = db.pool.acquire().await.expect("conn");
+        for id in ["j1", "j2"] {
+            assert!(enqueue(&mut conn, id, 1_000).await.expect("enqueue"));
+        }
+        drop(conn);
+        let full = vec!["a.example:80".to_string()];
+        let b = claim(&db, "t", 1_000, 100, &full)
+            .await
+            .expect("claim")
+            .expect("b has room");
+        assert_eq!(
+            (b.job_id.as_str(), b.destination.as_deref()),
+            ("j2", Some("b.example:80"))
+        );
+        assert!(
+            claim(&db, "t", 1_000, 100, &full)
+                .await
+                .expect("claim")
+                .is_none()
+        );
+        let a = claim(&db, "t", 1_000, 100, &[])
+            .await
+            .expect("claim")
+            .expect("a");
+        assert_eq!((a.job_id.as_str(), a.attempts), ("j1", 1));
+        assert!(delivered(&db, &b, 1).await.expect("b delivered"));
+        assert!(
+            postpone(&db, &a, "a.example:80", 2_000)
+                .await
+                .expect("postpone")
+        );
+        assert!(
+            claim(&db, "t", 1_999, 100, &[])
+                .await
+                .expect("claim")
+                .is_none()
+        );
+        let again = claim(&db, "t", 2_000, 100, &[])
+            .await
+            .expect("claim")
+            .expect("due again");
+        assert_eq!((again.job_id.as_str(), again.attempts), ("j1", 1));
+    }
+
     /// One lease at a time; only its holder records the outcome; a retry
     /// is not due before its time; dead is final.
     #[tokio::test]
@@ -224,8 +328,13 @@ mod tests {
         assert!(enqueue(&mut conn, "j1", 1_000).await.expect("enqueue"));
         assert!(!enqueue(&mut conn, "j1", 1_000).await.expect("once"));
         drop(conn);
-        assert!(claim(&db, "a", 999, 100).await.expect("claim").is_none());
-        let d = claim(&db, "a", 1_000, 100)
+        assert!(
+            claim(&db, "a", 999, 100, &[])
+                .await
+                .expect("claim")
+                .is_none()
+        );
+        let d = claim(&db, "a", 1_000, 100, &[])
             .await
             .expect("claim")
             .expect("due");
@@ -233,10 +342,15 @@ mod tests {
             (d.attempts, d.job_state.as_str(), d.url.as_str()),
             (1, "cancelled", "http://127.0.0.1:9/hook")
         );
-        assert!(claim(&db, "b", 1_050, 100).await.expect("claim").is_none());
+        assert!(
+            claim(&db, "b", 1_050, 100, &[])
+                .await
+                .expect("claim")
+                .is_none()
+        );
         // The lease ran out: another deliverer takes it, the first can no
         // longer record anything.
-        let d2 = claim(&db, "b", 1_200, 100)
+        let d2 = claim(&db, "b", 1_200, 100, &[])
             .await
             .expect("claim")
             .expect("expired lease");
@@ -247,13 +361,23 @@ mod tests {
                 .await
                 .expect("retry")
         );
-        assert!(claim(&db, "c", 4_999, 100).await.expect("claim").is_none());
-        let d3 = claim(&db, "c", 5_000, 100)
+        assert!(
+            claim(&db, "c", 4_999, 100, &[])
+                .await
+                .expect("claim")
+                .is_none()
+        );
+        let d3 = claim(&db, "c", 5_000, 100, &[])
             .await
             .expect("claim")
             .expect("due");
         assert!(failed(&db, &d3, "HTTP 500", None).await.expect("dead"));
-        assert!(claim(&db, "c", 99_999, 100).await.expect("claim").is_none());
+        assert!(
+            claim(&db, "c", 99_999, 100, &[])
+                .await
+                .expect("claim")
+                .is_none()
+        );
         let s = status(&db, "j1").await.expect("status").expect("row");
         assert_eq!((s.state.as_str(), s.attempts), (DEAD, 3));
         assert_eq!(s.last_error.as_deref(), Some("HTTP 500"));

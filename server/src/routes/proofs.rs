@@ -1,4 +1,5 @@
-//! `/v1/proofs` (submit, read and long-poll, cancel proof jobs),
+//! `/v1/proofs` (submit, list, read and long-poll, cancel and retry proof
+//! jobs),
 //! `/v1/disclosures` (a disclosure proof for chosen fields of a stored
 //! receipt) and `/v1/workers` (the prover pool's workers).
 
@@ -23,8 +24,9 @@ use crate::audit::NewEvent;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::http::{ApiJson, ApiPath, ApiQuery};
+use crate::job_list::{self, JobPage, ListQuery};
 use crate::jobs::{
-    Idempotency, JobInput, JobState, JobView, NewJob, StoredSource, WorkerView, load,
+    Idempotency, JobInput, JobState, JobView, NewJob, StoredSource, WorkerState, WorkerView, load,
 };
 use crate::records;
 use crate::registries::validate_name;
@@ -670,6 +672,115 @@ pub(crate) async fn cancel(
     Ok(Json(job))
 }
 
+/// Proof jobs, newest first, a page at a time. An admin lists everyone's
+/// (and may filter by `owner`); any other principal that may own jobs
+/// (client, miner, coordinator, regulator) lists only its own, and naming
+/// another `owner` is 403. A bad filter, cursor or limit is 400.
+#[utoipa::path(get, path = "/v1/proofs", tag = "proofs", security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, body = JobPage), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<JobPage>> {
+    let listing = q.check()?;
+    // Whose jobs: the one named, else everyone's for an admin and the
+    // caller's own for anyone else; access control decides.
+    let owner = match (&q.owner, caller.has(crate::Role::Admin)) {
+        (Some(o), _) => Some(o.clone()),
+        (None, true) => None,
+        (None, false) => Some(caller.id.clone()),
+    };
+    let resource = Resource {
+        id: format!("jobs/{}", owner.as_deref().unwrap_or("*")),
+        participants: owner.iter().cloned().collect(),
+        created_at: None,
+    };
+    state
+        .authorize(Ask::new(&caller, Action::ProofList, &resource))
+        .await?;
+    Ok(Json(
+        job_list::list(&state.db, &listing, owner.as_deref()).await?,
+    ))
+}
+
+/// Sends a failed or dead job back to the queue (admin): its attempts
+/// start again from zero, its failure is cleared, its webhook is told of
+/// its next end; audited. Idempotent: a job already back in the queue or
+/// running after a retry is answered as it is. 409 for any other state,
+/// for a job whose input is no longer stored, or whose deadline passed.
+#[utoipa::path(post, path = "/v1/proofs/{id}/retry", tag = "proofs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, body = JobView), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<JobView>> {
+    let job_id =
+        Uuid::parse_str(&id).map_err(|_| Error::BadRequest("job id must be a UUID".into()))?;
+    let resource = Resource::named(format!("job/{job_id}"));
+    state
+        .authorize(Ask::new(&caller, Action::ProofRetry, &resource))
+        .await?;
+    let job = load(&state.db, &job_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("job {job_id}")))?;
+    match job.state {
+        JobState::Failed | JobState::Dead => {}
+        JobState::Queued | JobState::Running if job.retries > 0 => return Ok(Json(job)),
+        other => {
+            return Err(Error::Conflict(format!(
+                "job {job_id} is {}: only failed and dead jobs are retried",
+                other.as_str()
+            )));
+        }
+    }
+    if !state.jobs.has_input(&job_id).await? {
+        return Err(Error::Conflict(format!(
+            "job {job_id} no longer stores its input; submit it again"
+        )));
+    }
+    // Fail closed: no retry without its event.
+    state
+        .audit
+        .append(NewEvent {
+            actor: caller.id.clone(),
+            roles: caller.roles_csv(),
+            action: "proof_job".into(),
+            resource: format!("job/{job_id}"),
+            purpose: "-".into(),
+            outcome: "retried".into(),
+            detail: format!(
+                "was {} code={}",
+                job.state.as_str(),
+                job.failure.as_ref().map_or("-", |f| f.code.as_str())
+            ),
+        })
+        .await?;
+    if !state.jobs.retry(&job_id).await? {
+        let now = load(&state.db, &job_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("job {job_id}")))?;
+        // Another retry won the race: the same answer as it got.
+        if now.retries > job.retries && !now.state.is_terminal() {
+            return Ok(Json(now));
+        }
+        return Err(Error::Conflict(format!(
+            "job {job_id} cannot be retried: its deadline has passed"
+        )));
+    }
+    let job = load(&state.db, &job_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("job {job_id}")))?;
+    Ok(Json(job))
+}
+
 /// `GET /v1/workers` query.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -678,13 +789,19 @@ pub(crate) struct WorkersQuery {
     /// Only workers with a heartbeat in the last this many seconds (default 300).
     #[serde(default)]
     pub since_secs: Option<u64>,
+    /// Only workers in this state: `live`, `stopped` or `lost`.
+    #[serde(default)]
+    pub state: Option<WorkerState>,
 }
 
-/// The prover pool's workers (admin): heartbeats, backend, circuits, jobs
-/// done and the current job.
+/// The prover pool's workers (admin): state (`live`, `stopped` cleanly, or
+/// `lost`: no heartbeat for longer than a job's lease), heartbeats,
+/// backend, circuits, jobs done and the current job. `?state=live` counts
+/// the workers that prove now.
 #[utoipa::path(get, path = "/v1/workers", tag = "proofs", security(("bearer" = [])),
     params(WorkersQuery),
-    responses((status = 200, body = [WorkerView]), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [WorkerView]), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn workers(
     State(state): State<AppState>,
     caller: Principal,
@@ -695,15 +812,20 @@ pub(crate) async fn workers(
         .authorize(Ask::new(&caller, Action::WorkersRead, &resource))
         .await?;
     let since = i64::try_from(q.since_secs.unwrap_or(300).min(86_400 * 30)).unwrap_or(300);
-    Ok(Json(state.jobs.workers(since).await?))
+    let mut workers = state.jobs.workers(since).await?;
+    if let Some(want) = q.state {
+        workers.retain(|w| w.state == want);
+    }
+    Ok(Json(workers))
 }
 
 /// The routes of `/v1/proofs`, `/v1/disclosures` and `/v1/workers`: proof
 /// jobs and the pool (authenticated, under `/v1`).
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create))
+        .routes(routes!(create, list))
         .routes(routes!(get, cancel))
+        .routes(routes!(retry))
         .routes(routes!(disclose))
         .routes(routes!(workers))
 }

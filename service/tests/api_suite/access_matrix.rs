@@ -70,6 +70,16 @@ fn prover_role(role: Role, _: Option<Purpose>, _: bool) -> bool {
     matches!(role, Role::Client | Role::Miner | Role::Coordinator)
 }
 
+/// Listing jobs: an admin everyone's, a principal that may own jobs its
+/// own (the listing is owner-scoped, so it passes for them); the verifier
+/// and the auditor own none.
+fn job_owner_roles(role: Role, _: Option<Purpose>, _: bool) -> bool {
+    matches!(
+        role,
+        Role::Admin | Role::Client | Role::Miner | Role::Coordinator | Role::Regulator
+    )
+}
+
 fn disclose(role: Role, _: Option<Purpose>, with_ref: bool) -> bool {
     // client-1 and miner-1 are the record's participants.
     match role {
@@ -229,6 +239,31 @@ fn endpoints() -> Vec<Endpoint> {
         Endpoint {
             method: Method::DELETE,
             path: "/v1/proofs/5f1d1a4e-0000-4000-8000-000000000000",
+            body: None,
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/proofs",
+            body: None,
+            allowed: job_owner_roles,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/proofs?owner=admin",
+            body: None,
+            // Naming another principal's jobs is for admins.
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/v1/proofs/5f1d1a4e-0000-4000-8000-000000000000/retry",
+            body: None,
+            allowed: admin_only,
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/workers",
             body: None,
             allowed: admin_only,
         },

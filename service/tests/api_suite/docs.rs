@@ -204,6 +204,9 @@ fn router_routes() -> BTreeSet<(String, String)> {
 
 /// A value of the parameter's schema type that the service accepts.
 fn sample(doc: &Value, param: &Value) -> String {
+    if let Some(example) = param["example"].as_str() {
+        return example.to_string();
+    }
     let mut schema = &param["schema"];
     if let Some(r) = schema["$ref"].as_str() {
         let name = r.rsplit('/').next().unwrap_or_default();

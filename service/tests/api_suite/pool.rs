@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use zkr_circuits::CircuitKind;
 use zkr_server::Role;
-use zkr_server::provers::Outcome;
+use zkr_server::provers::{Failure, FailureCode, Outcome};
 
 use crate::helpers::{Reply, TestApp, api_test};
 use crate::proofs::{config, paused, range_input, stored_receipt, wait_for};
@@ -296,7 +296,7 @@ api_test!(
             m.text
         );
 
-        // A job whose every attempt's worker is lost ends failed.
+        // A job whose every attempt's worker is lost ends dead, saying why.
         let lost = submit(
             &app,
             &client,
@@ -321,7 +321,12 @@ api_test!(
         let reaped = jobs.reap().await.expect("reap");
         assert_eq!(reaped.exhausted, 1);
         let r = app.get(&format!("/v1/proofs/{lost}"), &client).await;
-        assert_eq!(r.json["state"], "failed", "{}", r.text);
+        assert_eq!(r.json["state"], "dead", "{}", r.text);
+        assert_eq!(
+            r.json["failure"]["code"], "lease_lost_too_often",
+            "{}",
+            r.text
+        );
         assert!(r.json["error"].as_str().is_some_and(|e| e.contains("lost")));
     }
 );
@@ -397,6 +402,9 @@ api_test!(cancel_and_deadline, config = paused(8), |app| {
     assert_eq!(jobs.reap().await.expect("reap").expired, 1);
     let r = app.get(&format!("/v1/proofs/{late}"), &client).await;
     assert_eq!(r.json["state"], "expired", "{}", r.text);
+    assert_eq!(r.json["failure"]["code"], "deadline", "{}", r.text);
+    let r = app.get(&path, &client).await;
+    assert_eq!(r.json["failure"]["code"], "cancelled", "{}", r.text);
     for bad in [json!(0), json!(8 * 86_400)] {
         let r = app
             .post(
@@ -669,5 +677,204 @@ api_test!(
         let done = proved_range(&app, &client, 71).await;
         assert_eq!(done.json["backend"], "cpu", "{}", done.text);
         assert_eq!(range_fallbacks(&app).await, "0");
+    }
+);
+
+/// The audit events of job `job` with `outcome`.
+async fn events(app: &TestApp, job: &str, outcome: &str) -> usize {
+    let r = app
+        .get("/v1/audit/events?action=proof_job", &app.admin)
+        .await;
+    r.text
+        .lines()
+        .filter(|l| l.contains(&format!("job/{job}")) && l.contains(&format!("\"{outcome}\"")))
+        .count()
+}
+
+api_test!(
+    an_admin_retries_dead_and_failed_jobs_once,
+    config = paused(8),
+    |app| {
+        let client = app.token("client-a", &[Role::Client]).await;
+        let jobs = app.state.jobs.clone();
+        jobs.set_lease(Duration::from_millis(300));
+        let dead = submit(
+            &app,
+            &client,
+            json!({"circuit": "range", "input": range_input(62)}),
+        )
+        .await;
+        for _ in 1..=3 {
+            jobs.claim("worker-c", RANGE)
+                .await
+                .expect("claim")
+                .expect("job");
+            tokio::time::sleep(Duration::from_millis(350)).await;
+        }
+        assert_eq!(jobs.reap().await.expect("reap").exhausted, 1);
+        let path = format!("/v1/proofs/{dead}");
+        let r = app.get(&path, &client).await;
+        assert_eq!(r.json["state"], "dead", "{}", r.text);
+        assert_eq!(r.json["failure"]["code"], "lease_lost_too_often");
+        // Dead jobs are listed for admins.
+        let r = app.get("/v1/proofs?state=dead", &app.admin).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.json["jobs"][0]["job_id"], dead.as_str(), "{}", r.text);
+
+        // Only an admin retries; twice is once.
+        let retry = format!("{path}/retry");
+        let r = app.call(Method::POST, &retry, Some(&client), None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        for _ in 0..2 {
+            let r = app.call(Method::POST, &retry, Some(&app.admin), None).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            assert_eq!(r.json["state"], "queued", "{}", r.text);
+            assert_eq!(r.json["retries"], 1, "{}", r.text);
+            assert_eq!(r.json["attempts"], 0, "{}", r.text);
+            assert_eq!(r.json["failure"], Value::Null, "{}", r.text);
+        }
+        assert_eq!(events(&app, &dead, "retried").await, 1);
+        // It is proved from the input it kept.
+        jobs.set_lease(Duration::from_secs(30));
+        let claim = jobs
+            .claim("worker-d", RANGE)
+            .await
+            .expect("claim")
+            .expect("the retried job");
+        assert_eq!(claim.id.to_string(), dead);
+        let input = jobs
+            .open_input(&claim, app.state.key_store().expect("keys"))
+            .await
+            .expect("sealed input kept");
+        assert!(input.contains("\"62\""));
+        let proved = Outcome::Proved {
+            proof: "{}".into(),
+            public: "[]".into(),
+            backend: "cpu".into(),
+            proving_ms: 1,
+        };
+        assert!(
+            jobs.finish(&claim, "worker-d", &proved)
+                .await
+                .expect("finish")
+        );
+        assert_eq!(column(&app, &dead, "sealed_input").await, None);
+        let r = app.call(Method::POST, &retry, Some(&app.admin), None).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+        assert_eq!(r.code(), "conflict");
+
+        // A failed job says why, keeps its input and may be retried.
+        let failed = submit(
+            &app,
+            &client,
+            json!({"circuit": "range", "input": range_input(63)}),
+        )
+        .await;
+        let claim = jobs
+            .claim("worker-d", RANGE)
+            .await
+            .expect("claim")
+            .expect("job");
+        let why = Outcome::Failed(Failure::new(
+            FailureCode::KeyMismatch,
+            "the proof did not verify under the circuit's verifying key on this worker",
+        ));
+        assert!(jobs.finish(&claim, "worker-d", &why).await.expect("finish"));
+        let r = app.get(&format!("/v1/proofs/{failed}"), &client).await;
+        assert_eq!(r.json["state"], "failed", "{}", r.text);
+        assert_eq!(r.json["failure"]["code"], "key_mismatch", "{}", r.text);
+        assert!(column(&app, &failed, "sealed_input").await.is_some());
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/v1/proofs/{failed}/retry"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.json["state"], "queued", "{}", r.text);
+
+        // Not for jobs that ended otherwise, nor for unknown ones.
+        let gone = submit(
+            &app,
+            &client,
+            json!({"circuit": "range", "input": range_input(64)}),
+        )
+        .await;
+        let r = app
+            .call(
+                Method::DELETE,
+                &format!("/v1/proofs/{gone}"),
+                Some(&client),
+                None,
+            )
+            .await;
+        assert_eq!(r.json["failure"]["code"], "cancelled", "{}", r.text);
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/v1/proofs/{gone}/retry"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+        let r = app
+            .call(
+                Method::POST,
+                "/v1/proofs/5f1d1a4e-0000-4000-8000-000000000000/retry",
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+        let r = app
+            .call(
+                Method::POST,
+                "/v1/proofs/nope/retry",
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    }
+);
+
+api_test!(
+    stopped_and_lost_workers_are_not_live,
+    config = config(),
+    |app| {
+        // Two restarts of the node's one worker.
+        app.start_workers(1).await;
+        app.start_workers(1).await;
+        // A worker whose process died: no stop, no heartbeat for minutes.
+        let old = zkr_store::now_unix() - 120;
+        sqlx::query(
+            "INSERT INTO proof_workers (id, host, backend, circuits, started_at, heartbeat_at) \
+         VALUES ('gone-1', 'elsewhere', 'cpu', 'range', $1, $1)",
+        )
+        .bind(old)
+        .execute(&app.state.db.pool)
+        .await
+        .expect("worker row");
+        let r = app.get("/v1/workers", &app.admin).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let mut states: Vec<String> = r
+            .json
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|w| w["state"].as_str().unwrap_or("none").to_string())
+            .collect();
+        states.sort();
+        assert_eq!(states, ["live", "lost", "stopped", "stopped"], "{}", r.text);
+        let r = app.get("/v1/workers?state=live", &app.admin).await;
+        let live = r.json.as_array().expect("array");
+        assert_eq!(live.len(), 1, "{}", r.text);
+        assert_eq!(live[0]["stopped_at"], Value::Null);
+        let r = app.get("/v1/workers?state=lost", &app.admin).await;
+        assert_eq!(r.json[0]["id"], "gone-1", "{}", r.text);
+        let r = app.get("/v1/workers?state=dead", &app.admin).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     }
 );

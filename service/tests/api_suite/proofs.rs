@@ -470,3 +470,163 @@ api_test!(
         assert_eq!(v.json["valid"], true, "{}", v.text);
     }
 );
+
+/// Job ids of a listing page, and its cursor.
+fn page(r: &Reply) -> (Vec<String>, Option<String>) {
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let ids = r.json["jobs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a page: {}", r.text))
+        .iter()
+        .map(|j| j["job_id"].as_str().expect("id").to_string())
+        .collect();
+    (ids, r.json["next_cursor"].as_str().map(str::to_string))
+}
+
+api_test!(
+    jobs_are_listed_owner_scoped_with_filters_and_pages,
+    config = paused(16),
+    |app| {
+        let a = app.token("client-a", &[Role::Client]).await;
+        let b = app.token("miner-b", &[Role::Miner]).await;
+        let mut mine = Vec::new();
+        for i in 0..3 {
+            let r = app
+                .post(
+                    "/v1/proofs",
+                    &a,
+                    json!({"circuit": "range", "input": range_input(50 + i)}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+            mine.push(r.json["job_id"].as_str().expect("id").to_string());
+        }
+        for i in 0..2 {
+            let r = app
+                .post(
+                    "/v1/proofs",
+                    &b,
+                    json!({"circuit": "range", "input": range_input(60 + i)}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        }
+        let cancelled = format!("/v1/proofs/{}", mine[0]);
+        let r = app.call(Method::DELETE, &cancelled, Some(&a), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+        // An owner sees its own jobs, without proofs or inputs.
+        let r = app.get("/v1/proofs", &a).await;
+        let (ids, next) = page(&r);
+        assert_eq!(ids.len(), 3, "{}", r.text);
+        assert!(ids.iter().all(|id| mine.contains(id)), "{}", r.text);
+        assert_eq!(next, None);
+        assert!(
+            !r.text.contains("4242") && !r.text.contains("sealed"),
+            "{}",
+            r.text
+        );
+        let r = app.get("/v1/proofs?owner=client-a", &a).await;
+        assert_eq!(page(&r).0.len(), 3);
+        // ... and nobody else's.
+        let r = app.get("/v1/proofs?owner=miner-b", &a).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        assert_eq!(r.code(), "forbidden");
+        for role in [Role::Verifier, Role::Auditor] {
+            let t = app.token(&format!("{role}-x"), &[role]).await;
+            assert_eq!(
+                app.get("/v1/proofs", &t).await.status,
+                StatusCode::FORBIDDEN
+            );
+        }
+
+        // An admin sees everyone's, filtered.
+        let admin = app.admin.clone();
+        assert_eq!(page(&app.get("/v1/proofs", &admin).await).0.len(), 5);
+        assert_eq!(
+            page(&app.get("/v1/proofs?owner=miner-b", &admin).await)
+                .0
+                .len(),
+            2
+        );
+        let r = app.get("/v1/proofs?state=cancelled", &admin).await;
+        assert_eq!(page(&r).0, vec![mine[0].clone()]);
+        assert_eq!(
+            r.json["jobs"][0]["failure"]["code"], "cancelled",
+            "{}",
+            r.text
+        );
+        assert_eq!(
+            page(
+                &app.get("/v1/proofs?state=queued&circuit=range", &admin)
+                    .await
+            )
+            .0
+            .len(),
+            4
+        );
+        assert!(
+            page(&app.get("/v1/proofs?circuit=membership", &admin).await)
+                .0
+                .is_empty()
+        );
+        let now = zkr_store::now_unix();
+        let after = format!("/v1/proofs?created_after={}", now + 60);
+        assert!(page(&app.get(&after, &admin).await).0.is_empty());
+        let window = format!(
+            "/v1/proofs?created_after={}&created_before={}",
+            now - 600,
+            now + 60
+        );
+        assert_eq!(page(&app.get(&window, &admin).await).0.len(), 5);
+
+        // Pages of two, newest first, each job once.
+        let mut seen = Vec::new();
+        let mut path = "/v1/proofs?limit=2".to_string();
+        let mut pages = 0;
+        loop {
+            let (ids, next) = page(&app.get(&path, &admin).await);
+            assert!(ids.len() <= 2);
+            seen.extend(ids);
+            pages += 1;
+            match next {
+                Some(c) => path = format!("/v1/proofs?limit=2&cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        let all = page(&app.get("/v1/proofs", &admin).await).0;
+        assert_eq!(seen, all, "pages in the listing's order, none twice");
+        let r = app.get("/v1/proofs", &admin).await;
+        let times: Vec<i64> = r.json["jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .map(|j| j["created_at"].as_i64().expect("time"))
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
+
+        // Bad filters are 400 with a JSON error.
+        for bad in [
+            "/v1/proofs?state=done",
+            "/v1/proofs?circuit=sha256",
+            "/v1/proofs?limit=0",
+            "/v1/proofs?limit=501",
+            "/v1/proofs?limit=x",
+            "/v1/proofs?cursor=zz",
+            "/v1/proofs?cursor=31",
+            "/v1/proofs?created_after=yesterday",
+            "/v1/proofs?colour=red",
+        ] {
+            let r = app.get(bad, &admin).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+            assert!(!r.code().is_empty(), "{bad}: {}", r.text);
+        }
+        let r = app
+            .get("/v1/proofs?created_after=10&created_before=5", &admin)
+            .await;
+        assert!(page(&r).0.is_empty(), "an empty range is an empty page");
+        let r = app.get("/v1/proofs?limit=500", &admin).await;
+        assert_eq!(page(&r).0.len(), 5);
+    }
+);

@@ -429,3 +429,105 @@ api_test!(
         close(other, writer).await;
     }
 );
+
+/// A receiver that takes connections and never answers: each is held open.
+struct Silent {
+    addr: SocketAddr,
+    accepted: Arc<AtomicU16>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Silent {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let accepted = Arc::new(AtomicU16::new(0));
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                held.push(socket);
+            }
+        });
+        Self {
+            addr,
+            accepted,
+            task,
+        }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+api_test!(
+    a_receiver_that_never_answers_holds_up_only_its_own_notices,
+    config = {
+        let mut c = hooks(paused(16));
+        // Far longer than the wait for the other receiver's notice below.
+        c.webhooks.timeout_secs = 60;
+        c
+    },
+    |app| {
+        app.state.webhooks.set_secret(secret());
+        let silent = Silent::start().await;
+        let good = Receiver::start(200).await;
+        let a = app.token("client-a", &[Role::Client]).await;
+        let b = app.token("miner-b", &[Role::Miner]).await;
+        let deliverer = Deliverer::start(&app.state).expect("webhooks are on");
+        let mut stuck = Vec::new();
+        for i in 0..6 {
+            let job = submit(
+                &app,
+                &a,
+                json!({"circuit": "range", "input": range_input(50 + i),
+                    "webhook_url": format!("http://{}/hook", silent.addr)}),
+            )
+            .await;
+            cancel(&app, &a, &job).await;
+            stuck.push(job);
+        }
+        // The silent receiver holds a delivery before the other job ends.
+        for _ in 0..300 {
+            if silent.accepted.load(Ordering::SeqCst) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(silent.accepted.load(Ordering::SeqCst) > 0);
+        let job = submit(
+            &app,
+            &b,
+            json!({"circuit": "range", "input": range_input(70), "webhook_url": good.url()}),
+        )
+        .await;
+        cancel(&app, &b, &job).await;
+        // Delivered while every attempt to the silent receiver is still
+        // waiting for an answer (each may take 60 s).
+        let mut delivered = false;
+        for _ in 0..300 {
+            let r = app.get(&format!("/v1/proofs/{job}"), &b).await;
+            if r.json["webhook"]["state"] == "delivered" {
+                delivered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(delivered, "the answering receiver's notice waited");
+        assert_eq!(good.got().len(), 1);
+        for job in &stuck {
+            let r = app.get(&format!("/v1/proofs/{job}"), &a).await;
+            assert_eq!(r.json["webhook"]["state"], "pending", "{}", r.text);
+            assert_eq!(r.json["webhook"]["last_error"], Value::Null, "{}", r.text);
+        }
+        // At most `per_destination` (2) at once to the silent one.
+        assert!(silent.accepted.load(Ordering::SeqCst) <= 2);
+        deliverer.stop().await;
+    }
+);
