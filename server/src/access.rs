@@ -133,7 +133,7 @@ impl Action {
 }
 
 /// Why a record is being read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Purpose {
     /// Paying out.
@@ -170,13 +170,49 @@ impl Purpose {
     }
 }
 
-impl FromStr for Purpose {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+impl Purpose {
+    /// The purposes a request may state, for error messages.
+    fn allowed() -> String {
+        let names: Vec<&str> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
+        names.join(", ")
+    }
+
+    fn named(s: &str) -> Result<Self, String> {
         Purpose::ALL
             .into_iter()
             .find(|p| p.as_str() == s)
-            .ok_or_else(|| Error::BadRequest(format!("unknown purpose {s:?}")))
+            .ok_or_else(|| {
+                format!(
+                    "unknown purpose {s:?}: expected one of {}",
+                    Purpose::allowed()
+                )
+            })
+    }
+}
+
+/// By hand rather than derived: every malformed purpose (a number, null, an
+/// unknown name) is answered with the purposes that are allowed, where the
+/// derived enum reader answers a number with a bare "expected value".
+impl<'de> Deserialize<'de> for Purpose {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = Purpose;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a purpose, one of {}", Purpose::allowed())
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Purpose, E> {
+                Purpose::named(s).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Name)
+    }
+}
+
+impl FromStr for Purpose {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Purpose::named(s).map_err(Error::BadRequest)
     }
 }
 

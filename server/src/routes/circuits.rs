@@ -74,6 +74,33 @@ pub(crate) async fn list(
     Ok(Json(CircuitList { circuits }))
 }
 
+/// A circuit's description exactly as `circuit.json` beside its keys: saved
+/// next to `verification_key.json`, it tells `zkr verify` the circuit, so
+/// an offline verifier needs no `--circuit`.
+#[utoipa::path(get, path = "/v1/circuits/{name}", tag = "circuits", security(("bearer" = [])),
+    params(("name" = String, Path, description = "range, membership, receipt or disclosure")),
+    responses((status = 200, description = "circuit.json: name, depth, constraints, public_inputs, verifying_key_sha256", body = Object),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn describe(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<zkr_artifacts::CircuitInfo>> {
+    let kind = known_circuit(&name)?;
+    let resource = Resource::named(format!("circuit/{}", kind.name()));
+    state
+        .authorize(Ask::new(&caller, Action::CircuitRead, &resource))
+        .await?;
+    Ok(Json(state.verifying_keys.checked(kind.name()).await?.info))
+}
+
+/// The circuit a path names; a 404 for any other name, which is never
+/// echoed unescaped.
+fn known_circuit(name: &str) -> Result<CircuitKind> {
+    CircuitKind::from_name(name)
+        .map_err(|_| crate::error::Error::NotFound(format!("circuit {:?}", name.escape_debug())))
+}
+
 /// A circuit's verifying key as snarkjs writes `verification_key.json`.
 #[utoipa::path(get, path = "/v1/circuits/{name}/verification_key", tag = "circuits",
     security(("bearer" = [])),
@@ -84,8 +111,7 @@ pub(crate) async fn verification_key(
     caller: Principal,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<zkr_verifier::snarkjs::VerificationKeyJson>> {
-    let kind = CircuitKind::from_name(&name)
-        .map_err(|_| crate::error::Error::NotFound(format!("circuit {:?}", name.escape_debug())))?;
+    let kind = known_circuit(&name)?;
     let resource = Resource::named(format!("circuit/{}", kind.name()));
     state
         .authorize(Ask::new(&caller, Action::CircuitRead, &resource))
@@ -100,5 +126,6 @@ pub(crate) async fn verification_key(
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
+        .routes(routes!(describe))
         .routes(routes!(verification_key))
 }

@@ -191,8 +191,12 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     /// Seconds from the first request to the last answer.
     pub elapsed_s: f64,
-    /// Requests per second (`requests / elapsed_s`).
+    /// Requests answered as expected per second (`ok / elapsed_s`):
+    /// refusals (429, 503) and errors do not count.
     pub req_per_s: f64,
+    /// Requests sent per second, whatever their answer
+    /// (`requests / elapsed_s`).
+    pub sent_per_s: f64,
     /// Verify: valid verdicts per second; prove: jobs succeeded per second.
     pub proofs_per_s: f64,
     /// Request latency.
@@ -302,6 +306,9 @@ pub fn run(a: &LoadgenArgs) -> CliResult {
         };
         report.api_over_raw = Some(report.proofs_per_s / baseline.per_s);
         report.baseline = Some(baseline);
+    }
+    for warning in warnings(&report) {
+        eprintln!("WARNING: {warning}");
     }
     if a.json {
         let text = serde_json::to_string_pretty(&report)
@@ -664,7 +671,8 @@ fn report_of(a: &LoadgenArgs, kind: CircuitKind, t: &Tally, elapsed: Duration) -
         ok: t.ok,
         errors: t.errors.clone(),
         elapsed_s: secs,
-        req_per_s: t.requests as f64 / secs,
+        req_per_s: t.ok as f64 / secs,
+        sent_per_s: t.requests as f64 / secs,
         proofs_per_s: 0.0,
         latency_ms: Latency::of(t.latency_ms.clone()),
         jobs: None,
@@ -1269,10 +1277,34 @@ impl RawProver {
     }
 }
 
+/// What makes the headline rate mean less than it seems: requests the
+/// service refused (a rate limit or a full queue) are not throughput.
+fn warnings(r: &Report) -> Vec<String> {
+    let refused: u64 = ["429", "503"]
+        .iter()
+        .filter_map(|code| r.errors.get(*code))
+        .sum();
+    if refused == 0 {
+        return Vec::new();
+    }
+    vec![format!(
+        "{refused} of {} requests were refused (429 rate limit or 503 busy) and are not counted in the rates; \
+         raise the token's or the address's rate limit ([rate_limit] in the configuration) or lower --concurrency to measure the service",
+        r.requests
+    )]
+}
+
 fn text_report(r: &Report) -> String {
     let mut s = format!(
-        "{} {}: {} requests in {:.1} s over {} connections: {:.1} req/s, {:.2} proofs/s\n",
-        r.mode, r.circuit, r.requests, r.elapsed_s, r.concurrency, r.req_per_s, r.proofs_per_s
+        "{} {}: {} of {} requests answered as expected in {:.1} s over {} connections: {:.1} req/s, {:.2} proofs/s\n",
+        r.mode,
+        r.circuit,
+        r.ok,
+        r.requests,
+        r.elapsed_s,
+        r.concurrency,
+        r.req_per_s,
+        r.proofs_per_s
     );
     let l = &r.latency_ms;
     s.push_str(&format!(
@@ -1360,6 +1392,45 @@ mod tests {
             let e = loopback_addr(url).expect_err(url);
             assert!(matches!(e, CliError::Input(_)), "{url}");
         }
+    }
+
+    #[test]
+    fn refusals_are_not_throughput() {
+        let mut errors = BTreeMap::new();
+        errors.insert("429".to_string(), 90);
+        let t = Tally {
+            requests: 100,
+            ok: 10,
+            errors,
+            ..Tally::default()
+        };
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            a: LoadgenArgs,
+        }
+        let a = <Cli as clap::Parser>::parse_from(["loadgen"]).a;
+        let r = report_of(&a, CircuitKind::Range, &t, Duration::from_secs(2));
+        assert_eq!(r.req_per_s, 5.0);
+        assert_eq!(r.sent_per_s, 50.0);
+        let w = warnings(&r);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].starts_with("90 of 100 requests were refused"), "{w:?}");
+        assert!(text_report(&r).contains("10 of 100 requests answered as expected"));
+        let quiet = Tally {
+            requests: 10,
+            ok: 10,
+            ..Tally::default()
+        };
+        assert!(
+            warnings(&report_of(
+                &a,
+                CircuitKind::Range,
+                &quiet,
+                Duration::from_secs(1)
+            ))
+            .is_empty()
+        );
     }
 
     #[test]

@@ -92,8 +92,8 @@ fn hex_array<const N: usize>(text: &str, what: &str) -> CliResult<[u8; N]> {
 }
 
 /// The circuit the key is for: `--circuit`, checked against circuit.json
-/// beside the key when that is there.
-fn circuit_of(a: &VerifyArgs) -> CliResult<CircuitKind> {
+/// beside the key when that is there; `None` when neither says.
+fn circuit_of(a: &VerifyArgs) -> CliResult<Option<CircuitKind>> {
     let dir = match a.vk.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -112,13 +112,33 @@ fn circuit_of(a: &VerifyArgs) -> CliResult<CircuitKind> {
                     dir.join(CIRCUIT_JSON).display()
                 )));
             }
-            Ok(kind)
+            Ok(Some(kind))
         }
-        (None, Some(kind)) => Ok(kind),
-        (None, None) => Err(CliError::Input(
-            "--registry-root and --attestation need the circuit: give --circuit, or keep circuit.json beside the verifying key".into(),
-        )),
+        (None, info) => Ok(info),
     }
+}
+
+/// The checks the service makes beside the pairing that this run did not
+/// make, so that "valid" is never read as more than it says.
+fn checks_not_made(kind: Option<CircuitKind>, roots_given: bool, attested: bool) -> Vec<String> {
+    let Some(kind) = kind else {
+        return vec![
+            "the circuit is unknown (no --circuit, no circuit.json beside the key), so its registry root and attestation, if it has them, were not checked".into(),
+        ];
+    };
+    let mut out = Vec::new();
+    if kind.registry_root_input().is_some() && !roots_given {
+        out.push(
+            "the registry root is not checked against a trusted root (--registry-root)".into(),
+        );
+    }
+    if kind == CircuitKind::Receipt && !attested {
+        out.push(
+            "the receipt_hash is not checked against a coordinator's attestation (--attestation, --signing-key)"
+                .into(),
+        );
+    }
+    out
 }
 
 /// Runs `zkr verify`.
@@ -138,8 +158,13 @@ pub fn run(a: &VerifyArgs) -> CliResult {
     let public = snarkjs::parse_public(&public_text, &public_path.display().to_string())?;
 
     let extra_checks = !a.registry_roots.is_empty() || a.attestation.is_some();
-    let kind = if extra_checks {
-        let kind = circuit_of(a)?;
+    let kind = circuit_of(a)?;
+    if extra_checks && kind.is_none() {
+        return Err(CliError::Input(
+            "--registry-root and --attestation need the circuit: give --circuit, or keep circuit.json beside the verifying key".into(),
+        ));
+    }
+    if let Some(kind) = kind {
         let expected = kind.public_input_names().len();
         if public.len() != expected {
             return Err(CliError::Input(format!(
@@ -149,10 +174,7 @@ pub fn run(a: &VerifyArgs) -> CliResult {
                 public.len()
             )));
         }
-        Some(kind)
-    } else {
-        None
-    };
+    }
     let roots = a
         .registry_roots
         .iter()
@@ -167,6 +189,7 @@ pub fn run(a: &VerifyArgs) -> CliResult {
         })?),
         _ => None,
     };
+    let not_made = checks_not_made(kind, !roots.is_empty(), a.attestation.is_some());
     let attestation = match (&a.attestation, &a.signing_key) {
         (Some(att), Some(key)) => {
             if kind != Some(CircuitKind::Receipt) {
@@ -214,10 +237,13 @@ pub fn run(a: &VerifyArgs) -> CliResult {
             att.key_id, att.key_version
         ));
     }
-    if notes.is_empty() {
-        eprintln!("OK: the proof is valid");
-    } else {
-        eprintln!("OK: the proof is valid; {}", notes.join("; "));
+    let mut line = String::from("OK: the proof is valid");
+    if !notes.is_empty() {
+        line = format!("{line}; {}", notes.join("; "));
+    }
+    eprintln!("{line}");
+    for check in not_made {
+        eprintln!("NOT CHECKED: {check}");
     }
     Ok(())
 }

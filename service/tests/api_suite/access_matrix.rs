@@ -212,6 +212,12 @@ fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             method: Method::GET,
+            path: "/v1/circuits/range",
+            body: None,
+            allowed: anyone,
+        },
+        Endpoint {
+            method: Method::GET,
             path: "/v1/circuits/range/verification_key",
             body: None,
             allowed: anyone,

@@ -184,6 +184,21 @@ api_test!(access_and_escrow_paths, |app| {
     assert!(r.text.contains("default-deny"));
     assert!(r.json.get("record").is_none());
 
+    // A purpose that is not one, or none, is refused naming the allowed ones.
+    for purpose in [json!("Audit"), json!("court"), json!(7), Value::Null] {
+        let mut body = ask("audit", None);
+        body["purpose"] = purpose.clone();
+        let r = app.post("/v1/confidential/access", &client, body).await;
+        assert!(r.status.is_client_error(), "{purpose}: {}", r.text);
+        let message = r.json["error"]["message"].as_str().unwrap_or_default();
+        for allowed in ["settlement", "audit", "compliance", "dispute", "support"] {
+            assert!(message.contains(allowed), "{purpose}: {message}");
+        }
+    }
+    let r = app.get("/v1/audit/events?purpose=court", &app.admin).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("settlement"), "{}", r.text);
+
     // Auditors: purpose audit only, then through the escrow key.
     let auditor = app.token("aud-1", &[Role::Auditor]).await;
     let r = app

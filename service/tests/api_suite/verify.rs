@@ -512,6 +512,26 @@ api_test!(
         assert_eq!(circuits[2]["public_inputs"][1], "registry_root");
         assert!(circuits[0]["registry_root_input"].is_null());
 
+        // The circuit's description is circuit.json as written beside its
+        // keys, so it can be saved there for `zkr verify`.
+        let r = app.get("/v1/circuits/receipt", &verifier).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let served: zkr_artifacts::CircuitInfo =
+            serde_json::from_str(&r.text).expect("a valid circuit.json");
+        let file = zkr_artifacts::read_info(&fixture().circuits_dir.join("receipt"))
+            .expect("circuit.json");
+        assert_eq!(
+            serde_json::to_value(&served).expect("json"),
+            serde_json::to_value(&file).expect("json")
+        );
+        for missing in ["disclosure", "sudoku"] {
+            let r = app.get(&format!("/v1/circuits/{missing}"), &verifier).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{missing}: {}", r.text);
+            assert_eq!(r.json["error"]["code"], "not_found", "{}", r.text);
+        }
+        let r = app.get("/v1/circuits/receipt%00", &verifier).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+
         // The key as snarkjs writes it, the one the files hold.
         let r = app
             .get("/v1/circuits/receipt/verification_key", &verifier)
@@ -653,6 +673,43 @@ api_test!(
             err.contains("registry root") && err.contains("attestation"),
             "{err}"
         );
+        assert!(!err.contains("NOT CHECKED"), "{err}");
+        // A check not asked for is named, never passed over in silence.
+        let (code, err) = zkr(&proof, &public, &["--registry-root", root.as_str()]);
+        assert_eq!(code, Some(0), "{err}");
+        let unchecked: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with("NOT CHECKED"))
+            .collect();
+        assert_eq!(unchecked.len(), 1, "{err}");
+        assert!(unchecked[0].contains("attestation"), "{err}");
+        let (code, err) = zkr(&proof, &public, &[]);
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(err.matches("NOT CHECKED").count(), 2, "{err}");
+        assert!(
+            err.contains("--registry-root") && err.contains("--attestation"),
+            "{err}"
+        );
+        // circuit.json as the service describes the circuit, saved beside
+        // the key, names the circuit: no --circuit needed.
+        let beside = dir.path().join("beside");
+        std::fs::create_dir(&beside).expect("mkdir");
+        std::fs::copy(&vk, beside.join("verification_key.json")).expect("copy");
+        std::fs::write(
+            beside.join("circuit.json"),
+            app.get("/v1/circuits/receipt", &verifier).await.text,
+        )
+        .expect("write");
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_zkr"))
+            .args(["verify", "--vk"])
+            .arg(beside.join("verification_key.json"))
+            .args(["--proof", proof.as_str(), "--public", public.as_str()])
+            .args(["--registry-root", root.as_str()])
+            .output()
+            .expect("run zkr");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        assert_eq!(err.matches("NOT CHECKED").count(), 1, "{err}");
         // Repeatable: any one of the roots does.
         let (code, err) = zkr(
             &proof,
