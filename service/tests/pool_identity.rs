@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, Row};
 
 mod common;
-use common::skip;
+use common::{PgDb, block_on};
 
 /// The binary under test: this build's, or the one `ZKR_POOL_TEST_BIN`
 /// names (to run these tests against another build, such as one from
@@ -41,52 +41,7 @@ fn zkr() -> Command {
 /// Registry depth of these tests (the README's sequence keeps its own).
 const DEPTH: &str = "8";
 
-/// A fresh database on the test server, dropped at the end.
-struct PgDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 impl PgDb {
-    fn create() -> Option<Self> {
-        let Some(admin_url) = std::env::var("ZKR_TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        else {
-            if std::env::var("ZKR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("ZKR_REQUIRE_POSTGRES=1 but ZKR_TEST_DATABASE_URL is not set");
-            }
-            skip("ZKR_TEST_DATABASE_URL is not set");
-            return None;
-        };
-        let name = format!("zkr_ident_{}", uuid::Uuid::new_v4().simple());
-        block_on(async {
-            let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let _ = conn.close().await;
-        });
-        let base = admin_url.split('?').next().unwrap_or(&admin_url);
-        let (prefix, _) = base.rsplit_once('/').unwrap();
-        let url = format!("{prefix}/{name}");
-        Some(Self {
-            admin_url,
-            name,
-            url,
-        })
-    }
-
     /// `(circuit, vk_sha256, proving key bytes)` of every recorded key
     /// (0 bytes on a schema without stored keys).
     fn recorded(&self) -> Vec<(String, String, usize)> {
@@ -116,21 +71,6 @@ impl PgDb {
     }
 }
 
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        block_on(async move {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await;
-            }
-        });
-    }
-}
-
 /// A running `zkr` process, killed when dropped.
 struct Proc {
     child: Child,
@@ -154,7 +94,7 @@ impl Pool {
     fn new() -> Option<Self> {
         Some(Self {
             dir: tempfile::tempdir().unwrap(),
-            db: PgDb::create()?,
+            db: PgDb::create("zkr_ident")?,
         })
     }
 
@@ -489,7 +429,9 @@ fn readme_sequence() -> String {
 
 #[test]
 fn the_readme_pool_sequence_runs_as_written() {
-    let Some(db) = PgDb::create() else { return };
+    let Some(db) = PgDb::create("zkr_ident") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, Row};
 
 mod common;
-use common::{skip, zkr_clean as zkr};
+use common::{PgDb, block_on, zkr_clean as zkr};
 
 /// Registry depth of these tests: small, so set-up and proofs are quick.
 const DEPTH: &str = "8";
@@ -311,72 +311,6 @@ async fn pg_query_text(url: &str, sql: &str, bind: &str) -> Option<String> {
     row.and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten())
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-/// A fresh database on the test server, dropped at the end.
-struct PgDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgDb {
-    fn create() -> Option<Self> {
-        let Some(admin_url) = std::env::var("ZKR_TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        else {
-            if std::env::var("ZKR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("ZKR_REQUIRE_POSTGRES=1 but ZKR_TEST_DATABASE_URL is not set");
-            }
-            skip("ZKR_TEST_DATABASE_URL is not set");
-            return None;
-        };
-        let name = format!("zkr_pool_{}", uuid::Uuid::new_v4().simple());
-        block_on(async {
-            let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let _ = conn.close().await;
-        });
-        let base = admin_url
-            .split('?')
-            .next()
-            .unwrap_or(&admin_url)
-            .to_string();
-        let (prefix, _) = base.rsplit_once('/').unwrap();
-        let url = format!("{prefix}/{name}");
-        Some(Self {
-            admin_url,
-            name,
-            url,
-        })
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        block_on(async move {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await;
-            }
-        });
-    }
-}
-
 /// The job `worker` (a process) holds while proving, with the process
 /// stopped (SIGSTOP) so that it can no longer finish it; `None` until then.
 fn freeze_while_proving(db: &str, worker: &Proc) -> String {
@@ -404,7 +338,9 @@ fn freeze_while_proving(db: &str, worker: &Proc) -> String {
 
 #[test]
 fn postgres_pool_loses_no_job_to_killed_workers_or_api_nodes() {
-    let Some(db) = PgDb::create() else { return };
+    let Some(db) = PgDb::create("zkr_pool") else {
+        return;
+    };
     let cluster = Cluster::new(
         db.url.clone(),
         &[
