@@ -315,13 +315,15 @@ async fn pg_query_text(url: &str, sql: &str, bind: &str) -> Option<String> {
 /// stopped (SIGSTOP) so that it can no longer finish it; `None` until then.
 fn freeze_while_proving(db: &str, worker: &Proc) -> String {
     let prefix = format!("%-{}-%", worker.pid());
-    let sql = "SELECT id FROM proof_jobs WHERE state = 'running' AND stage = 'prove' \
-               AND worker_id LIKE $1 LIMIT 1";
+    // Any job it holds: the stage is recorded at the lease's next renewal,
+    // and a small proof can end before that.
+    let sql = "SELECT id FROM proof_jobs WHERE state = 'running' AND worker_id LIKE $1 LIMIT 1";
     let start = Instant::now();
     loop {
         assert!(
             start.elapsed() < Duration::from_secs(120),
-            "the worker never proved"
+            "the worker never proved: {}",
+            worker.log()
         );
         if block_on(pg_query_text(db, sql, &prefix)).is_some() {
             worker.signal("-STOP");
