@@ -184,10 +184,16 @@ pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
 /// (6), READONLY (8), IOERR (10), FULL (13) and CANTOPEN (14), extended
 /// codes included (their low byte is the primary code).
 fn unavailable_code(code: &str) -> bool {
-    if let Ok(n) = code.parse::<u32>() {
-        return matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14);
+    // A PostgreSQL SQLSTATE is always five characters, and may be all
+    // digits (08006, 53100); SQLite's extended result codes have at most
+    // four digits.
+    if code.len() == 5 {
+        return code.starts_with("08")
+            || code.starts_with("53")
+            || matches!(code, "57P01" | "57P02" | "57P03");
     }
-    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
+    code.parse::<u32>()
+        .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
 }
 
 impl IntoResponse for Error {
